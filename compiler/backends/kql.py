@@ -1,0 +1,264 @@
+"""KQL generators: print mapped predicate trees as Kusto, one class per dialect.
+
+The base class prints everything for Log Analytics (Sentinel); a dialect states only what
+differs, as class attributes. Nothing here knows about sign-ins: columns, paths and
+encodings arrive already resolved by the map step.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .. import ir
+from ..catalog import Field
+from ..mapping import AnyElement, ElementAccess, Predicate, Tree
+from ..tables import ColumnAccess, Table
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+KQL_KEYWORDS = {"and", "or", "not", "in", "has", "where", "project", "extend", "true", "false"}
+
+
+@dataclass
+class Leg:
+    """One table's part of the query: its name and the pipe steps after it."""
+
+    table: str
+    steps: list[str] = field(default_factory=list)
+
+
+class KqlGenerator:
+    """Log Analytics KQL, as Microsoft Sentinel runs it."""
+
+    dialect: ClassVar[str] = "sentinel"
+    # columns every projection starts with; {time} is the table's time column
+    projection_prefix: ClassVar[tuple[str, ...]] = ("{time}", "Type")
+    # conversion of a dynamic value to each catalog type
+    converters: ClassVar[dict[str, str]] = {
+        "string": "tostring", "enum": "tostring", "int": "toint", "long": "tolong",
+        "double": "todouble", "bool": "tobool", "dateTime": "todatetime",
+    }
+    # the KQL type each converter yields
+    converted_types: ClassVar[dict[str, str]] = {
+        "string": "string", "enum": "string", "int": "int", "long": "long",
+        "double": "real", "bool": "bool", "dateTime": "datetime", "object": "dynamic",
+    }
+    typed_nulls: ClassVar[dict[str, str]] = {
+        "string": '""', "enum": '""', "int": "int(null)", "long": "long(null)",
+        "double": "real(null)", "bool": "bool(null)", "dateTime": "datetime(null)", "object": "dynamic(null)",
+    }
+    string_operators: ClassVar[dict[tuple[str, bool], str]] = {
+        ("eq", False): "=~", ("eq", True): "==",
+        ("contains", False): "contains", ("contains", True): "contains_cs",
+        ("startswith", False): "startswith", ("startswith", True): "startswith_cs",
+        ("endswith", False): "endswith", ("endswith", True): "endswith_cs",
+    }
+    in_operators: ClassVar[dict[bool, str]] = {False: "in~", True: "in"}
+    flags_operators: ClassVar[tuple[str, str]] = ("has", "has_any")
+    json_parse: ClassVar[str] = "todynamic"
+
+    # -- literals ----------------------------------------------------------------------
+    @staticmethod
+    def string(value: str) -> str:
+        escaped = (
+            value.replace("\\", "\\\\").replace('"', '\\"')
+            .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        )
+        return f'"{escaped}"'
+
+    def regex(self, pattern: str) -> str:
+        if any(ch in pattern for ch in "\n\r\t"):
+            return self.string(pattern)
+        return '@"' + pattern.replace('"', '""') + '"'
+
+    @staticmethod
+    def number(value: int | float) -> str:
+        return repr(value) if isinstance(value, float) else str(int(value))
+
+    @staticmethod
+    def boolean(value: bool) -> str:
+        return "true" if value else "false"
+
+    @staticmethod
+    def member(name: str) -> str:
+        return name if IDENTIFIER.match(name) and name.lower() not in KQL_KEYWORDS else f"[{KqlGenerator.string(name)}]"
+
+    # -- access ------------------------------------------------------------------------
+    def _path(self, base: str, path: tuple[str, ...]) -> str:
+        for part in path:
+            base += "." + part if IDENTIFIER.match(part) and part.lower() not in KQL_KEYWORDS else f"[{self.string(part)}]"
+        return base
+
+    def raw(self, access: ColumnAccess | ElementAccess) -> tuple[str, str]:
+        """The access as KQL text and its KQL type, before conversion to the field's type."""
+        if isinstance(access, ElementAccess):
+            return self._path(access.variable, access.path), "dynamic"
+        column = self.member(access.column)
+        if not access.path:
+            return column, access.column_type
+        if access.column_type == "dynamic":
+            return self._path(column, access.path), "dynamic"
+        return self._path(f"{self.json_parse}({column})", access.path), "dynamic"
+
+    def array(self, access: ColumnAccess) -> str:
+        """An array column as dynamic (parsing it when it is stored as JSON text)."""
+        text, kind = self.raw(access)
+        return text if kind == "dynamic" else f"{self.json_parse}({text})"
+
+    def typed(self, spec: Field, access: ColumnAccess | ElementAccess) -> tuple[str, str]:
+        text, kind = self.raw(access)
+        if kind == "dynamic" and spec.type in self.converters:
+            return f"{self.converters[spec.type]}({text})", self.converted_types[spec.type]
+        return text, kind
+
+    def as_number(self, spec: Field, text: str, kind: str) -> str:
+        """A number-valued field stored as text (ResultType) compares after conversion."""
+        if kind == "string":
+            return f"{self.converters.get(spec.type, 'tolong')}({text})"
+        return text
+
+    # -- predicates --------------------------------------------------------------------
+    def predicate(self, p: Predicate) -> str:
+        m, spec = p.match, p.field
+        text, kind = self.typed(spec, p.access)
+        encoding = p.access.encoding if isinstance(p.access, ColumnAccess) else None
+        if m.op in ("exists", "null"):
+            present = m.op == "exists" and bool(m.value)
+            if kind == "dynamic":
+                text, kind = f"tostring({text})", "string"
+            if kind == "string":
+                return f"isnotempty({text})" if present else f"isempty({text})"
+            return f"isnotnull({text})" if present else f"isnull({text})"
+        if m.op == "eq":
+            if encoding is not None:
+                key = self.boolean(m.value) if isinstance(m.value, bool) else str(m.value)
+                return f"{text} == {self.number(dict(encoding)[key])}"
+            if spec.flags:
+                return f"{text} {self.flags_operators[0]} {self.string(m.value)}"
+            return f"{text} {self.eq_operator(m, spec, kind)} {self.value(m.value, spec, kind)}"
+        if m.op in ("contains", "startswith", "endswith"):
+            return f"{text} {self.string_operators[(m.op, m.cased)]} {self.string(m.value)}"
+        if m.op == "any":
+            return f"isnotempty({text})"
+        if m.op == "pattern":
+            return f"{text} matches regex {self.regex(self.pattern_regex(m.value, m.cased))}"
+        if m.op == "regex":
+            pattern, flags = m.value
+            return f"{text} matches regex {self.regex(('(?' + flags + ')' if flags else '') + pattern)}"
+        if m.op == "cidr":
+            function = "ipv6_is_in_range" if ":" in m.value else "ipv4_is_in_range"
+            return self.null_safe(f"{function}({text}, {self.string(m.value)})")
+        if m.op == "compare":
+            operator, number = m.value
+            return self.null_safe(f"{self.as_number(spec, text, kind)} {operator} {self.number(number)}")
+        if m.op == "fieldref":
+            other_spec, other_access = p.other
+            other, other_kind = self.typed(other_spec, other_access)
+            if spec.type in ("string", "enum"):
+                return f"{text} {'==' if m.cased else '=~'} {other}"
+            return self.null_safe(f"{self.as_number(spec, text, kind)} == {self.as_number(other_spec, other, other_kind)}")
+        raise ValueError(f"unknown match operator {m.op}")
+
+    @staticmethod
+    def null_safe(expression: str) -> str:
+        """Comparisons with a null side yield null, and not(null) is null: pin them to false so
+        that `not` keeps Sigma's meaning for missing values."""
+        return f"coalesce({expression}, false)"
+
+    def eq_operator(self, m: ir.Match, spec: Field, kind: str) -> str:
+        if spec.type == "enum":
+            return "=~"
+        if isinstance(m.value, str):
+            return self.string_operators[("eq", m.cased)]
+        return "=="
+
+    def value(self, value, spec: Field, kind: str) -> str:
+        if isinstance(value, bool):
+            return self.boolean(value) if kind != "string" else self.string(self.boolean(value))
+        if isinstance(value, (int, float)):
+            return self.string(self.number(value)) if kind == "string" else self.number(value)
+        if spec.type == "dateTime":
+            return f"datetime({value})"
+        return self.string(value)
+
+    @staticmethod
+    def pattern_regex(parts: ir.Pattern, cased: bool) -> str:
+        body = "".join(
+            ".*" if p is ir.Wildcard.MULTI else "." if p is ir.Wildcard.SINGLE else re.escape(p)
+            for p in parts
+        )
+        return ("(?s)" if cased else "(?is)") + "^" + body + "$"
+
+    # -- boolean structure ---------------------------------------------------------------
+    def in_list(self, node: ir.Or) -> str | None:
+        """`a =~ x or a =~ y` → `a in~ (x, y)` when every branch is plain equality on one access."""
+        preds = node.args
+        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op == "eq" for p in preds):
+            return None
+        first = preds[0]
+        if any(p.access != first.access or p.field != first.field or p.match.cased != first.match.cased for p in preds):
+            return None
+        spec = first.field
+        text, kind = self.typed(spec, first.access)
+        encoding = first.access.encoding if isinstance(first.access, ColumnAccess) else None
+        if encoding is not None:
+            values = [self.number(dict(encoding)[self.boolean(p.match.value) if isinstance(p.match.value, bool) else str(p.match.value)]) for p in preds]
+            return f"{text} in ({', '.join(values)})"
+        values = ", ".join(self.value(p.match.value, spec, kind) for p in preds)
+        if spec.flags:
+            return f"{text} {self.flags_operators[1]} ({values})"
+        if kind == "string":
+            return f"{text} {self.in_operators[first.match.cased or spec.type not in ('string', 'enum')]} ({values})"
+        return f"{text} in ({values})"
+
+    def condition(self, node: Tree, flags: dict[AnyElement, str], parent: str = "") -> str:
+        if isinstance(node, ir.Const):
+            return self.boolean(node.value)
+        if isinstance(node, Predicate):
+            return self.predicate(node)
+        if isinstance(node, AnyElement):
+            return flags[node]
+        if isinstance(node, ir.Not):
+            return f"not({self.condition(node.arg, flags)})"
+        if isinstance(node, ir.Or):
+            text = self.in_list(node) or " or ".join(self.condition(a, flags, "or") for a in node.args)
+            return f"({text})" if parent == "and" and " or " in text else text
+        if isinstance(node, ir.And):
+            return " and ".join(self.condition(a, flags, "and") for a in node.args)
+        raise TypeError(type(node).__name__)
+
+    # -- arrays: one mv-apply per array condition, as a boolean column ----------------------
+    def element_test(self, node: AnyElement) -> str:
+        """The mv-apply step computing whether any element matches; empty arrays keep their row."""
+        array = self.array(node.array)
+        inner = self.condition(node.condition, {})
+        return (
+            f"{node.variable} = iff(array_length({array}) > 0, {array}, dynamic([null])) on "
+            f"(summarize {{flag}} = countif(isnotnull({node.variable}) and ({inner})) > 0)"
+        )
+
+
+def collect_elements(node: Tree, found: list[AnyElement]) -> None:
+    if isinstance(node, AnyElement):
+        if node not in found:
+            found.append(node)
+    elif isinstance(node, (ir.And, ir.Or)):
+        for arg in node.args:
+            collect_elements(arg, found)
+    elif isinstance(node, ir.Not):
+        collect_elements(node.arg, found)
+
+
+class DefenderGenerator(KqlGenerator):
+    """Advanced hunting in Microsoft Defender XDR: same language, other prefix columns."""
+
+    dialect: ClassVar[str] = "defender"
+    projection_prefix: ClassVar[tuple[str, ...]] = ("{time}", "ReportId")
+
+
+GENERATORS: dict[str, type[KqlGenerator]] = {"sentinel": KqlGenerator, "defender": DefenderGenerator}
+
+
+def time_column(table: Table) -> str:
+    return table.time_column

@@ -1,0 +1,205 @@
+"""The `entra-sigma` command line: thin typer verbs over `build.py`.
+
+Exit codes: 0 all good, 1 a rule has errors, 2 usage errors. Tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .build import BuildResult, Compiler
+from .catalog import default_catalog
+from .diagnostics import format_json, format_text
+from .loader import display_path_for
+from .tables import bundled_registry
+from .write import OutputError, replace_folder
+
+app = typer.Typer(
+    name="entra-sigma",
+    help="Compile Sigma rules on Microsoft Graph beta signIn fields into KQL for Sentinel and Defender XDR.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class DiagnosticFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class Target(str, Enum):
+    sentinel = "sentinel"
+    defender = "defender"
+
+
+class State:
+    debug = False
+
+
+Paths = Annotated[list[Path], typer.Argument(help="Rule files or folders (searched recursively for .yml/.yaml).")]
+FormatOption = Annotated[DiagnosticFormat, typer.Option("--format", help="How to print diagnostics.")]
+TableSchemas = Annotated[
+    Optional[list[Path]],
+    typer.Option("--table-schema", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
+]
+Templates = Annotated[Optional[Path], typer.Option("--templates", help="A folder of templates laid over the bundled ones.")]
+
+
+def usage_error(message: str) -> typer.Exit:
+    typer.echo(f"entra-sigma: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> Compiler:
+    registry = bundled_registry()
+    if table_schemas:
+        try:
+            registry = registry.with_workspace_schemas(table_schemas)
+        except (OSError, ValueError) as error:
+            raise usage_error(str(error))
+    if templates is not None and not templates.is_dir():
+        raise usage_error(f"--templates {templates}: not a folder")
+    return Compiler(registry=registry, templates=templates)
+
+
+def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
+    if fmt is DiagnosticFormat.json:
+        sys.stderr.write(format_json(result.diagnostics))
+    else:
+        sys.stderr.write(format_text(result.diagnostics))
+        rules = len(result.documents)
+        errors = sum(1 for d in result.diagnostics if d.severity == "error")
+        if errors:
+            sys.stderr.write(f"{errors} error(s) in {rules} rule file(s)\n")
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    State.debug = debug
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.command()
+def validate(
+    paths: Paths,
+    fmt: FormatOption = DiagnosticFormat.text,
+    table_schema: TableSchemas = None,
+) -> None:
+    """Check rules against the rule schema, the field catalog and every target table."""
+    result = make_compiler(table_schema, None).compile_paths(paths, ("sentinel",))
+    report(result, fmt)
+    if fmt is DiagnosticFormat.text and result.ok:
+        typer.echo(f"{len(result.documents)} rule file(s) OK", err=True)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def output_names(result: BuildResult, roots: list[Path]) -> dict[str, Path]:
+    """Each rule's output name: its path under the folder it was found in, without suffix."""
+    names: dict[str, Path] = {}
+    for compiled in result.compiled:
+        path = compiled.rule.document.path
+        relative = Path(path.name)
+        for root in roots:
+            if root.is_dir():
+                try:
+                    relative = path.resolve().relative_to(root.resolve())
+                    break
+                except ValueError:
+                    continue
+        names[compiled.rule.id] = relative.with_suffix("")
+    return names
+
+
+@app.command("compile")
+def compile_command(
+    paths: Paths,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write one .kql per rule here (the folder is replaced whole).")] = None,
+    target: Annotated[Target, typer.Option("--target", help="sentinel: Log Analytics tables; defender: advanced hunting.")] = Target.sentinel,
+    fmt: FormatOption = DiagnosticFormat.text,
+    table_schema: TableSchemas = None,
+    templates: Templates = None,
+) -> None:
+    """Compile rules to KQL: to standard output, or one file per rule with --out."""
+    result = make_compiler(table_schema, templates).compile_paths(paths, (target.value,))
+    report(result, fmt)
+    texts = {c.rule.id: c.texts[target.value] for c in result.compiled if target.value in c.texts}
+    if out is None:
+        sys.stdout.write("\n".join(texts[c.rule.id] for c in result.compiled if c.rule.id in texts))
+    else:
+        names = output_names(result, paths)
+        files = {names[rule_id].as_posix() + ".kql": text for rule_id, text in texts.items()}
+        try:
+            replace_folder(out, files)
+        except OutputError as error:
+            raise usage_error(str(error))
+        typer.echo(f"wrote {len(files)} quer{'y' if len(files) == 1 else 'ies'} to {display_path_for(out)}", err=True)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def fields(
+    text: Annotated[Optional[str], typer.Argument(help="Only paths containing this text (case-insensitive).")] = None,
+) -> None:
+    """Browse the beta signIn catalog: type, enum members and the column in each table."""
+    catalog = default_catalog()
+    registry = bundled_registry()
+    tables = sorted(registry.tables, key=lambda t: (registry.tables[t].platform != "sentinel", t))
+    matched = [p for p in sorted(catalog.fields) if text is None or text.lower() in p.lower()]
+    if not matched:
+        typer.echo(f"no field matches {text!r}", err=True)
+        raise typer.Exit(1)
+    for path in matched:
+        spec = catalog.fields[path]
+        kind = spec.enum if spec.enum else spec.type
+        extras = []
+        if spec.collection:
+            extras.append("array")
+        elif spec.arrays:
+            extras.append(f"in array {spec.array_root}")
+        if spec.format:
+            extras.append(spec.format)
+        typer.echo(f"{path}  ({kind}{', ' + ', '.join(extras) if extras else ''})")
+        if spec.description:
+            typer.echo(f"    {' '.join(spec.description.split())}")
+        enum = catalog.enum_of(spec)
+        if enum:
+            typer.echo(f"    members{' (flags)' if enum.flags else ''}: {', '.join(enum.members)}")
+        for table in tables:
+            typer.echo(f"    {table}: {describe_resolution(registry.mapping(table).resolve(path))}")
+
+
+def describe_resolution(resolved) -> str:
+    from .tables import Absent, Constant
+
+    if isinstance(resolved, Absent):
+        return "—"
+    if isinstance(resolved, Constant):
+        return f"constant {resolved.value!r}"
+    text = resolved.column + "".join(f".{p}" for p in resolved.path)
+    kind = "dynamic" if resolved.column_type == "dynamic" else ("JSON text" if resolved.path else resolved.column_type)
+    encoding = f", numbers: {', '.join(f'{k}={v}' for k, v in resolved.encoding)}" if resolved.encoding else ""
+    return f"{text} ({kind}{encoding})"
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as error:  # an internal error: short message unless --debug
+        if State.debug or "--debug" in sys.argv:
+            raise
+        typer.echo(f"entra-sigma: internal error: {error} (run with --debug for details)", err=True)
+        sys.exit(3)

@@ -1,0 +1,187 @@
+"""Convert step: one validated rule → the legs of a KQL query for one platform.
+
+Chooses the tables (logsource service, then folding away tables where the rule can never
+match), lowers the condition per table, and lays each table's work out as pipe steps. The
+shape of the final text is the template's business (render.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import ir
+from .backends.kql import GENERATORS, KqlGenerator, Leg, collect_elements
+from .catalog import Catalog
+from .diagnostics import Diagnostic
+from .mapping import AnyElement, MappingProblem, TableMapper, Tree, projection_access, constant_for
+from .rule import Rule, origin_locator
+from .tables import Registry, TableMapping
+
+PLATFORMS = ("sentinel", "defender")
+
+
+@dataclass
+class Query:
+    """Everything a query template needs, already decided."""
+
+    rule: Rule
+    platform: str
+    legs: list[Leg]
+    tail: list[str] = field(default_factory=list)  # steps after the union of legs
+
+    @property
+    def tables(self) -> list[str]:
+        return [leg.table for leg in self.legs]
+
+
+def conjuncts(tree: Tree) -> list[Tree]:
+    if isinstance(tree, ir.And):
+        return list(tree.args)
+    if isinstance(tree, ir.Const) and tree.value:
+        return []
+    return [tree]
+
+
+def output_name(path: str) -> str:
+    return path.replace(".", "_")
+
+
+class QueryBuilder:
+    def __init__(self, registry: Registry, catalog: Catalog, platform: str):
+        self.registry = registry
+        self.catalog = catalog
+        self.platform = platform
+        self.generator: KqlGenerator = GENERATORS[platform]()
+
+    def target_tables(self, rule: Rule) -> list[str]:
+        if self.platform == "defender":
+            if rule.service not in self.registry.targets.get("defender", {}):
+                return []
+            chosen = rule.settings("defender").get("table")
+            return [chosen] if chosen else self.registry.tables_for("defender", rule.service)
+        return self.registry.tables_for("sentinel", rule.service)
+
+    def build(self, rule: Rule) -> tuple[Query | None, list[Diagnostic]]:
+        locate = origin_locator(rule.document)
+        target = self.target_tables(rule)
+        if not target:
+            return None, [Diagnostic(
+                "E204", f"service '{rule.service}' has no {self.platform} sign-in table",
+                rule.document.location("logsource", "service"), rule.title, target=self.platform,
+            )]
+        lowered: dict[str, Tree] = {}
+        missing_everywhere: set[str] | None = None
+        diagnostics: list[Diagnostic] = []
+        for table in target:
+            mapper = TableMapper(self.registry.mapping(table), self.catalog)
+            try:
+                lowered[table] = mapper.lower(rule.condition)
+            except MappingProblem as problem:
+                diagnostics.append(Diagnostic(
+                    "E203", str(problem), locate(problem.match.origin if problem.match else None),
+                    rule.title, target=self.platform,
+                ))
+                continue
+            missing_everywhere = mapper.missing if missing_everywhere is None else missing_everywhere & mapper.missing
+        if diagnostics:
+            return None, diagnostics
+        matches = {m.field: m for m in ir.walk_matches(rule.condition)}
+        for path in sorted(missing_everywhere or ()):
+            origin = matches[path].origin if path in matches else None
+            diagnostics.append(Diagnostic(
+                "E201", f"field '{path}' has no column in {', '.join(target)}",
+                locate(origin), rule.title, target=self.platform,
+            ))
+        for index, path in enumerate(rule.fields):
+            if all(projection_access(self.registry.mapping(t), path) is None and constant_for(self.registry.mapping(t), path) is None for t in target):
+                diagnostics.append(Diagnostic(
+                    "E201", f"field '{path}' in 'fields' has no column in {', '.join(target)}",
+                    rule.document.location("fields", index), rule.title, target=self.platform,
+                ))
+        if diagnostics:
+            return None, diagnostics
+        live = {t: tree for t, tree in lowered.items() if tree != ir.Const(False)}
+        if not live:
+            return None, [Diagnostic(
+                "E202", f"the condition can never match in {', '.join(target)}",
+                rule.document.location("detection", "condition"), rule.title,
+                hint="a field it requires has no column there, or is constant", target=self.platform,
+            )]
+        legs = [self.leg(table, tree, rule) for table, tree in live.items()]
+        if len(legs) > 1 and not rule.fields:
+            self.normalise(legs)
+        return Query(rule, self.platform, legs), []
+
+    # -- one table ------------------------------------------------------------------------
+    def leg(self, table: str, tree: Tree, rule: Rule) -> Leg:
+        leg = Leg(table)
+        elements: list[AnyElement] = []
+        collect_elements(tree, elements)
+        flags = {element: f"_any{index + 1}" for index, element in enumerate(elements)}
+        before, after = [], []
+        for part in conjuncts(tree):
+            found: list[AnyElement] = []
+            collect_elements(part, found)
+            (after if found else before).append(part)
+        leg.steps += [f"where {self.generator.condition(part, flags)}" for part in before]
+        for element in elements:
+            leg.steps.append("mv-apply " + self.generator.element_test(element).replace("{flag}", flags[element]))
+        leg.steps += [f"where {self.generator.condition(part, flags)}" for part in after]
+        if rule.fields:
+            leg.steps.append(self.projection(self.registry.mapping(table), rule.fields))
+        elif flags:
+            leg.steps.append("project-away " + ", ".join(flags.values()))
+        return leg
+
+    def projection(self, mapping: TableMapping, paths: tuple[str, ...]) -> str:
+        """Project the rule's fields under their beta names, typed the same in every table."""
+        generator = self.generator
+        columns = [c.format(time=mapping.table.time_column) for c in generator.projection_prefix]
+        for path in paths:
+            spec = self.catalog.get(path)
+            access = projection_access(mapping, path)
+            constant = constant_for(mapping, path)
+            if constant is not None:
+                value = constant.value
+                text = generator.boolean(value) if isinstance(value, bool) else generator.string(str(value))
+            elif access is None:
+                text = generator.typed_nulls["object" if spec.collection else spec.type]
+            elif spec.collection or spec.type == "object":
+                text = generator.array(access)
+            elif access.encoding is not None:
+                text = self.decode(access, spec)
+            else:
+                text, kind = generator.typed(spec, access)
+                if kind != generator.converted_types[spec.type]:
+                    text = f"{generator.converters[spec.type]}({text})"
+            columns.append(f"{output_name(path)} = {text}")
+        return "project " + ", ".join(columns)
+
+    def decode(self, access, spec) -> str:
+        """Numbers back to Graph's member names (or booleans), so every table returns the same values."""
+        generator = self.generator
+        column = generator.member(access.column)
+        if spec.type == "bool":
+            true_value = dict(access.encoding).get("true")
+            return f"{column} == {generator.number(true_value)}"
+        cases = ", ".join(f"{column} == {generator.number(v)}, {generator.string(k)}" for k, v in access.encoding)
+        return f'case({cases}, "")'
+
+    def normalise(self, legs: list[Leg]) -> None:
+        """Give columns one type across the union so none splits into _string/_dynamic twins."""
+        tables = [self.registry.tables[leg.table] for leg in legs]
+        shared = set.intersection(*(set(t.columns) for t in tables))
+        for column in sorted(shared):
+            kinds = {t.columns[column] for t in tables}
+            if len(kinds) == 1:
+                continue
+            target = "dynamic" if "dynamic" in kinds else "string"
+            function = self.generator.json_parse if target == "dynamic" else "tostring"
+            for leg, table in zip(legs, tables):
+                if table.columns[column] != target:
+                    name = self.generator.member(column)
+                    leg.steps.append(f"extend {name} = {function}({name})")
+        for leg in legs:  # one extend per leg keeps the diff small
+            extends = [s[len("extend "):] for s in leg.steps if s.startswith("extend ")]
+            if len(extends) > 1:
+                leg.steps = [s for s in leg.steps if not s.startswith("extend ")] + ["extend " + ", ".join(extends)]

@@ -1,0 +1,1 @@
+"""Maintainer tools: not used when compiling rules."""

@@ -1,0 +1,84 @@
+"""The intermediate form between Sigma and KQL: boolean trees of typed field matches.
+
+pySigma parses the rule; the backend turns its condition tree into these values; the map
+step resolves fields per table; the KQL generators print. Frozen dataclasses make every
+stage comparable in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+
+class Wildcard(Enum):
+    MULTI = "*"
+    SINGLE = "?"
+
+
+Pattern = tuple[Union[str, Wildcard], ...]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a match came from: its selection (detection name) and field, for diagnostics."""
+
+    selection: str
+    field: str
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """One Sigma field/value pair.
+
+    op: eq | contains | startswith | endswith | pattern | any | regex | cidr | compare |
+        exists | null | fieldref
+    value: str / int / float / bool for eq; a Pattern for pattern; (regex, flags) for regex;
+        a network string for cidr; (operator, number) for compare; bool for exists; a
+        field path for fieldref; None for null and any.
+    group: the innermost detection map the match came from; fields of one array inside one
+        group must match the same array element.
+    """
+
+    field: str
+    op: str
+    value: Any
+    cased: bool = False
+    group: str = ""
+    origin: Origin | None = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class And:
+    args: tuple["Node", ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    args: tuple["Node", ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    arg: "Node"
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+Node = Union[Match, And, Or, Not, Const]
+
+
+def walk_matches(node: Node):
+    """Every Match in a tree, left to right."""
+    if isinstance(node, Match):
+        yield node
+    elif isinstance(node, (And, Or)):
+        for arg in node.args:
+            yield from walk_matches(arg)
+    elif isinstance(node, Not):
+        yield from walk_matches(node.arg)

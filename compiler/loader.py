@@ -1,0 +1,146 @@
+"""Load: rule files → plain dicts plus the line:column of every key.
+
+PyYAML's safe loader forgets where things were; we compose the node graph ourselves so
+that every later diagnostic can point at the exact key the user typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .diagnostics import Diagnostic, SourceLocation
+
+RULE_SUFFIXES = (".yml", ".yaml")
+
+Position = tuple[int, int]
+KeyPath = tuple[Any, ...]
+
+
+@dataclass
+class RuleDocument:
+    """One YAML rule as data, with the position of every key and list item."""
+
+    path: Path
+    display_path: str
+    data: Any
+    positions: dict[KeyPath, Position] = field(default_factory=dict)
+
+    def location(self, *key_path: Any) -> SourceLocation:
+        """The location of the deepest known prefix of `key_path` (the file itself if none)."""
+        for end in range(len(key_path), -1, -1):
+            position = self.positions.get(tuple(key_path[:end]))
+            if position:
+                return SourceLocation(self.display_path, *position)
+        return SourceLocation(self.display_path, 1, 1)
+
+    @property
+    def title(self) -> str | None:
+        if isinstance(self.data, dict) and isinstance(self.data.get("title"), str):
+            return self.data["title"]
+        return None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys instead of silently keeping the last one."""
+
+
+def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position], loader) -> Any:
+    positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "mapping keys must be plain scalars", key_node.start_mark
+                )
+            if key in result:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
+            child = path + (key,)
+            positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = _construct(value_node, child, positions, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _construct(item, path + (index,), positions, loader)
+            for index, item in enumerate(node.value)
+        ]
+    return loader.construct_object(node, deep=True)
+
+
+def parse_yaml(text: str, path: Path, display_path: str) -> tuple[RuleDocument | None, list[Diagnostic]]:
+    """Parse one YAML document; a syntax error becomes a located diagnostic."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, [
+                Diagnostic("E001", "the file is empty", SourceLocation(display_path, 1, 1))
+            ]
+        positions: dict[KeyPath, Position] = {}
+        data = _construct(node, (), positions, loader)
+        return RuleDocument(path, display_path, data, positions), []
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = " ".join(
+            part for part in (error.context, error.problem) if part
+        ) or "invalid YAML"
+        return None, [
+            Diagnostic("E001", f"invalid YAML: {problem}", SourceLocation(display_path, line, column))
+        ]
+    except yaml.YAMLError as error:
+        return None, [Diagnostic("E001", f"invalid YAML: {error}", SourceLocation(display_path, 1, 1))]
+    finally:
+        loader.dispose()
+
+
+def display_path_for(path: Path, base: Path | None = None) -> str:
+    """Paths in messages are relative to the working directory when possible, always with '/'."""
+    base = base or Path.cwd()
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """Expand files and folders into a sorted list of rule files."""
+    files: set[Path] = set()
+    diagnostics: list[Diagnostic] = []
+    for path in paths:
+        if path.is_dir():
+            files.update(p for p in path.rglob("*") if p.is_file() and p.suffix in RULE_SUFFIXES)
+        elif path.is_file():
+            files.add(path)
+        else:
+            diagnostics.append(
+                Diagnostic("E000", "no such file or folder", SourceLocation(path.as_posix()))
+            )
+    return sorted(files, key=lambda p: p.as_posix()), diagnostics
+
+
+def load_documents(paths: Iterable[Path]) -> tuple[list[RuleDocument], list[Diagnostic]]:
+    """Read every rule file under `paths`; unreadable files become diagnostics, not exceptions."""
+    files, diagnostics = discover(paths)
+    documents: list[RuleDocument] = []
+    for file in files:
+        display = display_path_for(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            diagnostics.append(
+                Diagnostic("E001", f"cannot read file: {error}", SourceLocation(display))
+            )
+            continue
+        document, problems = parse_yaml(text, file, display)
+        diagnostics.extend(problems)
+        if document is not None:
+            documents.append(document)
+    return documents, diagnostics

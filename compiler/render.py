@@ -1,0 +1,65 @@
+"""Render step: Jinja templates give every output its shape; values enter through escaping filters.
+
+The environment is sandboxed (users may lay their own templates over ours with
+`--templates DIR`), strict about undefined names, and produces LF text ending in a newline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from .paths import TEMPLATES_DIR
+
+QUERY_TEMPLATES = {"sentinel": "kql/query.kql.j2", "defender": "defender/hunting-query.kql.j2"}
+
+
+def kql_comment(value: Any) -> str:
+    """Text safe inside a `//` comment: one line."""
+    return " ".join(str(value).split())
+
+
+def yaml_str(value: Any) -> str:
+    """A YAML scalar that round-trips exactly (quoted when needed)."""
+    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30).strip().removesuffix("\n...")
+
+
+def to_json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False)
+
+
+def make_environment(overrides: Path | None = None) -> SandboxedEnvironment:
+    loaders = [FileSystemLoader(str(overrides))] if overrides else []
+    loaders.append(FileSystemLoader(str(TEMPLATES_DIR)))
+    environment = SandboxedEnvironment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
+    environment.filters.update(kql_comment=kql_comment, yaml_str=yaml_str, tojson=to_json)
+    return environment
+
+
+def finish(text: str) -> str:
+    """One trailing newline, LF only, no trailing spaces: stable diffs on every machine."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+class Renderer:
+    def __init__(self, overrides: Path | None = None):
+        self.environment = make_environment(overrides)
+
+    def render(self, template: str, **context: Any) -> str:
+        return finish(self.environment.get_template(template).render(**context))
+
+    def query(self, query) -> str:
+        return self.render(QUERY_TEMPLATES[query.platform], rule=query.rule, query=query)

@@ -1,0 +1,145 @@
+"""Model: a validated rule as a frozen object, built only from a document that passed the schema.
+
+pySigma parses the Sigma parts (detections, modifiers, condition); `SigmaToIR` turns the
+condition into IR; `FieldChecker` types it against the catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.exceptions import SigmaError
+from sigma.modifiers import modifier_mapping
+from sigma.rule import SigmaRule
+
+from . import ir
+from .backends.sigma_ir import SigmaToIR, UnsupportedConstruct
+from .catalog import Catalog
+from .diagnostics import Diagnostic, SourceLocation
+from .loader import RuleDocument
+from .validate import FieldChecker, check_fields
+
+# Modifiers that transform values for other log sources; on sign-in logs they mean nothing.
+MEANINGLESS_MODIFIERS = {
+    "base64": "values are not base64-encoded in sign-in logs",
+    "base64offset": "values are not base64-encoded in sign-in logs",
+    "utf16": "sign-in logs hold text, not UTF-16 bytes",
+    "utf16le": "sign-in logs hold text, not UTF-16 bytes",
+    "utf16be": "sign-in logs hold text, not UTF-16 bytes",
+    "wide": "sign-in logs hold text, not UTF-16 bytes",
+    "windash": "it is for Windows command lines",
+    "expand": "placeholders are not supported",
+    "minute": "timestamp parts are not supported", "hour": "timestamp parts are not supported",
+    "day": "timestamp parts are not supported", "week": "timestamp parts are not supported",
+    "month": "timestamp parts are not supported", "year": "timestamp parts are not supported",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    level: str
+    description: str
+    service: str
+    tags: tuple[str, ...]
+    fields: tuple[str, ...]
+    condition: ir.Node
+    source: str
+    document: RuleDocument = field(compare=False, repr=False)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.document.data
+
+    def settings(self, section: str) -> dict[str, Any]:
+        value = self.data.get(section)
+        return value if isinstance(value, dict) else {}
+
+
+def detection_keys(document: RuleDocument):
+    """(selection, list index or None, key) for every field key in the detection section."""
+    detection = document.data.get("detection") or {}
+    for name, body in detection.items():
+        if name == "condition":
+            continue
+        maps = [(None, body)] if isinstance(body, dict) else list(enumerate(body)) if isinstance(body, list) else []
+        for index, item in maps:
+            if isinstance(item, dict):
+                for key in item:
+                    yield name, index, str(key)
+
+
+def origin_locator(document: RuleDocument):
+    """Turn an IR origin (selection + field) into the line:column of the key that wrote it."""
+
+    def locate(origin: ir.Origin | None) -> SourceLocation:
+        if origin is None:
+            return document.location("detection", "condition")
+        for name, index, key in detection_keys(document):
+            if name == origin.selection and key.split("|")[0] == origin.field and (
+                origin.index is None or index == origin.index
+            ):
+                path = ("detection", name) + ((index,) if index is not None else ()) + (key,)
+                return document.location(*path)
+        return document.location("detection", origin.selection)
+
+    return locate
+
+
+def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
+    diagnostics = []
+    for name, index, key in detection_keys(document):
+        path = ("detection", name) + ((index,) if index is not None else ()) + (key,)
+        for modifier in key.split("|")[1:]:
+            if modifier in MEANINGLESS_MODIFIERS:
+                diagnostics.append(Diagnostic(
+                    "E110", f"modifier '{modifier}' has no meaning on sign-in logs: {MEANINGLESS_MODIFIERS[modifier]}",
+                    document.location(*path), title,
+                ))
+            elif modifier not in modifier_mapping:
+                diagnostics.append(Diagnostic(
+                    "E110", f"unknown modifier '{modifier}'", document.location(*path), title,
+                    "see docs/rule-format.md#modifiers",
+                ))
+    return diagnostics
+
+
+def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, list[Diagnostic]]:
+    """A typed Rule from a schema-valid document, or the diagnostics explaining why not."""
+    data = document.data
+    title = document.title
+    diagnostics = _modifier_diagnostics(document, title)
+    if diagnostics:
+        return None, diagnostics
+    try:
+        sigma_rule = SigmaRule.from_dict(data)
+        conditions = SigmaToIR().to_ir(sigma_rule)
+    except UnsupportedConstruct as error:
+        locate = origin_locator(document)
+        return None, [Diagnostic("E109", str(error).split(" in ")[0].strip(), locate(error.origin), title)]
+    except SigmaError as error:
+        message = str(error).strip()
+        return None, [Diagnostic("E003", f"invalid Sigma: {message}", document.location("detection"), title)]
+
+    checker = FieldChecker(catalog, origin_locator(document), title)
+    condition = checker.check(conditions[0])
+    fields = [f for f in data.get("fields") or []]
+    diagnostics = checker.diagnostics + check_fields(
+        fields, catalog, lambda i: document.location("fields", i), title
+    )
+    if diagnostics:
+        return None, diagnostics
+    return Rule(
+        id=str(data["id"]),
+        title=str(data["title"]),
+        level=str(data.get("level") or "medium"),
+        description=str(data.get("description") or "").strip(),
+        service=str(data["logsource"]["service"]),
+        tags=tuple(data.get("tags") or ()),
+        fields=tuple(fields),
+        condition=condition,
+        source=document.display_path,
+        document=document,
+    ), []

@@ -1,0 +1,63 @@
+"""Validate step 1: the rule document against `schemas/rule.schema.json`.
+
+The same schema serves editors (YAML language server) and the compiler, so the shape
+of a rule is defined once.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from .diagnostics import Diagnostic
+from .loader import RuleDocument
+from .paths import SCHEMAS_DIR
+
+RULE_SCHEMA_PATH = SCHEMAS_DIR / "rule.schema.json"
+
+
+@lru_cache(maxsize=1)
+def rule_validator() -> Draft202012Validator:
+    schema = json.loads(RULE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _describe(error: ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required key '{missing}'" + (f" in '{where}'" if where else "")
+    if error.validator in ("enum", "const"):
+        allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
+        return f"'{where}' must be one of {', '.join(map(str, allowed))}, not {error.instance!r}"
+    if error.validator == "pattern" and where == "id":
+        return f"'id' must be a UUID, not {error.instance!r}"
+    if error.validator == "not" and where.endswith("timeframe"):
+        return "correlation ('timeframe') is not supported"
+    if error.validator == "propertyNames":
+        return f"invalid key {error.instance!r} in '{where}'" if where else f"invalid key {error.instance!r}"
+    return f"'{where}': {error.message}" if where else error.message
+
+
+def validate_document(document: RuleDocument) -> list[Diagnostic]:
+    """Every schema violation of one rule document, each located at the offending key."""
+    if not isinstance(document.data, dict):
+        return [Diagnostic("E002", "a rule must be a YAML mapping", document.location())]
+    diagnostics = []
+    errors = sorted(rule_validator().iter_errors(document.data), key=lambda e: list(map(str, e.absolute_path)))
+    for error in errors:
+        if error.context:
+            error = best_match(error.context) or error
+        diagnostics.append(
+            Diagnostic(
+                "E002",
+                _describe(error),
+                document.location(*error.absolute_path),
+                rule=document.title,
+            )
+        )
+    return diagnostics

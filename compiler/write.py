@@ -1,0 +1,46 @@
+"""Write step: replace an output folder as a whole, atomically, with sorted LF UTF-8 files.
+
+A reader (or a deploying pipeline) sees either the old folder or the new one, never a mix,
+and nothing stale from an earlier run survives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+MARKER = ".entra-sigma-output"
+
+
+class OutputError(Exception):
+    """The output folder cannot be used (not ours, or not writable)."""
+
+
+def replace_folder(out: Path, files: dict[str, str]) -> list[Path]:
+    """Write `files` (relative posix path → text) as the whole content of `out`."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise OutputError(
+            f"{out} exists and was not written by entra-sigma; refusing to replace it (choose an empty or new folder)"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for relative in sorted(files):
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(files[relative])
+        (staging / MARKER).write_text("This folder is replaced whole by every entra-sigma run.\n", encoding="utf-8")
+        previous = None
+        if out.exists():
+            previous = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, previous)
+        os.replace(staging, out)
+        if previous is not None:
+            shutil.rmtree(previous)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [out / relative for relative in sorted(files)]

@@ -1,0 +1,367 @@
+"""The committed schema files agree with each other and with their generator.
+
+Only `test_refresh_reproduces_committed_files` and the RefreshError tests read the public
+reference data in ../shared/reference (beside the checkout); everything else reads the
+project's own copy under schemas/.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from compiler.dev.refresh import GENERATED_BY, RefreshError, dump_json, generate, refresh
+from compiler.tables import Absent, ColumnAccess, Registry, TableMapping
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = ROOT / "schemas"
+RULES = SCHEMAS / "sources" / "mapping-rules.json"
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+CATALOG_TYPES = {"string", "int", "long", "double", "bool", "dateTime", "enum", "object"}
+LOG_ANALYTICS_TYPES = {"string", "int", "long", "real", "bool", "datetime", "dynamic", "guid"}
+TIME_COLUMNS = {"sentinel": "TimeGenerated", "defender": "Timestamp"}
+SENTINEL_TABLES = [
+    "SigninLogs",
+    "AADNonInteractiveUserSignInLogs",
+    "AADServicePrincipalSignInLogs",
+    "AADManagedIdentitySignInLogs",
+]
+DEFENDER_TABLES = ["AADSignInEventsBeta", "EntraIdSignInEvents"]
+ALL_TABLES = SENTINEL_TABLES + DEFENDER_TABLES
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def reference_dir() -> Path:
+    """The reference data; a missing copy is a failure, never a skip."""
+    if not (REFERENCE / "graph-beta-signin.json").is_file():
+        pytest.fail(
+            f"reference data not found at {REFERENCE}: this test needs the read-only "
+            "shared/reference folder beside the checkout (../shared/reference) to check that "
+            "`python -m compiler.dev.refresh` reproduces the committed schemas/ files"
+        )
+    return REFERENCE
+
+
+@pytest.fixture(scope="module")
+def catalog() -> dict:
+    return load(SCHEMAS / "signin-catalog.json")
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, dict]:
+    return {name: load(SCHEMAS / "tables" / f"{name}.json") for name in ALL_TABLES}
+
+
+@pytest.fixture(scope="module")
+def mappings() -> dict[str, dict]:
+    return {name: load(SCHEMAS / "mappings" / f"{name}.json") for name in ALL_TABLES}
+
+
+def column_types(table: dict) -> dict[str, str]:
+    return {column["name"]: column["type"] for column in table["columns"]}
+
+
+# ----------------------------------------------------------------------------- catalog
+
+
+def test_catalog_covers_the_documented_shape(catalog):
+    fields = catalog["fields"]
+    assert len(fields) >= 156
+    for path in ("status", "status.errorCode", "incomingTokenType", "ipAddress",
+                 "authenticationDetails", "authenticationDetails.authenticationMethod",
+                 "authenticationMethodsUsed",
+                 "appliedConditionalAccessPolicies.includeRulesSatisfied.ruleSatisfied"):
+        assert path in fields, path
+    assert fields["status.errorCode"]["type"] == "int"
+    assert fields["ipAddress"]["format"] == "ip"
+    methods = fields["authenticationMethodsUsed"]
+    assert (methods["type"], methods["collection"], methods["arrays"]) == (
+        "string", True, ["authenticationMethodsUsed"]
+    )
+    assert fields["appliedConditionalAccessPolicies.includeRulesSatisfied.ruleSatisfied"]["arrays"] == [
+        "appliedConditionalAccessPolicies",
+        "appliedConditionalAccessPolicies.includeRulesSatisfied",
+    ]
+    assert catalog["enums"]["incomingTokenType"]["members"] == [
+        "none", "primaryRefreshToken", "saml11", "saml20",
+        "unknownFutureValue", "remoteDesktopToken", "refreshToken",
+    ]
+    assert catalog["enums"]["incomingTokenType"]["flags"] is True
+
+
+def test_catalog_fields_are_well_formed(catalog):
+    fields, enums = catalog["fields"], catalog["enums"]
+    for path, field in fields.items():
+        assert "[" not in path and path == path.strip("."), path
+        assert field["type"] in CATALOG_TYPES, path
+        assert isinstance(field["betaOnly"], bool), path
+        assert "description" in field, path
+        if "." in path:
+            parent = path.rsplit(".", 1)[0]
+            assert fields[parent]["type"] == "object", f"{path}: parent {parent} is not an object"
+        # arrays = every collection prefix (including itself), outermost first
+        parts = path.split(".")
+        prefixes = [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
+        expected = [p for p in prefixes if fields[p]["collection"]]
+        assert field["arrays"] == expected, path
+        if field.get("format") is not None:
+            assert field["format"] == "ip" and field["type"] == "string", path
+        elif field["type"] == "string":
+            assert "ipaddress" not in parts[-1].lower(), f"{path} should carry format ip"
+
+
+def test_every_enum_typed_field_names_an_existing_enum(catalog):
+    for path, field in catalog["fields"].items():
+        if field["type"] == "enum":
+            assert field.get("enum") in catalog["enums"], f"{path} names unknown enum {field.get('enum')!r}"
+        else:
+            assert "enum" not in field, f"{path} is {field['type']} but names an enum"
+
+
+def test_enums_are_well_formed(catalog):
+    for name, enum in catalog["enums"].items():
+        assert isinstance(enum["flags"], bool), name
+        assert enum["members"] and len(set(enum["members"])) == len(enum["members"]), name
+        assert set(enum.get("values", {})) <= set(enum["members"]), name
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def test_tables_are_well_formed(tables):
+    for name, table in tables.items():
+        assert table["name"] == name
+        assert table["platform"] == ("sentinel" if name in SENTINEL_TABLES else "defender")
+        assert table["timeColumn"] == TIME_COLUMNS[table["platform"]]
+        names = [column["name"] for column in table["columns"]]
+        assert len(names) == len(set(names)), f"{name}: duplicate columns"
+        assert table["timeColumn"] in names
+        for column in table["columns"]:
+            assert column["type"] in LOG_ANALYTICS_TYPES, f"{name}.{column['name']}"
+            assert "description" in column
+
+
+def test_tables_named_by_targets_have_schemas_and_mappings():
+    targets_path = SCHEMAS / "targets.json"
+    if not targets_path.is_file():
+        return
+    targets = load(targets_path)
+    named = {
+        table
+        for platform, value in targets.items()
+        if not platform.startswith("$")
+        for table in (value.values() if isinstance(value, dict) else [value])
+        for table in (table if isinstance(table, list) else [table])
+    }
+    for table in sorted(named):
+        assert (SCHEMAS / "tables" / f"{table}.json").is_file(), table
+        assert (SCHEMAS / "mappings" / f"{table}.json").is_file(), table
+
+
+# ----------------------------------------------------------------------------- mappings
+
+
+def test_every_mapped_path_exists_in_the_catalog(catalog, mappings):
+    for table, mapping in mappings.items():
+        assert mapping["table"] == table
+        for path in mapping["fields"]:
+            assert path in catalog["fields"], f"{table}: {path} is not a catalog path"
+
+
+def test_every_mapped_column_exists_in_its_table(tables, mappings):
+    """Except exactly the columns the mapping lists as pendingColumns (not in the bundled table)."""
+    for table, mapping in mappings.items():
+        columns = column_types(tables[table])
+        pending = mapping.get("pendingColumns", [])
+        assert pending == sorted(set(pending)), f"{table}: pendingColumns must be sorted and unique"
+        missing = set()
+        for path, target in mapping["fields"].items():
+            assert ("column" in target) != ("constant" in target), f"{table}: {path}"
+            if "column" in target and target["column"] not in columns:
+                assert target["column"] in pending, f"{table}: {path} -> missing column {target['column']}"
+                missing.add(target["column"])
+            if "path" in target:
+                assert "column" in target and target["path"], f"{table}: {path}"
+        assert missing == set(pending), f"{table}: pendingColumns that are not mapped or not missing"
+
+
+def test_signinlogs_pending_columns_come_from_the_noninteractive_table(tables, mappings):
+    signin = mappings["SigninLogs"]
+    pending = signin["pendingColumns"]
+    for column in ("IncomingTokenType", "ClientCredentialType", "SessionId", "Agent", "AppOwnerTenantId",
+                   "ResourceOwnerTenantId", "OriginalTransferMethod", "TokenProtectionStatusDetails",
+                   "IsThroughGlobalSecureAccess", "HomeTenantName", "FederatedCredentialId",
+                   "ConditionalAccessAudiences"):
+        assert column in pending, column
+    assert "ProcessingTimeInMs" not in pending
+    assert signin["fields"]["processingTimeInMilliseconds"] == {"column": "ProcessingTimeInMilliseconds"}
+    noninteractive = mappings["AADNonInteractiveUserSignInLogs"]["fields"]
+    noninteractive_columns = column_types(tables["AADNonInteractiveUserSignInLogs"])
+    for column in pending:
+        assert column in noninteractive_columns, f"pending column {column} is not in AADNonInteractiveUserSignInLogs"
+    for path, target in signin["fields"].items():
+        if target.get("column") in pending:
+            assert noninteractive.get(path) == target, f"{path}: not the non-interactive table's mapping"
+    for table, mapping in mappings.items():
+        if table != "SigninLogs":
+            assert not mapping.get("pendingColumns"), table
+
+
+def _signinlogs_getschema(tmp_path: Path, extra: dict[str, str]) -> Path:
+    registry = Registry.bundled()
+    rows = [{"ColumnName": name, "ColumnType": kind} for name, kind in registry.tables["SigninLogs"].columns.items()]
+    rows += [{"ColumnName": name, "ColumnType": kind} for name, kind in extra.items()]
+    path = tmp_path / "SigninLogs.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return path
+
+
+def test_pending_columns_change_nothing_with_bundled_data_and_resolve_with_a_workspace_schema(
+    tmp_path, catalog, tables, mappings
+):
+    registry = Registry.bundled()
+    signin = mappings["SigninLogs"]
+    pending = set(signin["pendingColumns"])
+    without = {p: t for p, t in signin["fields"].items() if t.get("column") not in pending}
+    before = TableMapping(registry.tables["SigninLogs"], without)
+    after = registry.mapping("SigninLogs")
+    for path in catalog["fields"]:
+        old, new = before.resolve(path), after.resolve(path)
+        if isinstance(old, Absent):
+            assert isinstance(new, Absent), f"{path}: {new}"
+        else:
+            assert new == old, path
+
+    types = column_types(tables["AADNonInteractiveUserSignInLogs"])
+    workspace = registry.with_workspace_schemas([_signinlogs_getschema(tmp_path, {c: types[c] for c in pending})])
+    mapping = workspace.mapping("SigninLogs")
+    for path, target in signin["fields"].items():
+        if target.get("column") in pending:
+            resolved = mapping.resolve(path)
+            assert isinstance(resolved, ColumnAccess) and resolved.column == target["column"], path
+
+
+def test_every_encoding_key_is_a_member_of_the_fields_enum(catalog, tables, mappings):
+    for table, mapping in mappings.items():
+        for path, target in mapping["fields"].items():
+            if "encoding" not in target:
+                continue
+            assert tables[table]["platform"] == "defender", f"{table}: {path} encoding outside Defender"
+            field = catalog["fields"][path]
+            if field["type"] == "bool":
+                allowed = {"true", "false"}
+            else:
+                assert field["type"] == "enum", f"{table}: {path} encodes a {field['type']}"
+                allowed = set(catalog["enums"][field["enum"]]["members"])
+            for key, number in target["encoding"].items():
+                assert key in allowed, f"{table}: {path} encoding key {key!r} not in {sorted(allowed)}"
+                assert isinstance(number, (int, float)) and not isinstance(number, bool)
+            numeric = column_types(tables[table])[target["column"]]
+            assert numeric in {"int", "long", "real"}, f"{table}: {path} encodes into a {numeric} column"
+
+
+def test_constants_fit_their_field(catalog, mappings):
+    for table, mapping in mappings.items():
+        for path, target in mapping["fields"].items():
+            if "constant" in target:
+                assert catalog["fields"][path]["type"] == "bool"
+                assert isinstance(target["constant"], bool)
+
+
+def test_overrides_asked_for_in_the_design(mappings):
+    signin = mappings["SigninLogs"]["fields"]
+    assert signin["isInteractive"] == {"constant": True}
+    for table in SENTINEL_TABLES:
+        fields = mappings[table]["fields"]
+        if table != "SigninLogs":
+            assert fields["isInteractive"] == {"constant": False}
+        assert fields["location"] == {"column": "LocationDetails"}
+        assert fields["status.errorCode"] == {"column": "ResultType"}
+        assert fields["appliedConditionalAccessPolicies"] == {"column": "ConditionalAccessPolicies"}
+        assert fields["resourceId"] == {"column": "ResourceIdentity"}
+        used = {target.get("column") for target in fields.values()}
+        assert not used & {"IsInteractive", "Location", "AppliedConditionalAccessPolicies", "ResourceId"}
+    assert mappings["AADNonInteractiveUserSignInLogs"]["fields"]["processingTimeInMilliseconds"] == {
+        "column": "ProcessingTimeInMs"
+    }
+    for table in DEFENDER_TABLES:
+        fields = mappings[table]["fields"]
+        assert fields["userPrincipalName"] == {"column": "AccountUpn"}
+        assert fields["tokenIssuerType"]["encoding"] == {"AzureAD": 0, "ADFederationServices": 1}
+        assert fields["deviceDetail.isManaged"]["encoding"] == {"true": 1, "false": 0}
+        assert "isInteractive" not in fields
+
+
+# ----------------------------------------------------------------------------- generator
+
+
+def test_generated_files_carry_provenance(catalog, tables, mappings):
+    for document in [catalog, *tables.values(), *mappings.values()]:
+        assert document["generatedBy"] == GENERATED_BY
+        assert document["source"]
+
+
+def test_refresh_reproduces_committed_files(tmp_path):
+    reference = reference_dir()
+    shutil.copytree(SCHEMAS / "sources", tmp_path / "sources")
+    written = refresh(reference, tmp_path)
+    relative = sorted(path.relative_to(tmp_path).as_posix() for path in written)
+    expected = sorted(
+        ["signin-catalog.json"]
+        + [f"{folder}/{table}.json" for folder in ("tables", "mappings") for table in ALL_TABLES]
+    )
+    assert relative == expected
+    for name in relative:
+        committed = SCHEMAS / name
+        assert committed.is_file(), f"schemas/{name} is missing: run python -m compiler.dev.refresh"
+        assert committed.read_bytes() == (tmp_path / name).read_bytes(), (
+            f"schemas/{name} differs from what python -m compiler.dev.refresh generates "
+            "(edited by hand, or the rules/reference changed without re-running it)"
+        )
+    for folder in ("tables", "mappings"):
+        extra = {p.name for p in (SCHEMAS / folder).glob("*.json")} - {f"{t}.json" for t in ALL_TABLES}
+        assert not extra, f"schemas/{folder} has files refresh does not generate: {sorted(extra)}"
+
+
+def _generate_with(tmp_path: Path, mutate) -> None:
+    rules = copy.deepcopy(load(RULES))
+    mutate(rules)
+    path = tmp_path / "rules.json"
+    path.write_text(dump_json(rules), encoding="utf-8")
+    generate(reference_dir(), path)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r["overrides"].append(
+            {"path": "nope", "platform": "sentinel", "target": {"column": "Id"}, "_comment": "x"}),
+         "not a path of the signIn catalog"),
+        (lambda r: r["overrides"].append(
+            {"path": "sessionId", "tables": ["SigninLogs"], "target": {"column": "SessionId"}, "_comment": "x"}),
+         "does not exist in SigninLogs"),
+        (lambda r: r["overrides"].append(
+            {"path": "riskState", "tables": ["EntraIdSignInEvents"],
+             "target": {"column": "RiskState", "encoding": {"atrisk": 4}}, "_comment": "x"}),
+         "encoding key 'atrisk'"),
+        (lambda r: r["overrides"].append(
+            {"path": "userId", "platform": "sentinel", "target": {"column": "UserId"}}),
+         "needs a '_comment'"),
+        (lambda r: r["pendingColumns"][0].update(exceptColumns=["ProcessingTimeInMilliseconds"]),
+         "not a column of AADNonInteractiveUserSignInLogs"),
+        (lambda r: r["pendingColumns"].append(
+            {"table": "SigninLogs", "from": "EntraIdSignInEvents", "_comment": "x"}),
+         "different platforms"),
+    ],
+)
+def test_refresh_rejects_inconsistent_rules(tmp_path, mutate, message):
+    with pytest.raises(RefreshError, match=message):
+        _generate_with(tmp_path, mutate)
