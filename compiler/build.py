@@ -62,11 +62,13 @@ class Compiler:
         diagnostics += duplicate_diagnostics(documents)
         return rules, diagnostics
 
-    def compile_rule(self, rule: Rule, platforms: tuple[str, ...]) -> tuple[CompiledRule, list[Diagnostic]]:
+    def compile_rule(
+        self, rule: Rule, platforms: tuple[str, ...], tables: list[str] | None = None
+    ) -> tuple[CompiledRule, list[Diagnostic]]:
         compiled = CompiledRule(rule)
         diagnostics: list[Diagnostic] = []
         for platform in platforms:
-            query, problems = QueryBuilder(self.registry, self.catalog, platform).build(rule)
+            query, problems = QueryBuilder(self.registry, self.catalog, platform, tables).build(rule)
             diagnostics += problems
             if query is not None:
                 compiled.queries[platform] = query

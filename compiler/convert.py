@@ -47,13 +47,16 @@ def output_name(path: str) -> str:
 
 
 class QueryBuilder:
-    def __init__(self, registry: Registry, catalog: Catalog, platform: str):
+    def __init__(self, registry: Registry, catalog: Catalog, platform: str, tables: list[str] | None = None):
+        self.forced_tables = tables  # tests compile one construct against one table at a time
         self.registry = registry
         self.catalog = catalog
         self.platform = platform
         self.generator: KqlGenerator = GENERATORS[platform]()
 
     def target_tables(self, rule: Rule) -> list[str]:
+        if self.forced_tables is not None:
+            return list(self.forced_tables)
         if self.platform == "defender":
             if rule.service not in self.registry.targets.get("defender", {}):
                 return []

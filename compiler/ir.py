@@ -62,7 +62,12 @@ class Or:
 
 @dataclass(frozen=True)
 class Not:
+    """Negation. `in_selection` marks a negated value inside one selection (the `neq`
+    modifier): it still describes the same array element as its siblings, whereas a `not`
+    in the condition negates a whole selection."""
+
     arg: "Node"
+    in_selection: bool = False
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,13 @@ class RuleDocument:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys instead of silently keeping the last one."""
+    """Safe loader that keeps dates as text (Sigma writes `date: 2024-01-31` unquoted, and the
+    schema and outputs want the string) and refuses duplicate keys (see `_construct`)."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
 
 def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position], loader) -> Any:

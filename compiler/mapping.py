@@ -57,6 +57,15 @@ class MappingProblem(Exception):
         self.match = match
 
 
+def _nodes(node: ir.Node):
+    yield node
+    if isinstance(node, (ir.And, ir.Or)):
+        for arg in node.args:
+            yield from _nodes(arg)
+    elif isinstance(node, ir.Not):
+        yield from _nodes(node.arg)
+
+
 # -- folding ------------------------------------------------------------------------------
 def simplify(node: Tree) -> Tree:
     """Fold constants so that impossible branches (and tables) disappear."""
@@ -81,7 +90,7 @@ def simplify(node: Tree) -> Tree:
             return ir.Const(not inner.value)
         if isinstance(inner, ir.Not):
             return inner.arg
-        return ir.Not(inner)
+        return ir.Not(inner, node.in_selection)
     if isinstance(node, AnyElement):
         inner = simplify(node.condition)
         if isinstance(inner, ir.Const) and not inner.value:
@@ -126,7 +135,7 @@ class TableMapper:
         if isinstance(node, ir.Const):
             return node
         if isinstance(node, ir.Not):
-            return ir.Not(self._lower(node.arg, scope))
+            return ir.Not(self._lower(node.arg, scope), node.in_selection)
         if isinstance(node, ir.Match):
             return self._match(node, scope)
         # And / Or: parts bound to the same array within the same selection share one element
@@ -155,6 +164,8 @@ class TableMapper:
 
     def _element_key(self, node: ir.Node) -> tuple[str, str] | None:
         """(array, selection) when every match under `node` is on one array of one selection."""
+        if any(isinstance(n, ir.Not) and not n.in_selection for n in _nodes(node)):
+            return None  # `not selection`: no element may match, so the negation stays outside
         keys = set()
         for match in ir.walk_matches(node):
             spec = self.catalog.get(match.field)

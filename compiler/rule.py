@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaConditionError, SigmaError
 from sigma.modifiers import modifier_mapping
 from sigma.rule import SigmaRule
 
@@ -18,7 +18,7 @@ from .backends.sigma_ir import SigmaToIR, UnsupportedConstruct
 from .catalog import Catalog
 from .diagnostics import Diagnostic, SourceLocation
 from .loader import RuleDocument
-from .validate import FieldChecker, check_fields
+from .validate import FieldChecker, check_fields, regex_problem
 
 # Modifiers that transform values for other log sources; on sign-in logs they mean nothing.
 MEANINGLESS_MODIFIERS = {
@@ -89,10 +89,22 @@ def origin_locator(document: RuleDocument):
 
 
 def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
+    """Modifiers pySigma would accept but that mean nothing here, unknown ones, and bad regexes."""
     diagnostics = []
     for name, index, key in detection_keys(document):
         path = ("detection", name) + ((index,) if index is not None else ()) + (key,)
-        for modifier in key.split("|")[1:]:
+        modifiers = key.split("|")[1:]
+        if "re" in modifiers:
+            body = document.data["detection"][name]
+            values = (body[index] if index is not None else body)[key]
+            for value in values if isinstance(values, list) else [values]:
+                problem = regex_problem(str(value))
+                if problem:
+                    diagnostics.append(Diagnostic(
+                        "E105", f"invalid regular expression for '{key.split('|')[0]}': {problem}",
+                        document.location(*path), title,
+                    ))
+        for modifier in modifiers:
             if modifier in MEANINGLESS_MODIFIERS:
                 diagnostics.append(Diagnostic(
                     "E110", f"modifier '{modifier}' has no meaning on sign-in logs: {MEANINGLESS_MODIFIERS[modifier]}",
@@ -119,6 +131,9 @@ def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, l
     except UnsupportedConstruct as error:
         locate = origin_locator(document)
         return None, [Diagnostic("E109", str(error).split(" in ")[0].strip(), locate(error.origin), title)]
+    except SigmaConditionError as error:
+        message = str(error).strip()
+        return None, [Diagnostic("E003", f"invalid condition: {message}", document.location("detection", "condition"), title)]
     except SigmaError as error:
         message = str(error).strip()
         return None, [Diagnostic("E003", f"invalid Sigma: {message}", document.location("detection"), title)]

@@ -26,6 +26,20 @@ RE2_UNSUPPORTED = (
 )
 BOOL_WORDS = {"true": True, "false": False}
 
+def regex_problem(pattern: str) -> str | None:
+    """Why a Sigma `re` value cannot run in KQL (RE2), or None. Checked before pySigma sees it."""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        return str(error)
+    except (TypeError, ValueError) as error:
+        return str(error)
+    for probe, name in RE2_UNSUPPORTED:
+        if probe.search(pattern):
+            return f"KQL regular expressions (RE2) have no {name}"
+    return None
+
+
 Locate = Callable[[ir.Origin | None], SourceLocation]
 
 
@@ -66,7 +80,7 @@ class FieldChecker:
         if isinstance(node, ir.Or):
             return ir.Or(tuple(self.check(a) for a in node.args))
         if isinstance(node, ir.Not):
-            return ir.Not(self.check(node.arg))
+            return ir.Not(self.check(node.arg), node.in_selection)
         if isinstance(node, ir.Match):
             return self.match(node)
         return node
@@ -109,27 +123,13 @@ class FieldChecker:
 
     def _string(self, m: ir.Match, spec: Field) -> ir.Match:
         if m.op == "compare":
-            return self._wrong_op(m, spec, "a number or date field for gt/gte/lt/lte")
+            return self._wrong_op(m, spec, "a number field (int, long or double)")
         if m.op == "cidr":
             if spec.format != "ip":
                 return self._wrong_op(m, spec, "an IP address field such as 'ipAddress'")
             return m
-        if m.op == "regex":
-            return self._regex(m)
         if m.op == "eq" and not isinstance(m.value, str):
             return replace(m, value=str(m.value).lower() if isinstance(m.value, bool) else str(m.value))
-        return m
-
-    def _regex(self, m: ir.Match) -> ir.Match:
-        pattern, _flags = m.value
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            self.error("E105", f"invalid regular expression for '{m.field}': {error}", m.origin)
-            return m
-        for probe, name in RE2_UNSUPPORTED:
-            if probe.search(pattern):
-                self.error("E105", f"invalid regular expression for '{m.field}': KQL (RE2) has no {name}", m.origin)
         return m
 
     def _enum(self, m: ir.Match, spec: Field) -> ir.Match:

@@ -155,8 +155,8 @@ class KqlGenerator:
         if m.op == "fieldref":
             other_spec, other_access = p.other
             other, other_kind = self.typed(other_spec, other_access)
-            if spec.type in ("string", "enum"):
-                return f"{text} {'==' if m.cased else '=~'} {other}"
+            if spec.type in ("string", "enum"):  # two empty (missing) values are not equal
+                return f"isnotempty({text}) and {text} {'==' if m.cased else '=~'} {other}"
             return self.null_safe(f"{self.as_number(spec, text, kind)} == {self.as_number(other_spec, other, other_kind)}")
         raise ValueError(f"unknown match operator {m.op}")
 
@@ -169,7 +169,7 @@ class KqlGenerator:
     def eq_operator(self, m: ir.Match, spec: Field, kind: str) -> str:
         if spec.type == "enum":
             return "=~"
-        if isinstance(m.value, str):
+        if isinstance(m.value, str) and spec.type == "string":
             return self.string_operators[("eq", m.cased)]
         return "=="
 
@@ -222,7 +222,10 @@ class KqlGenerator:
         if isinstance(node, ir.Not):
             return f"not({self.condition(node.arg, flags)})"
         if isinstance(node, ir.Or):
-            text = self.in_list(node) or " or ".join(self.condition(a, flags, "or") for a in node.args)
+            text = self.in_list(node) or " or ".join(
+                f"({self.condition(a, flags)})" if isinstance(a, ir.And) else self.condition(a, flags, "or")
+                for a in node.args
+            )
             return f"({text})" if parent == "and" and " or " in text else text
         if isinstance(node, ir.And):
             return " and ".join(self.condition(a, flags, "and") for a in node.args)

@@ -131,7 +131,10 @@ class SigmaToIR(Backend):
         return ir.Or(tuple(self.convert_condition(arg, state) for arg in cond.args))
 
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> ir.Node:
-        return ir.Not(self.convert_condition(cond.args[0], state))
+        node: Any = cond.parent
+        while node is not None and not isinstance(node, ConditionIdentifier):
+            node = getattr(node, "parent", None)
+        return ir.Not(self.convert_condition(cond.args[0], state), in_selection=node is not None)
 
     def convert_condition_as_in_expression(self, cond: ConditionItem, state: ConversionState) -> ir.Node:
         raise NotImplementedError  # never chosen: convert_or_as_in is False

@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make build` compiles rules/ into build/, `make test` runs the tests.
+# Both install what they need first (Python packages into .venv, Kusto.Language into tools/kusto-check).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+NODE_DEPS := tools/kusto-check/node_modules/.installed
+
+.PHONY: setup build test check-docs clean
+
+setup: $(VENV)/.installed $(NODE_DEPS)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(NODE_DEPS): tools/kusto-check/package.json tools/kusto-check/package-lock.json
+	npm ci --prefix tools/kusto-check --no-audit --no-fund --loglevel=error
+	touch $@
+
+build: setup
+	$(BIN)/entra-sigma compile rules --out build
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,49 @@
+"""Every construct on every table: golden KQL (or the exact error), and Kusto.Language accepts it.
+
+Cases are tiny rules in tests/cases/constructs/; snapshots live in
+tests/snapshots/constructs/<case>/<table>.kql (or <table>.error.txt when the construct
+cannot be expressed on that table).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from compiler.diagnostics import format_text
+
+from .helpers import ALL_TABLES, CASES, SNAPSHOTS, check_kql, compile_text, platform_of
+
+CONSTRUCTS = sorted(p.stem for p in (CASES / "constructs").glob("*.yml"))
+
+
+def compile_case(case: str, table: str) -> tuple[str | None, str]:
+    path = CASES / "constructs" / f"{case}.yml"
+    text, diagnostics = compile_text(path.read_text(encoding="utf-8"), platform_of(table), table, f"constructs/{case}.yml")
+    return text, format_text(diagnostics)
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    """All cases on all tables, compiled once and checked by Kusto.Language in one batch."""
+    compiled = {(case, table): compile_case(case, table) for case in CONSTRUCTS for table in ALL_TABLES}
+    kusto = check_kql({f"{case}/{table}": text for (case, table), (text, _) in compiled.items() if text})
+    return compiled, kusto
+
+
+def test_there_are_constructs():
+    assert len(CONSTRUCTS) >= 40
+
+
+@pytest.mark.parametrize("table", ALL_TABLES)
+@pytest.mark.parametrize("case", CONSTRUCTS)
+def test_construct(case, table, outputs, snapshot):
+    compiled, kusto = outputs
+    text, errors = compiled[(case, table)]
+    snapshot.snapshot_dir = SNAPSHOTS / "constructs" / case
+    if text is None:
+        assert errors, "no query and no error"
+        snapshot.assert_match(errors, f"{table}.error.txt")
+    else:
+        assert errors == ""
+        snapshot.assert_match(text, f"{table}.kql")
+        assert kusto[f"{case}/{table}"] == [], "\n" + text
