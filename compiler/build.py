@@ -104,3 +104,85 @@ def duplicate_diagnostics(documents: list[RuleDocument]) -> list[Diagnostic]:
             else:
                 first[value] = document
     return diagnostics
+
+
+# -- deployable outputs ------------------------------------------------------------------------
+ALL_FORMATS = ("kql", "sentinel-yaml", "arm", "defender-hunting", "defender-detection")
+
+
+@dataclass
+class OutputSet:
+    """Every output file of a build (relative path → text), the manifest, and diagnostics."""
+
+    files: dict[str, str]
+    manifest: dict
+    diagnostics: list[Diagnostic]
+    rules: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def rule_output_name(rule: Rule, roots: list[Path]) -> str:
+    """The rule's path under the folder it was found in, without suffix ('identity/prt')."""
+    path = rule.document.path.resolve()
+    for root in roots:
+        if root.is_dir():
+            try:
+                return path.relative_to(root.resolve()).with_suffix("").as_posix()
+            except ValueError:
+                continue
+    return path.stem
+
+
+def build_outputs(compiler: Compiler, paths: list[Path], formats: tuple[str, ...] = ALL_FORMATS) -> OutputSet:
+    """Compile every rule into every format. A format a rule cannot reach is skipped with a
+    warning (Defender lacks many Sentinel columns); rule errors stay errors."""
+    import hashlib
+    from dataclasses import replace
+
+    from .deploy import MAX_QUERY_LENGTH, DeploymentPlanner
+    from .outputs import FORMATS, render_format
+
+    result = compiler.compile_paths(paths, ("sentinel", "defender"))
+    diagnostics = [d for d in result.diagnostics if d.target != "defender"]
+    defender_problems = [replace(d, severity="warning") for d in result.diagnostics if d.target == "defender"]
+    planner = DeploymentPlanner()
+    files: dict[str, str] = {}
+    entries = []
+    for compiled in sorted(result.compiled, key=lambda c: c.rule.id):
+        rule = compiled.rule
+        name = rule_output_name(rule, paths)
+        deployment, problems = planner.plan(rule, compiled.queries.get("sentinel"))
+        diagnostics += problems
+        produced: dict[str, str] = {}
+        skipped: dict[str, str] = {}
+        for fmt in formats:
+            platform = FORMATS[fmt][0]
+            query = compiled.texts.get(platform)
+            if query is None:
+                reason = "; ".join(d.message for d in defender_problems if d.location.path == rule.source) or "no query"
+                skipped[fmt] = reason
+                continue
+            if fmt in ("sentinel-yaml", "arm", "defender-detection") and deployment is None:
+                skipped[fmt] = "deployment settings have errors"
+                continue
+            if fmt in ("sentinel-yaml", "arm") and len(query) > MAX_QUERY_LENGTH:
+                diagnostics.append(Diagnostic(
+                    "E306", f"the query is {len(query)} characters; Sentinel accepts at most {MAX_QUERY_LENGTH}",
+                    rule.document.location("detection"), rule.title, target="sentinel",
+                ))
+                skipped[fmt] = "query too long"
+                continue
+            returned = set(compiled.queries[platform].returned.values())
+            rendered = render_format(compiler.renderer, fmt, deployment, query, name, returned)
+            files[rendered.path] = rendered.text
+            produced[rendered.path] = hashlib.sha256(rendered.text.encode("utf-8")).hexdigest()
+        entries.append({
+            "id": rule.id, "title": rule.title, "source": rule.source,
+            "files": dict(sorted(produced.items())), "skipped": dict(sorted(skipped.items())),
+        })
+    diagnostics += defender_problems
+    manifest = {"generator": "entra-sigma", "formats": list(formats), "rules": entries}
+    return OutputSet(files, manifest, diagnostics, len(result.documents))

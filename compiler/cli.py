@@ -149,6 +149,35 @@ def compile_command(
 
 
 @app.command()
+def build(
+    rules_dir: Annotated[Path, typer.Argument(help="The folder of rules to build.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (replaced whole).")] = Path("build"),
+    fmt: FormatOption = DiagnosticFormat.text,
+    table_schema: TableSchemas = None,
+    templates: Templates = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat skipped formats (warnings) as errors.")] = False,
+) -> None:
+    """Build every rule in every format (KQL, Sentinel YAML, ARM, Defender hunting and detection) plus a manifest."""
+    import json
+
+    from .build import build_outputs
+
+    if not rules_dir.is_dir():
+        raise usage_error(f"{rules_dir}: not a folder")
+    outputs = build_outputs(make_compiler(table_schema, templates), [rules_dir])
+    files = dict(outputs.files)
+    files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
+    report(BuildResult([], [], outputs.diagnostics), fmt)
+    try:
+        replace_folder(out, files)
+    except OutputError as error:
+        raise usage_error(str(error))
+    typer.echo(f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}", err=True)
+    failed = not outputs.ok or (strict and outputs.diagnostics)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
 def fields(
     text: Annotated[Optional[str], typer.Argument(help="Only paths containing this text (case-insensitive).")] = None,
 ) -> None:

@@ -28,6 +28,7 @@ class Query:
     platform: str
     legs: list[Leg]
     tail: list[str] = field(default_factory=list)  # steps after the union of legs
+    returned: dict[str, str] = field(default_factory=dict)  # beta path → output column
 
     @property
     def tables(self) -> list[str]:
@@ -95,14 +96,17 @@ class QueryBuilder:
                 "E201", f"field '{path}' has no column in {', '.join(target)}",
                 locate(origin), rule.title, target=self.platform,
             ))
+        if diagnostics:
+            return None, diagnostics
+        projected = []
         for index, path in enumerate(rule.fields):
             if all(projection_access(self.registry.mapping(t), path) is None and constant_for(self.registry.mapping(t), path) is None for t in target):
                 diagnostics.append(Diagnostic(
-                    "E201", f"field '{path}' in 'fields' has no column in {', '.join(target)}",
-                    rule.document.location("fields", index), rule.title, target=self.platform,
+                    "W201", f"field '{path}' in 'fields' has no column in {', '.join(target)}; it is left out of the output",
+                    rule.document.location("fields", index), rule.title, severity="warning", target=self.platform,
                 ))
-        if diagnostics:
-            return None, diagnostics
+            else:
+                projected.append(path)
         live = {t: tree for t, tree in lowered.items() if tree != ir.Const(False)}
         if not live:
             return None, [Diagnostic(
@@ -110,13 +114,13 @@ class QueryBuilder:
                 rule.document.location("detection", "condition"), rule.title,
                 hint="a field it requires has no column there, or is constant", target=self.platform,
             )]
-        legs = [self.leg(table, tree, rule) for table, tree in live.items()]
-        if len(legs) > 1 and not rule.fields:
+        legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
+        if len(legs) > 1 and not projected:
             self.normalise(legs)
-        return Query(rule, self.platform, legs), []
+        return Query(rule, self.platform, legs, returned={p: output_name(p) for p in projected}), diagnostics
 
     # -- one table ------------------------------------------------------------------------
-    def leg(self, table: str, tree: Tree, rule: Rule) -> Leg:
+    def leg(self, table: str, tree: Tree, fields: tuple[str, ...]) -> Leg:
         leg = Leg(table)
         elements: list[AnyElement] = []
         collect_elements(tree, elements)
@@ -130,8 +134,8 @@ class QueryBuilder:
         for element in elements:
             leg.steps.append("mv-apply " + self.generator.element_test(element).replace("{flag}", flags[element]))
         leg.steps += [f"where {self.generator.condition(part, flags)}" for part in after]
-        if rule.fields:
-            leg.steps.append(self.projection(self.registry.mapping(table), rule.fields))
+        if fields:
+            leg.steps.append(self.projection(self.registry.mapping(table), fields))
         elif flags:
             leg.steps.append("project-away " + ", ".join(flags.values()))
         return leg

@@ -257,7 +257,8 @@ class DefenderGenerator(KqlGenerator):
     """Advanced hunting in Microsoft Defender XDR: same language, other prefix columns."""
 
     dialect: ClassVar[str] = "defender"
-    projection_prefix: ClassVar[tuple[str, ...]] = ("{time}", "ReportId")
+    # custom detections need Timestamp, ReportId and a column naming the impacted user
+    projection_prefix: ClassVar[tuple[str, ...]] = ("{time}", "ReportId", "AccountObjectId")
 
 
 GENERATORS: dict[str, type[KqlGenerator]] = {"sentinel": KqlGenerator, "defender": DefenderGenerator}
