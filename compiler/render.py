@@ -1,7 +1,8 @@
 """Render step: Jinja templates give every output its shape; values enter through escaping filters.
 
 The environment is sandboxed (users may lay their own templates over ours with
-`--templates DIR`), strict about undefined names, and produces LF text ending in a newline.
+`--templates DIR`), strict about undefined names, and produces LF text ending in one newline (finish()). A blank
+line inside KQL would split the query in Log Analytics, so templates never emit one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from .paths import TEMPLATES_DIR
@@ -34,12 +35,15 @@ def to_json(value: Any, indent: int | None = None) -> str:
 
 
 def make_environment(overrides: Path | None = None) -> SandboxedEnvironment:
+    """User templates first, then ours; ours stay reachable as `bundled/...` so an override
+    can wrap the original instead of copying it."""
+    bundled = FileSystemLoader(str(TEMPLATES_DIR))
     loaders = [FileSystemLoader(str(overrides))] if overrides else []
-    loaders.append(FileSystemLoader(str(TEMPLATES_DIR)))
+    loaders += [bundled, PrefixLoader({"bundled": bundled})]
     environment = SandboxedEnvironment(
         loader=ChoiceLoader(loaders),
         undefined=StrictUndefined,
-        keep_trailing_newline=True,
+        keep_trailing_newline=False,  # an included query must not end in a blank line; finish() adds the final newline
         autoescape=False,
         trim_blocks=False,
         lstrip_blocks=False,
