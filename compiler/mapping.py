@@ -99,6 +99,11 @@ def simplify(node: Tree) -> Tree:
     return node
 
 
+def whole_array(spec: Field, match: ir.Match) -> bool:
+    """`authenticationDetails|exists` / `: null` ask about the array itself, not its elements."""
+    return spec.collection and match.op in ("exists", "null") and spec.path == spec.array_root
+
+
 def evaluate_missing(match: ir.Match) -> bool:
     """How a match on a field that does not exist evaluates (Sigma: the value is null)."""
     if match.op == "exists":
@@ -169,7 +174,7 @@ class TableMapper:
         keys = set()
         for match in ir.walk_matches(node):
             spec = self.catalog.get(match.field)
-            if spec is None or not spec.array_root or match.op == "fieldref":
+            if spec is None or not spec.array_root or match.op == "fieldref" or whole_array(spec, match):
                 return None
             keys.add((spec.array_root, match.group))
         return keys.pop() if len(keys) == 1 else None
@@ -187,7 +192,7 @@ class TableMapper:
     def _match(self, match: ir.Match, scope: tuple[str, str] | None) -> Tree:
         spec = self.catalog.get(match.field)
         assert spec is not None  # validated before mapping
-        if spec.array_root and scope is None:
+        if spec.array_root and scope is None and not whole_array(spec, match):
             return self._any_element(spec.array_root, match)
         if scope is not None:
             array, variable = scope

@@ -123,6 +123,10 @@ class KqlGenerator:
         m, spec = p.match, p.field
         text, kind = self.typed(spec, p.access)
         encoding = p.access.encoding if isinstance(p.access, ColumnAccess) else None
+        if m.op in ("exists", "null") and spec.collection and isinstance(p.access, ColumnAccess):
+            present = m.op == "exists" and bool(m.value)  # an empty array is as absent as a missing one
+            test = self.null_safe(f"array_length({self.array(p.access)}) > 0")
+            return test if present else f"not({test})"
         if m.op in ("exists", "null"):
             present = m.op == "exists" and bool(m.value)
             if kind == "dynamic":
