@@ -136,6 +136,28 @@ def rule_output_name(rule: Rule, roots: list[Path]) -> str:
     return path.stem
 
 
+def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], list[Diagnostic]]:
+    """rule id → output name; two rules that would write the same file (a/x.yml and b/x.yml
+    given as files, or x.yml beside x.yaml) are both refused rather than one silently lost.
+    Names compare case-insensitively, as they do on Windows and macOS file systems."""
+    by_name: dict[str, list[Rule]] = {}
+    for rule in rules:
+        by_name.setdefault(rule_output_name(rule, roots).lower(), []).append(rule)
+    names: dict[str, str] = {}
+    diagnostics: list[Diagnostic] = []
+    for group in by_name.values():
+        if len(group) == 1:
+            names[group[0].id] = rule_output_name(group[0], roots)
+            continue
+        for rule in group:
+            others = ", ".join(r.source for r in group if r is not rule)
+            diagnostics.append(Diagnostic(
+                "E007", f"output name '{rule_output_name(rule, roots)}' is also the name of {others}",
+                rule.document.location(), rule.title, hint="rename one file, or compile their folder instead",
+            ))
+    return names, diagnostics
+
+
 def build_outputs(compiler: Compiler, paths: list[Path], formats: tuple[str, ...] = ALL_FORMATS) -> OutputSet:
     """Compile every rule into every format. A format a rule cannot reach is skipped with a
     warning (Defender lacks many Sentinel columns); rule errors stay errors."""
@@ -151,9 +173,13 @@ def build_outputs(compiler: Compiler, paths: list[Path], formats: tuple[str, ...
     planner = DeploymentPlanner()
     files: dict[str, str] = {}
     entries = []
+    names, problems = output_names([c.rule for c in result.compiled], paths)
+    diagnostics += problems
     for compiled in sorted(result.compiled, key=lambda c: c.rule.id):
         rule = compiled.rule
-        name = rule_output_name(rule, paths)
+        if rule.id not in names:
+            continue
+        name = names[rule.id]
         deployment, problems = planner.plan(rule, compiled.queries.get("sentinel"))
         diagnostics += problems
         produced: dict[str, str] = {}

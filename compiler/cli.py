@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .build import BuildResult, Compiler
+from .build import BuildResult, Compiler, output_names
 from .catalog import default_catalog
 from .diagnostics import format_json, format_text
 from .loader import display_path_for
@@ -80,15 +80,20 @@ def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
             sys.stderr.write(f"{errors} error(s) in {rules} rule file(s)\n")
 
 
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=print_version)
+    ] = False,
 ) -> None:
     State.debug = debug
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit(0)
 
 
 @app.command()
@@ -105,23 +110,6 @@ def validate(
     raise typer.Exit(0 if result.ok else 1)
 
 
-def output_names(result: BuildResult, roots: list[Path]) -> dict[str, Path]:
-    """Each rule's output name: its path under the folder it was found in, without suffix."""
-    names: dict[str, Path] = {}
-    for compiled in result.compiled:
-        path = compiled.rule.document.path
-        relative = Path(path.name)
-        for root in roots:
-            if root.is_dir():
-                try:
-                    relative = path.resolve().relative_to(root.resolve())
-                    break
-                except ValueError:
-                    continue
-        names[compiled.rule.id] = relative.with_suffix("")
-    return names
-
-
 @app.command("compile")
 def compile_command(
     paths: Paths,
@@ -133,13 +121,15 @@ def compile_command(
 ) -> None:
     """Compile rules to KQL: to standard output, or one file per rule with --out."""
     result = make_compiler(table_schema, templates).compile_paths(paths, (target.value,))
-    report(result, fmt)
     texts = {c.rule.id: c.texts[target.value] for c in result.compiled if target.value in c.texts}
+    if out is not None:
+        names, problems = output_names([c.rule for c in result.compiled], paths)
+        result.diagnostics += problems
+    report(result, fmt)
     if out is None:
         sys.stdout.write("\n".join(texts[c.rule.id] for c in result.compiled if c.rule.id in texts))
     else:
-        names = output_names(result, paths)
-        files = {names[rule_id].as_posix() + ".kql": text for rule_id, text in texts.items()}
+        files = {names[rule_id] + ".kql": text for rule_id, text in texts.items() if rule_id in names}
         try:
             replace_folder(out, files)
         except OutputError as error:
@@ -175,6 +165,36 @@ def build(
     typer.echo(f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}", err=True)
     failed = not outputs.ok or (strict and outputs.diagnostics)
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command("diff")
+def diff_command(
+    base_rev: Annotated[Optional[str], typer.Argument(
+        metavar="BASE_REV",
+        help="The git revision to compare with. Default: the merge base of HEAD with the default branch "
+             "(origin/HEAD, main or master); HEAD itself when HEAD is that branch.",
+    )] = None,
+    rules_dir: Annotated[Path, typer.Option("--rules", help="The folder of rules in the working tree.")] = Path("rules"),
+    report_format: Annotated[str, typer.Option(
+        "--format", metavar="[text|markdown]", help="text, or markdown for a pull-request comment.",
+    )] = "text",
+    all_formats: Annotated[bool, typer.Option("--all-formats", help="Show every changed output file, not only the KQL.")] = False,
+    table_schema: TableSchemas = None,
+    templates: Templates = None,
+) -> None:
+    """Show how the built outputs (the KQL by default) change between BASE_REV and the working tree, per rule."""
+    from .diff import DiffError, diff_rules, render_markdown, render_text
+
+    if report_format not in ("text", "markdown"):
+        raise usage_error(f"--format {report_format}: choose text or markdown")
+    compiler = make_compiler(table_schema, templates)
+    try:
+        result = diff_rules(compiler, rules_dir, base_rev, all_formats=all_formats)
+    except DiffError as error:
+        raise usage_error(str(error))
+    report(BuildResult(result.documents, [], result.diagnostics), DiagnosticFormat.text)
+    sys.stdout.write(render_markdown(result) if report_format == "markdown" else render_text(result))
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command()

@@ -98,15 +98,6 @@ class QueryBuilder:
             ))
         if diagnostics:
             return None, diagnostics
-        projected = []
-        for index, path in enumerate(rule.fields):
-            if all(projection_access(self.registry.mapping(t), path) is None and constant_for(self.registry.mapping(t), path) is None for t in target):
-                diagnostics.append(Diagnostic(
-                    "W201", f"field '{path}' in 'fields' has no column in {', '.join(target)}; it is left out of the output",
-                    rule.document.location("fields", index), rule.title, severity="warning", target=self.platform,
-                ))
-            else:
-                projected.append(path)
         live = {t: tree for t, tree in lowered.items() if tree != ir.Const(False)}
         if not live:
             return None, [Diagnostic(
@@ -114,6 +105,15 @@ class QueryBuilder:
                 rule.document.location("detection", "condition"), rule.title,
                 hint="a field it requires has no column there, or is constant", target=self.platform,
             )]
+        projected = []
+        for index, path in enumerate(rule.fields):
+            if all(projection_access(self.registry.mapping(t), path) is None and constant_for(self.registry.mapping(t), path) is None for t in live):
+                diagnostics.append(Diagnostic(
+                    "W201", f"field '{path}' in 'fields' has no column in {', '.join(live)}; it is left out of the output",
+                    rule.document.location("fields", index), rule.title, severity="warning", target=self.platform,
+                ))
+            else:
+                projected.append(path)
         legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
         if len(legs) > 1 and not projected:
             self.normalise(legs)

@@ -27,6 +27,7 @@ class Origin:
     selection: str
     field: str
     index: int | None = None
+    op: str = ""  # the match operator, to tell two keys on one field apart
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,15 @@ def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
+            # Keys are names in a rule: keep the text the user wrote (so `1` and `true` stay
+            # distinct keys, and nothing is converted behind their back).
+            if not isinstance(key_node, yaml.ScalarNode) or loader.resolve(
+                yaml.ScalarNode, key_node.value, (True, False)
+            ) == "tag:yaml.org,2002:null" and key_node.style is None:
                 raise yaml.constructor.ConstructorError(
                     None, None, "mapping keys must be plain scalars", key_node.start_mark
                 )
+            key = key_node.value
             if key in result:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key '{key}'", key_node.start_mark
@@ -108,7 +112,7 @@ def parse_yaml(text: str, path: Path, display_path: str) -> tuple[RuleDocument |
 
 
 def display_path_for(path: Path, base: Path | None = None) -> str:
-    """Paths in messages are relative to the working directory when possible, always with '/'."""
+    """A path for messages: relative to the working directory when it lies below it."""
     base = base or Path.cwd()
     try:
         return path.resolve().relative_to(base.resolve()).as_posix()
@@ -116,28 +120,40 @@ def display_path_for(path: Path, base: Path | None = None) -> str:
         return path.as_posix()
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
-    """Expand files and folders into a sorted list of rule files."""
-    files: set[Path] = set()
+def rule_display_path(file: Path, root: Path | None) -> str:
+    """How a rule file is named in diagnostics and in generated files: under its folder's name
+    (`rules/prt.yml`) when found in a folder, else as given (its name when given absolute). It
+    never depends on the working directory, so outputs are the same wherever you run."""
+    if root is not None:
+        name = root.resolve().name
+        return f"{name}/{file.resolve().relative_to(root.resolve()).as_posix()}"
+    return file.name if file.is_absolute() else file.as_posix()
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
+    """Expand files and folders into a sorted list of (rule file, display path)."""
+    found: dict[Path, str] = {}
     diagnostics: list[Diagnostic] = []
     for path in paths:
         if path.is_dir():
-            files.update(p for p in path.rglob("*") if p.is_file() and p.suffix in RULE_SUFFIXES)
+            for file in path.rglob("*"):
+                if file.is_file() and file.suffix in RULE_SUFFIXES:
+                    found.setdefault(file.resolve(), rule_display_path(file, path))
         elif path.is_file():
-            files.add(path)
+            found.setdefault(path.resolve(), rule_display_path(path, None))
         else:
             diagnostics.append(
                 Diagnostic("E000", "no such file or folder", SourceLocation(path.as_posix()))
             )
-    return sorted(files, key=lambda p: p.as_posix()), diagnostics
+    ordered = sorted(found.items(), key=lambda item: (item[1], item[0].as_posix()))
+    return ordered, diagnostics
 
 
 def load_documents(paths: Iterable[Path]) -> tuple[list[RuleDocument], list[Diagnostic]]:
     """Read every rule file under `paths`; unreadable files become diagnostics, not exceptions."""
     files, diagnostics = discover(paths)
     documents: list[RuleDocument] = []
-    for file in files:
-        display = display_path_for(file)
+    for file, display in files:
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .paths import TEMPLATES_DIR
 
@@ -27,6 +27,8 @@ def kql_comment(value: Any) -> str:
 
 def yaml_str(value: Any) -> str:
     """A YAML scalar that round-trips exactly (quoted when needed)."""
+    if isinstance(value, str) and any(ch in value for ch in "\x85\u2028\u2029"):
+        return json.dumps(value)  # YAML reads these as line breaks; a JSON string is a YAML double-quoted scalar
     return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30).strip().removesuffix("\n...")
 
 
@@ -34,13 +36,24 @@ def to_json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False)
 
 
-def make_environment(overrides: Path | None = None) -> SandboxedEnvironment:
+class TemplateSandbox(ImmutableSandboxedEnvironment):
+    """Templates may read the values they are given, never files, rule documents or state."""
+
+    blocked_attributes = frozenset({"document", "data", "settings", "path", "rule"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if attr in self.blocked_attributes or isinstance(value, Path):
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+
+def make_environment(overrides: Path | None = None) -> TemplateSandbox:
     """User templates first, then ours; ours stay reachable as `bundled/...` so an override
     can wrap the original instead of copying it."""
     bundled = FileSystemLoader(str(TEMPLATES_DIR))
     loaders = [FileSystemLoader(str(overrides))] if overrides else []
     loaders += [bundled, PrefixLoader({"bundled": bundled})]
-    environment = SandboxedEnvironment(
+    environment = TemplateSandbox(
         loader=ChoiceLoader(loaders),
         undefined=StrictUndefined,
         keep_trailing_newline=False,  # an included query must not end in a blank line; finish() adds the final newline

@@ -71,18 +71,36 @@ def detection_keys(document: RuleDocument):
                     yield name, index, str(key)
 
 
+# the modifiers that produce each match operator (others come from plain values)
+OPERATOR_MODIFIERS = {
+    "contains": {"contains"}, "startswith": {"startswith"}, "endswith": {"endswith"}, "regex": {"re"},
+    "cidr": {"cidr"}, "compare": {"gt", "gte", "lt", "lte"}, "exists": {"exists"}, "fieldref": {"fieldref"},
+}
+VALUE_MODIFIERS = set().union(*OPERATOR_MODIFIERS.values())
+
+
 def origin_locator(document: RuleDocument):
-    """Turn an IR origin (selection + field) into the line:column of the key that wrote it."""
+    """Turn an IR origin (selection, field, operator) into the line:column of the key that
+    wrote it; of several keys on one field, the one whose modifiers give that operator."""
 
     def locate(origin: ir.Origin | None) -> SourceLocation:
         if origin is None:
             return document.location("detection", "condition")
-        for name, index, key in detection_keys(document):
-            if name == origin.selection and key.split("|")[0] == origin.field and (
-                origin.index is None or index == origin.index
-            ):
-                path = ("detection", name) + ((index,) if index is not None else ()) + (key,)
-                return document.location(*path)
+        candidates = [
+            (index, key) for name, index, key in detection_keys(document)
+            if name == origin.selection and key.split("|")[0] == origin.field
+            and (origin.index is None or index == origin.index)
+        ]
+        wanted = OPERATOR_MODIFIERS.get(origin.op)
+        for index, key in candidates:
+            modifiers = set(key.split("|")[1:])
+            if (modifiers & wanted) if wanted else not (modifiers & VALUE_MODIFIERS):
+                candidates = [(index, key)]
+                break
+        if candidates:
+            index, key = candidates[0]
+            path = ("detection", origin.selection) + ((index,) if index is not None else ()) + (key,)
+            return document.location(*path)
         return document.location("detection", origin.selection)
 
     return locate
@@ -101,7 +119,7 @@ def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Dia
                 problem = regex_problem(str(value))
                 if problem:
                     diagnostics.append(Diagnostic(
-                        "E105", f"invalid regular expression for '{key.split('|')[0]}': {problem}",
+                        "E105", f"invalid regular expression for '{key.split('|')[0]}' (KQL uses RE2): {problem}",
                         document.location(*path), title,
                     ))
         for modifier in modifiers:

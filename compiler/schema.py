@@ -38,7 +38,7 @@ def _describe(error: ValidationError) -> str:
         return f"'id' must be a UUID, not {error.instance!r}"
     if error.validator == "not" and where.endswith("timeframe"):
         return "correlation ('timeframe') is not supported"
-    if error.validator == "propertyNames":
+    if "propertyNames" in error.schema_path:
         return f"invalid key {error.instance!r} in '{where}'" if where else f"invalid key {error.instance!r}"
     return f"'{where}': {error.message}" if where else error.message
 

@@ -124,8 +124,15 @@ def table_from_getschema(path: Path, base: Table) -> Table:
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(io.StringIO(text)))
     else:
-        data = json.loads(text)
-        rows = data if isinstance(data, list) else data.get("columns") or data.get("rows") or []
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not JSON ({error})") from None
+        rows = data if isinstance(data, list) else (data.get("columns") or data.get("rows") or []) if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValueError(
+            f"{path}: expected rows with ColumnName and ColumnType (the output of '{base.name} | getschema' as JSON or CSV)"
+        )
     columns: dict[str, str] = {}
     for row in rows:
         name = row.get("ColumnName") or row.get("name")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+
+import re2
 from datetime import datetime
 from typing import Callable
 
@@ -17,26 +19,18 @@ from .catalog import NUMERIC_TYPES, Catalog, Field
 from .diagnostics import Diagnostic, SourceLocation
 
 STRING_OPS = ("contains", "startswith", "endswith", "pattern", "regex", "any")
-RE2_UNSUPPORTED = (
-    (re.compile(r"\(\?[=!]"), "lookahead"),
-    (re.compile(r"\(\?<[=!]"), "lookbehind"),
-    (re.compile(r"\\[1-9]"), "backreferences"),
-    (re.compile(r"\(\?>"), "atomic groups"),
-    (re.compile(r"[*+?}]\+"), "possessive quantifiers"),
-)
 BOOL_WORDS = {"true": True, "false": False}
 
 def regex_problem(pattern: str) -> str | None:
-    """Why a Sigma `re` value cannot run in KQL (RE2), or None. Checked before pySigma sees it."""
+    """Why a Sigma `re` value cannot run in KQL, or None. KQL uses RE2, so RE2 itself judges
+    (google-re2, which pySigma also uses); checked before pySigma sees the value."""
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print each error to stderr as well
     try:
-        re.compile(pattern)
-    except re.error as error:
-        return str(error)
-    except (TypeError, ValueError) as error:
-        return str(error)
-    for probe, name in RE2_UNSUPPORTED:
-        if probe.search(pattern):
-            return f"KQL regular expressions (RE2) have no {name}"
+        re2.compile(pattern, options=options)
+    except re2.error as error:
+        detail = error.args[0] if error.args else error
+        return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
     return None
 
 
@@ -177,12 +171,15 @@ class FieldChecker:
     def _datetime(self, m: ir.Match, spec: Field) -> ir.Match:
         if m.op != "eq":
             return self._wrong_op(m, spec, "an ISO 8601 date-time value")
+        text = str(m.value).strip()
+        # Python keeps microseconds only; validate a copy cut to 6 digits, emit the user's text
+        probe = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00").replace("z", "+00:00"))
         try:
-            parsed = datetime.fromisoformat(str(m.value).replace("Z", "+00:00"))
+            datetime.fromisoformat(probe)
         except ValueError:
             self.error("E107", f"'{m.field}' is a date-time, not {m.value!r}", m.origin, "use ISO 8601, e.g. 2025-01-31T08:00:00Z")
             return m
-        return replace(m, value=parsed.isoformat().replace("+00:00", "Z"))
+        return replace(m, value=text)
 
     def _fieldref(self, m: ir.Match, spec: Field) -> ir.Match:
         other = self.field(str(m.value), m.origin)

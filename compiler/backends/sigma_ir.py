@@ -7,6 +7,7 @@ KQL: tables and columns are the map step's business, syntax the KQL generator's.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from sigma.conditions import (
@@ -121,7 +122,7 @@ class SigmaToIR(Backend):
 
     def _match(self, cond: ConditionFieldEqualsValueExpression, op: str, value: Any, cased: bool = False) -> ir.Match:
         group, origin = self._origin(cond)
-        return ir.Match(cond.field, op, value, cased, group, origin)
+        return ir.Match(cond.field, op, value, cased, group, replace(origin, op=op))
 
     # -- boolean structure -------------------------------------------------------------
     def convert_condition_and(self, cond: ConditionAND, state: ConversionState) -> ir.Node:

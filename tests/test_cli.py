@@ -1,0 +1,256 @@
+"""cli.py: the typer verbs, end to end on small rule folders: exit codes, output, files.
+
+Every test works in its own temporary folder (as the working directory), so paths in
+messages and in the `// source:` line are short and stable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from compiler import __version__
+from compiler.cli import app
+
+from .helpers import REGISTRY
+
+GOOD = """title: Legacy protocol sign-in
+id: 0e0a7f64-1c1e-4f3b-9a0e-6f1f6b1a2b3c
+logsource: {product: entra, service: interactive}
+detection:
+  sel:
+    clientAppUsed: [IMAP4, POP3]
+  condition: sel
+"""
+BAD = """title: Misspelt field
+id: 7f0a2d1c-3b4e-4c5d-8e9f-0a1b2c3d4e5f
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    incomingTokenTyp: primaryRefreshToken
+  condition: sel
+"""
+PRT = """title: PRT from an unmanaged device
+id: 6a1f3c2e-8b4d-4f0a-9c61-2d7e5b9a0c11
+logsource: {product: entra, service: signins}
+detection:
+  prt:
+    incomingTokenType: primaryRefreshToken
+  condition: prt
+"""
+GOOD_QUERY = (
+    "// Legacy protocol sign-in\n// id: 0e0a7f64-1c1e-4f3b-9a0e-6f1f6b1a2b3c\n// level: medium\n// source: rules/good.yml\n"
+    'SigninLogs\n| where ClientAppUsed in~ ("IMAP4", "POP3")\n'
+)
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch) -> Path:
+    """A working directory with rules/good.yml."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "good.yml").write_text(GOOD, encoding="utf-8")
+    return tmp_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+# -- exit codes and diagnostics ------------------------------------------------------------------------------
+
+
+def test_version():
+    result = run("--version")
+    assert (result.exit_code, result.stdout) == (0, f"{__version__}\n")
+
+
+def test_validate_clean(work):
+    result = run("validate", "rules")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "1 rule file(s) OK\n")
+
+
+def test_validate_reports_the_bad_rule_and_exits_1(work):
+    (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    result = run("validate", "rules")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "rules/bad.yml:6:5: error: unknown field 'incomingTokenTyp' in rule 'Misspelt field' (did you mean 'incomingTokenType'?)\n"
+        "1 error(s) in 2 rule file(s)\n"
+    )
+
+
+def test_json_diagnostics_parse_and_are_located(work):
+    (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    result = run("validate", "rules", "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stderr) == {"diagnostics": [{
+        "code": "E101",
+        "message": "unknown field 'incomingTokenTyp'",
+        "location": {"path": "rules/bad.yml", "line": 6, "column": 5},
+        "rule": "Misspelt field",
+        "hint": "did you mean 'incomingTokenType'?",
+        "severity": "error",
+        "target": None,
+    }]}
+
+
+def test_json_with_no_findings_is_an_empty_list(work):
+    result = run("compile", "rules", "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stderr) == {"diagnostics": []}
+    assert result.stdout == GOOD_QUERY
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["compile", "rules", "--templates", "nope"], "entra-sigma: error: --templates nope: not a folder\n"),
+        (["compile", "rules", "--table-schema", "Signins.json"],
+         "entra-sigma: error: Signins.json: file name must be a table name (AADManagedIdentitySignInLogs, "),
+        (["compile", "rules", "--target", "splunk"], None),
+        (["compile", "rules", "--no-such-option"], None),
+    ],
+    ids=["templates-not-a-folder", "schema-not-named-after-a-table", "unknown-target", "unknown-option"],
+)
+def test_usage_errors_exit_2(work, args, message):
+    (work / "Signins.json").write_text("[]", encoding="utf-8")
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    if message:
+        assert result.stderr.startswith(message)
+
+
+def test_a_rule_a_target_cannot_express_exits_1_with_the_target_named(work):
+    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    result = run("compile", "rules/prt.yml", "--target", "defender")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "rules/prt.yml:6:5: error: field 'incomingTokenType' has no column in EntraIdSignInEvents "
+        "in rule 'PRT from an unmanaged device' [defender]\n1 error(s) in 1 rule file(s)\n"
+    )
+
+
+# -- compile ---------------------------------------------------------------------------------------------------
+
+
+def test_compile_to_standard_output(work):
+    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    result = run("compile", "rules")
+    assert (result.exit_code, result.stderr) == (0, "")
+    queries = result.stdout.split("\n\n")
+    assert queries[0] == GOOD_QUERY.rstrip("\n")
+    assert queries[1].startswith("// PRT from an unmanaged device\n")
+    assert queries[1].endswith('\nAADNonInteractiveUserSignInLogs\n| where IncomingTokenType has "primaryRefreshToken"\n')
+
+
+def test_compile_out_writes_one_file_per_rule_and_replaces_the_last_run(work):
+    (work / "rules" / "identity").mkdir()
+    (work / "rules" / "identity" / "prt.yml").write_text(PRT, encoding="utf-8")
+    first = run("compile", "rules", "--out", "build")
+    assert (first.exit_code, first.stdout, first.stderr) == (0, "", "wrote 2 queries to build\n")
+    assert sorted(p.relative_to(work / "build").as_posix() for p in (work / "build").rglob("*.kql")) == [
+        "good.kql", "identity/prt.kql",
+    ]
+    assert (work / "build" / "good.kql").read_text(encoding="utf-8") == GOOD_QUERY
+
+    (work / "rules" / "identity" / "prt.yml").unlink()
+    second = run("compile", "rules", "--out", "build")
+    assert (second.exit_code, second.stderr) == (0, "wrote 1 query to build\n")
+    assert sorted(p.relative_to(work / "build").as_posix() for p in (work / "build").rglob("*.kql")) == ["good.kql"]
+
+
+def test_compile_out_refuses_a_folder_it_did_not_write(work):
+    (work / "src").mkdir()
+    (work / "src" / "keep.txt").write_text("mine\n", encoding="utf-8")
+    result = run("compile", "rules", "--out", "src")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("entra-sigma: error: src exists and was not written by entra-sigma")
+    assert [p.name for p in (work / "src").iterdir()] == ["keep.txt"]
+
+
+def test_two_compiles_are_byte_identical(work):
+    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    first, second = run("compile", "rules"), run("compile", "rules")
+    assert first.stdout_bytes == second.stdout_bytes and first.stdout
+    run("compile", "rules", "--out", "a")
+    run("compile", "rules", "--out", "b")
+    files = sorted(p.name for p in (work / "a").iterdir())
+    assert files == sorted(p.name for p in (work / "b").iterdir()) == [".entra-sigma-output", "good.kql", "prt.kql"]
+    assert all((work / "a" / f).read_bytes() == (work / "b" / f).read_bytes() for f in files)
+
+
+def test_two_rules_with_one_output_name_are_not_silently_merged(work):
+    for folder, text in (("a", GOOD), ("b", PRT)):
+        (work / folder).mkdir()
+        (work / folder / "x.yml").write_text(text, encoding="utf-8")
+    result = run("compile", "a/x.yml", "b/x.yml", "--out", "build")
+    written = sorted(p.name for p in (work / "build").glob("**/*.kql")) if (work / "build").exists() else []
+    assert result.exit_code != 0 or len(written) == 2
+
+
+def test_output_does_not_depend_on_the_working_directory(work, monkeypatch):
+    here = run("compile", "rules").stdout
+    monkeypatch.chdir(work / "rules")
+    assert run("compile", str(work / "rules")).stdout == here
+
+
+# -- workspace schemas -------------------------------------------------------------------------------------------
+
+
+def test_a_workspace_schema_lets_the_prt_rule_also_query_signinlogs(work):
+    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    before = run("compile", "rules/prt.yml")
+    assert before.stdout.splitlines()[4:] == ["AADNonInteractiveUserSignInLogs", '| where IncomingTokenType has "primaryRefreshToken"']
+
+    rows = [{"ColumnName": name, "ColumnOrdinal": i, "ColumnType": kind}
+            for i, (name, kind) in enumerate(REGISTRY.tables["SigninLogs"].columns.items())]
+    rows.append({"ColumnName": "IncomingTokenType", "ColumnOrdinal": len(rows), "DataType": "System.String", "ColumnType": "string"})
+    (work / "SigninLogs.json").write_text(json.dumps(rows), encoding="utf-8")
+    after = run("compile", "rules/prt.yml", "--table-schema", "SigninLogs.json")
+    assert (after.exit_code, after.stderr) == (0, "")
+    lines = after.stdout.splitlines()
+    assert lines[4:-1] == [
+        "union",
+        "    (SigninLogs",
+        '    | where IncomingTokenType has "primaryRefreshToken"),',
+        "    (AADNonInteractiveUserSignInLogs",
+        '    | where IncomingTokenType has "primaryRefreshToken"',
+    ]
+    assert lines[-1].startswith("    | extend ") and lines[-1].endswith(")")  # the union normalisation (test_convert)
+    assert "DeviceDetail = todynamic(DeviceDetail)" in lines[-1]
+
+
+# -- fields ------------------------------------------------------------------------------------------------------
+
+
+def test_fields_shows_type_members_and_the_column_in_every_table():
+    result = run("fields", "incomingTokenType")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "incomingTokenType  (incomingTokenType)"
+    assert lines[2] == ("    members (flags): none, primaryRefreshToken, saml11, saml20, unknownFutureValue, "
+                        "remoteDesktopToken, refreshToken")
+    sentinel = sorted(t for t, table in REGISTRY.tables.items() if table.platform == "sentinel")
+    defender = sorted(t for t, table in REGISTRY.tables.items() if table.platform == "defender")
+    assert [line.split(":")[0].strip() for line in lines[3:]] == sentinel + defender
+    assert "    AADNonInteractiveUserSignInLogs: IncomingTokenType (string)" in lines
+    assert "    EntraIdSignInEvents: —" in lines
+
+
+def test_fields_describes_paths_inside_json_text_and_encodings():
+    result = run("fields", "deviceDetail.isManaged")
+    assert result.exit_code == 0
+    assert "    SigninLogs: DeviceDetail.isManaged (dynamic)" in result.stdout
+    assert "    AADNonInteractiveUserSignInLogs: DeviceDetail.isManaged (JSON text)" in result.stdout
+    assert "    EntraIdSignInEvents: IsManaged (int, numbers: false=0, true=1)" in result.stdout
+
+
+def test_fields_without_a_match_exits_1():
+    result = run("fields", "noSuchThing")
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", "no field matches 'noSuchThing'\n")

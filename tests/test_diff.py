@@ -1,0 +1,212 @@
+"""`entra-sigma diff`: the KQL a pull request changes, rule by rule, against a git revision.
+
+Each test builds a throwaway git repository holding a few of the bundled rules, commits,
+then edits the working tree: one rule's detection changed, one rule added, one removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from compiler.build import Compiler
+from compiler.cli import app
+from compiler.diff import DiffError, diff_rules, render_markdown, render_text, rules_at_revision
+
+from .helpers import REPO
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+RULES = REPO / "rules"
+CHANGED = ("ropc-signin.yml", "2b7e9f1c-5d3a-4c8b-a1e6-9f0d3b5c7e33", "Sign-in with resource owner password credentials (ROPC)")
+REMOVED = ("mfa-push-denied.yml", "9e4c1a7b-2f6d-4b3e-8c05-1a9d7f3b5e44", "MFA push notification denied by the user")
+ADDED = ("federated-signin.yml", "7f3b5d9e-4a1c-4e2b-9d06-3c7a1e5f8b66", "Sign-in with a token issued by a federation server")
+KEPT = ("device-code-flow.yml", "aadsts-failures.yml")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A committed repository with four rules on `main`; the working tree is then edited."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    root = tmp_path / "repo"
+    (root / "rules").mkdir(parents=True)
+    git(root, "init", "-q")
+    git(root, "symbolic-ref", "HEAD", "refs/heads/main")
+    git(root, "config", "user.name", "Test")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "commit.gpgsign", "false")
+    for name in (CHANGED[0], REMOVED[0], *KEPT):
+        shutil.copy(RULES / name, root / "rules" / name)
+    git(root, "add", "rules")
+    git(root, "commit", "-q", "-m", "rules")
+    monkeypatch.chdir(root)
+    return root
+
+
+def edit(root: Path) -> None:
+    rule = root / "rules" / CHANGED[0]
+    text = rule.read_text(encoding="utf-8")
+    assert "authenticationProtocol: ropc" in text
+    rule.write_text(text.replace("authenticationProtocol: ropc", "authenticationProtocol: deviceCode"), encoding="utf-8")
+    (root / "rules" / REMOVED[0]).unlink()
+    shutil.copy(RULES / ADDED[0], root / "rules" / ADDED[0])
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["diff", *args])
+
+
+def test_library_reports_exactly_the_three_rules(repo: Path) -> None:
+    edit(repo)
+    result = diff_rules(Compiler(), Path("rules"))
+    assert [(c.id, c.title) for c in result.added] == [ADDED[1:]]
+    assert [(c.id, c.title) for c in result.removed] == [REMOVED[1:]]
+    assert [(c.id, c.title) for c in result.changed] == [CHANGED[1:]]
+    assert result.unchanged == len(KEPT)
+    assert result.base.rev == "HEAD" and not result.base.merge_base  # on main itself: uncommitted changes
+    assert result.ok
+
+    (change,) = result.changed
+    # by default only the KQL formats; the Defender query does not exist for ROPC (no column)
+    assert [(d.old, d.new) for d in change.diffs] == [("kql/ropc-signin.kql", "kql/ropc-signin.kql")]
+    assert change.hidden == ["sentinel/ropc-signin.yaml", "arm/ropc-signin.json"]
+    text = change.diffs[0].text
+    assert text.startswith("--- a/kql/ropc-signin.kql\n+++ b/kql/ropc-signin.kql\n@@ ")
+    assert '\n-    | where AuthenticationProtocol has "ropc"\n' in text
+    assert '\n+    | where AuthenticationProtocol has "deviceCode"\n' in text
+
+    everything = diff_rules(Compiler(), Path("rules"), "HEAD", all_formats=True)
+    (change,) = everything.changed
+    assert [d.new for d in change.diffs] == ["kql/ropc-signin.kql", "sentinel/ropc-signin.yaml", "arm/ropc-signin.json"]
+    assert change.hidden == []
+
+
+def test_text_output(repo: Path) -> None:
+    edit(repo)
+    result = run()
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.splitlines()[0].startswith("rules/ at HEAD (")
+    assert "1 changed, 1 added, 1 removed, 2 unchanged" in out
+    assert f"  + {ADDED[2]} [{ADDED[1]}]\n" in out
+    assert f"  - {REMOVED[2]} [{REMOVED[1]}]\n" in out
+    assert f"  ~ {CHANGED[2]} [{CHANGED[1]}]\n" in out
+    for other in KEPT:
+        assert other.removesuffix(".yml") not in out
+    assert "--- a/kql/ropc-signin.kql\n+++ b/kql/ropc-signin.kql\n" in out
+    assert '\n-    | where AuthenticationProtocol has "ropc"\n' in out
+    assert '\n+    | where AuthenticationProtocol has "deviceCode"\n' in out
+    assert "/tmp" not in out and str(repo) not in out and "entra-sigma-diff-" not in out
+
+
+def test_markdown_output(repo: Path) -> None:
+    edit(repo)
+    result = run("--format", "markdown")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("### entra-sigma diff: 1 changed, 1 added, 1 removed, 2 unchanged\n")
+    added = out.split("**Added**\n\n", 1)[1].split("\n\n", 1)[0]
+    removed = out.split("**Removed**\n\n", 1)[1].split("\n\n", 1)[0]
+    assert added == f"- {ADDED[2]} (`{ADDED[1]}`)"
+    assert removed == f"- {REMOVED[2]} (`{REMOVED[1]}`)"
+    changed = out.split("**Changed**\n", 1)[1]
+    assert changed.count("<details>") == 1 and changed.count("</details>") == 1
+    assert f"<summary>{CHANGED[2]} (<code>{CHANGED[1]}</code>)</summary>" in changed
+    block = changed.split("```diff\n", 1)[1].split("\n```\n", 1)[0]
+    assert block.startswith("--- a/kql/ropc-signin.kql\n+++ b/kql/ropc-signin.kql\n@@ ")
+    assert '\n-    | where AuthenticationProtocol has "ropc"\n' in block
+    assert '\n+    | where AuthenticationProtocol has "deviceCode"\n' in block
+    assert "/tmp" not in out and str(repo) not in out
+
+
+def test_output_is_deterministic(repo: Path) -> None:
+    edit(repo)
+    for args in ((), ("--format", "markdown"), ("--all-formats",)):
+        first, second = run(*args), run(*args)
+        assert first.exit_code == second.exit_code == 0
+        assert first.stdout_bytes == second.stdout_bytes
+        assert first.stderr_bytes == second.stderr_bytes
+
+
+def test_no_changes(repo: Path) -> None:
+    result = run()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == "no changes (4 rule(s) unchanged)"
+    markdown = run("--format", "markdown")
+    assert markdown.exit_code == 0
+    assert markdown.stdout.startswith("### entra-sigma diff: no rule changes\n")
+    assert "<details>" not in markdown.stdout
+
+
+def test_branch_compares_with_the_merge_base(repo: Path) -> None:
+    """On a feature branch the default base is where it left main, not main's newer commits."""
+    git(repo, "checkout", "-q", "-b", "feature")
+    edit(repo)
+    git(repo, "add", "-A", "rules")
+    git(repo, "commit", "-q", "-m", "feature")
+    git(repo, "checkout", "-q", "main")
+    (repo / "rules" / KEPT[0]).unlink()
+    git(repo, "commit", "-q", "-am", "main moves on")
+    git(repo, "checkout", "-q", "feature")
+    result = diff_rules(Compiler(), Path("rules"))
+    assert result.base.merge_base and result.base.rev == "main"
+    assert [c.id for c in result.added] == [ADDED[1]]
+    assert [c.id for c in result.removed] == [REMOVED[1]]  # not KEPT[0]: main deleted it after the branch
+    assert [c.id for c in result.changed] == [CHANGED[1]]
+    assert render_text(result).splitlines()[0].startswith("rules/ at the merge base of HEAD and main (")
+
+
+def test_new_error_is_reported_and_fails(repo: Path) -> None:
+    rule = repo / "rules" / KEPT[0]
+    rule.write_text(rule.read_text(encoding="utf-8").replace("detection:", "detections:"), encoding="utf-8")
+    result = run()
+    assert result.exit_code == 1
+    assert "1 changed, 0 added, 0 removed, 3 unchanged" in result.stdout
+    assert "  new: rules/device-code-flow.yml:1:1: error: missing required key 'detection'" in result.stdout
+    assert "no outputs: the rule has errors in the working tree" in result.stdout
+    assert "error: missing required key 'detection'" in result.stderr
+
+
+def test_unknown_revision_is_a_usage_error(repo: Path) -> None:
+    result = run("no-such-revision")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == "entra-sigma: error: unknown revision 'no-such-revision' (not a commit in this repository)\n"
+    with pytest.raises(DiffError):
+        diff_rules(Compiler(), Path("rules"), "no-such-revision")
+
+
+def test_not_a_git_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    (tmp_path / "plain" / "rules").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "plain")
+    result = run()
+    assert result.exit_code == 2
+    assert result.stderr == "entra-sigma: error: rules: not inside a git working tree\n"
+
+
+def test_rules_at_revision_leaves_nothing_behind(repo: Path) -> None:
+    edit(repo)
+    with rules_at_revision(repo, "HEAD", "rules") as folder:
+        assert sorted(p.name for p in folder.iterdir()) == sorted((CHANGED[0], REMOVED[0], *KEPT))
+        assert (folder / CHANGED[0]).read_bytes() == (RULES / CHANGED[0]).read_bytes()
+    assert not folder.exists()
+    assert git(repo, "worktree", "list").count("\n") == 1
+    with rules_at_revision(repo, "HEAD", "not-there") as folder:
+        assert list(folder.iterdir()) == []
+
+
+def test_fence_outlasts_backticks_in_the_diff() -> None:
+    from compiler.diff import fenced
+
+    assert fenced("a\n```\nb\n", "diff") == "````diff\na\n```\nb\n````"
+    assert fenced("plain\n", "diff") == "```diff\nplain\n```"
