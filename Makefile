@@ -20,7 +20,7 @@ $(NODE_DEPS): tools/kusto-check/package.json tools/kusto-check/package-lock.json
 	touch $@
 
 build: setup
-	$(BIN)/entra-sigma compile rules --out build
+	$(BIN)/entra-sigma build rules --out build
 
 test: setup
 	$(BIN)/python -m pytest

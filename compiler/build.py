@@ -31,6 +31,7 @@ class BuildResult:
     documents: list[RuleDocument]
     compiled: list[CompiledRule]
     diagnostics: list[Diagnostic]
+    files: int = 0  # rule files read, including those that failed to parse
 
     @property
     def ok(self) -> bool:
@@ -84,7 +85,8 @@ class Compiler:
             result, problems = self.compile_rule(rule, platforms)
             diagnostics += problems
             compiled.append(result)
-        return BuildResult(documents, compiled, diagnostics)
+        files = len({d.location.path for d in diagnostics if d.code == "E001"}) + len(documents)
+        return BuildResult(documents, compiled, diagnostics, files)
 
 
 def duplicate_diagnostics(documents: list[RuleDocument]) -> list[Diagnostic]:
@@ -195,10 +197,11 @@ def build_outputs(compiler: Compiler, paths: list[Path], formats: tuple[str, ...
                 skipped[fmt] = "deployment settings have errors"
                 continue
             if fmt in ("sentinel-yaml", "arm") and len(query) > MAX_QUERY_LENGTH:
-                diagnostics.append(Diagnostic(
-                    "E306", f"the query is {len(query)} characters; Sentinel accepts at most {MAX_QUERY_LENGTH}",
-                    rule.document.location("detection"), rule.title, target="sentinel",
-                ))
+                if "query too long" not in skipped.values():
+                    diagnostics.append(Diagnostic(
+                        "E306", f"the query is {len(query)} characters; Sentinel accepts at most {MAX_QUERY_LENGTH}",
+                        rule.document.location("detection"), rule.title, target="sentinel",
+                    ))
                 skipped[fmt] = "query too long"
                 continue
             returned = set(compiled.queries[platform].returned.values())
@@ -211,4 +214,4 @@ def build_outputs(compiler: Compiler, paths: list[Path], formats: tuple[str, ...
         })
     diagnostics += defender_problems
     manifest = {"generator": "entra-sigma", "formats": list(formats), "rules": entries}
-    return OutputSet(files, manifest, diagnostics, len(result.documents))
+    return OutputSet(files, manifest, diagnostics, result.files)

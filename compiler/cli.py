@@ -6,6 +6,7 @@ Exit codes: 0 all good, 1 a rule has errors, 2 usage errors. Tracebacks only wit
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,6 +15,7 @@ import typer
 
 from . import __version__
 from .build import BuildResult, Compiler, output_names
+from .render import TemplateFailure
 from .catalog import default_catalog
 from .diagnostics import format_json, format_text
 from .loader import display_path_for
@@ -74,10 +76,19 @@ def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
         sys.stderr.write(format_json(result.diagnostics))
     else:
         sys.stderr.write(format_text(result.diagnostics))
-        rules = len(result.documents)
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
         if errors:
-            sys.stderr.write(f"{errors} error(s) in {rules} rule file(s)\n")
+            files = len({d.location.path for d in result.diagnostics if d.severity == "error"})
+            sys.stderr.write(f"{errors} error(s) in {files} of {result.files} file(s)\n")
+
+
+@contextmanager
+def user_errors():
+    """Problems in the user's own inputs (templates, workspace schemas) are usage errors."""
+    try:
+        yield
+    except TemplateFailure as error:
+        raise usage_error(str(error))
 
 
 def print_version(value: bool) -> None:
@@ -101,13 +112,18 @@ def validate(
     paths: Paths,
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
+    templates: Templates = None,
 ) -> None:
-    """Check rules against the rule schema, the field catalog and every target table."""
-    result = make_compiler(table_schema, None).compile_paths(paths, ("sentinel",))
-    report(result, fmt)
-    if fmt is DiagnosticFormat.text and result.ok:
-        typer.echo(f"{len(result.documents)} rule file(s) OK", err=True)
-    raise typer.Exit(0 if result.ok else 1)
+    """Check rules as `build` would, writing nothing: schema, catalog, every target table,
+    deployment settings; Defender gaps are warnings."""
+    from .build import build_outputs
+
+    with user_errors():
+        outputs = build_outputs(make_compiler(table_schema, templates), paths)
+    report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
+    if fmt is DiagnosticFormat.text and outputs.ok:
+        typer.echo(f"{outputs.rules} rule file(s) OK", err=True)
+    raise typer.Exit(0 if outputs.ok else 1)
 
 
 @app.command("compile")
@@ -120,7 +136,8 @@ def compile_command(
     templates: Templates = None,
 ) -> None:
     """Compile rules to KQL: to standard output, or one file per rule with --out."""
-    result = make_compiler(table_schema, templates).compile_paths(paths, (target.value,))
+    with user_errors():
+        result = make_compiler(table_schema, templates).compile_paths(paths, (target.value,))
     texts = {c.rule.id: c.texts[target.value] for c in result.compiled if target.value in c.texts}
     if out is not None:
         names, problems = output_names([c.rule for c in result.compiled], paths)
@@ -130,6 +147,9 @@ def compile_command(
         sys.stdout.write("\n".join(texts[c.rule.id] for c in result.compiled if c.rule.id in texts))
     else:
         files = {names[rule_id] + ".kql": text for rule_id, text in texts.items() if rule_id in names}
+        if not result.ok:
+            typer.echo(f"nothing written to {display_path_for(out)}: fix the errors above", err=True)
+            raise typer.Exit(1)
         try:
             replace_folder(out, files)
         except OutputError as error:
@@ -154,10 +174,14 @@ def build(
 
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
-    outputs = build_outputs(make_compiler(table_schema, templates), [rules_dir])
+    with user_errors():
+        outputs = build_outputs(make_compiler(table_schema, templates), [rules_dir])
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
-    report(BuildResult([], [], outputs.diagnostics), fmt)
+    report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
+    if not outputs.ok:
+        typer.echo(f"nothing written to {display_path_for(out)}: fix the errors above", err=True)
+        raise typer.Exit(1)
     try:
         replace_folder(out, files)
     except OutputError as error:
@@ -192,7 +216,7 @@ def diff_command(
         result = diff_rules(compiler, rules_dir, base_rev, all_formats=all_formats)
     except DiffError as error:
         raise usage_error(str(error))
-    report(BuildResult(result.documents, [], result.diagnostics), DiagnosticFormat.text)
+    report(BuildResult(result.documents, [], result.diagnostics, len(result.documents)), DiagnosticFormat.text)
     sys.stdout.write(render_markdown(result) if report_format == "markdown" else render_text(result))
     raise typer.Exit(0 if result.ok else 1)
 

@@ -117,7 +117,20 @@ class QueryBuilder:
         legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
         if len(legs) > 1 and not projected:
             self.normalise(legs)
-        return Query(rule, self.platform, legs, returned={p: output_name(p) for p in projected}), diagnostics
+        returned = {p: output_name(p) for p in projected} if projected else self.raw_columns(list(live))
+        return Query(rule, self.platform, legs, returned=returned), diagnostics
+
+    def raw_columns(self, tables: list[str]) -> dict[str, str]:
+        """Without `fields` the query returns the tables' own columns: a beta path is returned
+        under a column's name when it is that whole column, the same one, in every table."""
+        returned = {}
+        for path in self.catalog.fields:
+            accesses = {projection_access(self.registry.mapping(t), path) for t in tables}
+            if len(accesses) == 1:
+                (access,) = accesses
+                if access is not None and not access.path and access.encoding is None:
+                    returned[path] = access.column
+        return returned
 
     # -- one table ------------------------------------------------------------------------
     def leg(self, table: str, tree: Tree, fields: tuple[str, ...]) -> Leg:

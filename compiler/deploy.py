@@ -25,6 +25,7 @@ TRIGGER_OPERATORS = {"gt": "GreaterThan", "lt": "LessThan", "eq": "Equal", "ne":
 DURATION = re.compile(r"^([1-9][0-9]*)([mhd])$")
 TECHNIQUE_TAG = re.compile(r"^attack\.(t[0-9]{4}(?:\.[0-9]{3})?)$")
 MIN_PERIOD, MAX_PERIOD = timedelta(minutes=5), timedelta(days=14)
+MAX_SUPPRESSION, MAX_LOOKBACK = timedelta(hours=24), timedelta(days=7)  # Sentinel's limits
 MAX_QUERY_LENGTH = 10_000
 
 # Which returned beta fields identify which Sentinel entity (in order of preference).
@@ -119,7 +120,7 @@ class DeploymentPlanner:
 
         tactic_short, techniques = [], []
         for index, tag in enumerate(rule.tags):
-            name = tag.removeprefix("attack.")
+            name = tag.removeprefix("attack.").replace("-", "_")  # attack.credential-access too
             if not tag.startswith("attack."):
                 continue
             if name in self.tactics:
@@ -154,6 +155,12 @@ class DeploymentPlanner:
                 error("E303", f"'sentinel.{key}' must be between 5m and 14d", "sentinel", key)
         if period < frequency:
             error("E303", "'sentinel.queryPeriod' must be at least 'sentinel.queryFrequency'", "sentinel", "queryPeriod")
+        if not MIN_PERIOD <= parse_duration(suppression["duration"]) <= MAX_SUPPRESSION:
+            error("E303", "'sentinel.suppression.duration' must be between 5m and 24h", "sentinel", "suppression", "duration")
+        if not MIN_PERIOD <= parse_duration(grouping["lookback"]) <= MAX_LOOKBACK:
+            error("E303", "'sentinel.incident.grouping.lookback' must be between 5m and 7d", "sentinel", "incident", "grouping", "lookback")
+        if grouping["matchingMethod"] == "Selected" and not grouping["groupByEntities"]:
+            error("E307", "incident grouping by 'Selected' needs 'groupByEntities'", "sentinel", "incident", "grouping", "matchingMethod")
 
         returned = self.returned_columns(rule, query)
         mappings = self.entity_mappings(rule, returned, error)

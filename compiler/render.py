@@ -8,11 +8,12 @@ line inside KQL would split the query in Log Analytics, so templates never emit 
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .paths import TEMPLATES_DIR
@@ -71,12 +72,32 @@ def finish(text: str) -> str:
     return "\n".join(lines).strip("\n") + "\n"
 
 
+def _template_line(error: BaseException) -> int | None:
+    """Jinja rewrites tracebacks so template frames carry the template's own line numbers."""
+    line = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename.endswith(".j2"):
+            line = frame.lineno
+    return line
+
+
+class TemplateFailure(Exception):
+    """A template (usually a user's override) is broken: reported as a usage error, not a crash."""
+
+
 class Renderer:
     def __init__(self, overrides: Path | None = None):
         self.environment = make_environment(overrides)
 
     def render(self, template: str, **context: Any) -> str:
-        return finish(self.environment.get_template(template).render(**context))
+        try:
+            return finish(self.environment.get_template(template).render(**context))
+        except TemplateError as error:
+            where = getattr(error, "name", None) or template
+            line = getattr(error, "lineno", None) or _template_line(error)
+            raise TemplateFailure(
+                f"template {where}{f':{line}' if line else ''}: {type(error).__name__}: {error.message or error}"
+            ) from error
 
     def query(self, query) -> str:
         return self.render(QUERY_TEMPLATES[query.platform], rule=query.rule, query=query)

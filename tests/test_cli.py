@@ -70,7 +70,11 @@ def test_version():
 
 def test_validate_clean(work):
     result = run("validate", "rules")
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "1 rule file(s) OK\n")
+    # validate checks what build would: a rule Defender cannot run is a warning, not an error
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", (
+        "rules/good.yml:3:29: warning: service 'interactive' has no defender sign-in table in rule 'Legacy protocol sign-in' [defender]\n"
+        "1 rule file(s) OK\n"
+    ))
 
 
 def test_validate_reports_the_bad_rule_and_exits_1(work):
@@ -79,7 +83,8 @@ def test_validate_reports_the_bad_rule_and_exits_1(work):
     assert result.exit_code == 1
     assert result.stderr == (
         "rules/bad.yml:6:5: error: unknown field 'incomingTokenTyp' in rule 'Misspelt field' (did you mean 'incomingTokenType'?)\n"
-        "1 error(s) in 2 rule file(s)\n"
+        "rules/good.yml:3:29: warning: service 'interactive' has no defender sign-in table in rule 'Legacy protocol sign-in' [defender]\n"
+        "1 error(s) in 1 of 2 file(s)\n"
     )
 
 
@@ -87,7 +92,8 @@ def test_json_diagnostics_parse_and_are_located(work):
     (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
     result = run("validate", "rules", "--format", "json")
     assert result.exit_code == 1
-    assert json.loads(result.stderr) == {"diagnostics": [{
+    errors = [d for d in json.loads(result.stderr)["diagnostics"] if d["severity"] == "error"]
+    assert {"diagnostics": errors} == {"diagnostics": [{
         "code": "E101",
         "message": "unknown field 'incomingTokenTyp'",
         "location": {"path": "rules/bad.yml", "line": 6, "column": 5},
@@ -132,7 +138,7 @@ def test_a_rule_a_target_cannot_express_exits_1_with_the_target_named(work):
     assert result.stdout == ""
     assert result.stderr == (
         "rules/prt.yml:6:5: error: field 'incomingTokenType' has no column in EntraIdSignInEvents "
-        "in rule 'PRT from an unmanaged device' [defender]\n1 error(s) in 1 rule file(s)\n"
+        "in rule 'PRT from an unmanaged device' [defender]\n1 error(s) in 1 of 1 file(s)\n"
     )
 
 
@@ -254,3 +260,21 @@ def test_fields_describes_paths_inside_json_text_and_encodings():
 def test_fields_without_a_match_exits_1():
     result = run("fields", "noSuchThing")
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", "no field matches 'noSuchThing'\n")
+
+
+def test_a_broken_user_template_is_a_usage_error_not_a_crash(work):
+    (work / "tpl" / "kql").mkdir(parents=True)
+    (work / "tpl" / "kql" / "query.kql.j2").write_text("{{ rule.title }} {{ nope }}\n", encoding="utf-8")
+    result = run("compile", "rules", "--templates", "tpl")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "entra-sigma: error: template kql/query.kql.j2:1: UndefinedError: 'nope' is undefined\n"
+
+
+def test_build_with_errors_writes_nothing_and_keeps_the_previous_build(work):
+    assert run("build", "rules", "--out", "out").exit_code == 0
+    before = sorted(p.relative_to(work).as_posix() for p in (work / "out").rglob("*"))
+    (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    result = run("build", "rules", "--out", "out")
+    assert result.exit_code == 1
+    assert result.stderr.endswith("nothing written to out: fix the errors above\n")
+    assert sorted(p.relative_to(work).as_posix() for p in (work / "out").rglob("*")) == before

@@ -50,3 +50,19 @@ def test_construct(case, table, outputs, snapshot):
         if errors:  # warnings, such as a returned field this table lacks
             snapshot.assert_match(errors, f"{table}.warnings.txt")
         assert kusto[f"{case}/{table}"] == [], "\n" + text
+
+
+def test_no_orphaned_snapshots(outputs):
+    """--snapshot-update never deletes: a golden file no case produces any more is stale."""
+    compiled, _ = outputs
+    expected = set()
+    for (case, table), (text, errors) in compiled.items():
+        if text is None:
+            expected.add(f"{case}/{table}.error.txt")
+        else:
+            expected.add(f"{case}/{table}.kql")
+            if errors:
+                expected.add(f"{case}/{table}.warnings.txt")
+    root = SNAPSHOTS / "constructs"
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert sorted(present - expected) == []

@@ -12,7 +12,7 @@ from compiler.backends.kql import Leg
 from compiler.build import Compiler
 from compiler.convert import Query
 from compiler.loader import parse_yaml
-from compiler.render import Renderer, finish, kql_comment, make_environment, to_json, yaml_str
+from compiler.render import TemplateFailure, Renderer, finish, kql_comment, make_environment, to_json, yaml_str
 
 from .helpers import compile_text
 
@@ -183,14 +183,15 @@ def test_templates_the_user_does_not_override_still_come_from_us(overrides):
     q = query("defender")
     custom = Renderer(overrides).query(q)  # defender/hunting-query includes kql/query: the override applies
     assert custom.startswith("// ours: Render: me\n// Render: me\n") and custom.endswith("| take 10\n")
-    with pytest.raises(TemplateNotFound):
+    with pytest.raises(TemplateFailure, match="template kql/missing.kql.j2: TemplateNotFound") as caught:
         Renderer(overrides).render("kql/missing.kql.j2")
+    assert isinstance(caught.value.__cause__, TemplateNotFound)
 
 
 def test_a_user_template_with_an_undefined_name_fails_loudly(tmp_path):
     (tmp_path / "kql").mkdir()
     (tmp_path / "kql" / "query.kql.j2").write_text("{{ query.tables | join(', ') }} {{ severity }}\n", encoding="utf-8")
-    with pytest.raises(UndefinedError, match="'severity' is undefined"):
+    with pytest.raises(TemplateFailure, match="template kql/query.kql.j2:1: UndefinedError: 'severity' is undefined"):
         Renderer(tmp_path).query(query())
 
 

@@ -212,8 +212,9 @@ class KqlGenerator:
         values = ", ".join(self.value(p.match.value, spec, kind) for p in preds)
         if spec.flags:
             return f"{text} {self.flags_operators[1]} ({values})"
-        if kind == "string":
-            return f"{text} {self.in_operators[first.match.cased or spec.type not in ('string', 'enum')]} ({values})"
+        if kind == "string":  # enums compare case-insensitively, like their single-value `=~`
+            exact = first.match.cased and spec.type == "string" or spec.type not in ("string", "enum")
+            return f"{text} {self.in_operators[exact]} ({values})"
         return f"{text} in ({values})"
 
     def condition(self, node: Tree, flags: dict[AnyElement, str], parent: str = "") -> str:

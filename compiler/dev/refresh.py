@@ -506,7 +506,27 @@ def main(argv: list[str] | None = None) -> int:
         help="folder with graph-beta-signin.json, sentinel-tables.json, defender-tables.json",
     )
     parser.add_argument("--schemas", type=Path, default=repo / "schemas", help="the project's schemas folder")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a committed file differs")
     args = parser.parse_args(argv)
+    if args.check:
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            shutil.copytree(args.schemas / "sources", Path(scratch) / "sources")
+            try:
+                written = refresh(args.reference, Path(scratch))
+            except RefreshError as error:
+                print(f"refresh failed: {error}", file=sys.stderr)
+                return 1
+            stale = [
+                path.relative_to(scratch).as_posix() for path in written
+                if not (args.schemas / path.relative_to(scratch)).is_file()
+                or (args.schemas / path.relative_to(scratch)).read_bytes() != path.read_bytes()
+            ]
+        for name in stale:
+            print(f"schemas/{name} differs from what the generator makes", file=sys.stderr)
+        return 1 if stale else 0
     try:
         written = refresh(args.reference, args.schemas)
     except RefreshError as error:
