@@ -44,14 +44,25 @@ class RuleDocument:
         return None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that keeps dates as text (Sigma writes `date: 2024-01-31` unquoted, and the
-    schema and outputs want the string) and refuses duplicate keys (see `_construct`)."""
+_TEXT_DATES = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
+
+class _RuleLoader(yaml.SafeLoader):
+    """Safe loader that keeps dates as text (Sigma writes `date: 2024-01-31` unquoted, and the
+    schema and outputs want the string); `_construct` refuses duplicate keys. Pure Python:
+    used to word syntax errors the same way on every machine."""
+
+    yaml_implicit_resolvers = _TEXT_DATES
+
+
+class _FastRuleLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The same, on libyaml when PyYAML has it (4x faster); its error texts vary, so a file it
+    refuses is parsed again by `_RuleLoader` for the message."""
+
+    yaml_implicit_resolvers = _TEXT_DATES
 
 
 def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position], loader) -> Any:
@@ -61,9 +72,7 @@ def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position
         for key_node, value_node in node.value:
             # Keys are names in a rule: keep the text the user wrote (so `1` and `true` stay
             # distinct keys, and nothing is converted behind their back).
-            if not isinstance(key_node, yaml.ScalarNode) or loader.resolve(
-                yaml.ScalarNode, key_node.value, (True, False)
-            ) == "tag:yaml.org,2002:null" and key_node.style is None:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:null":
                 raise yaml.constructor.ConstructorError(
                     None, None, "mapping keys must be plain scalars", key_node.start_mark
                 )
@@ -86,7 +95,14 @@ def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position
 
 def parse_yaml(text: str, path: Path, display_path: str) -> tuple[RuleDocument | None, list[Diagnostic]]:
     """Parse one YAML document; a syntax error becomes a located diagnostic."""
-    loader = _UniqueKeyLoader(text)
+    document, diagnostics = _parse(text, path, display_path, _FastRuleLoader)
+    if diagnostics and _FastRuleLoader is not _RuleLoader:
+        document, diagnostics = _parse(text, path, display_path, _RuleLoader)
+    return document, diagnostics
+
+
+def _parse(text: str, path: Path, display_path: str, loader_class) -> tuple[RuleDocument | None, list[Diagnostic]]:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:
