@@ -207,7 +207,9 @@ def diff_command(
     templates: Templates = None,
 ) -> None:
     """Show how the built outputs (the KQL by default) change between BASE_REV and the working tree, per rule."""
-    from .diff import DiffError, diff_rules, render_markdown, render_text
+    from .diff import diff_rules
+    from .diff_report import render_markdown, render_text
+    from .gitrev import DiffError
 
     if report_format not in ("text", "markdown"):
         raise usage_error(f"--format {report_format}: choose text or markdown")

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from compiler.build import Compiler
 from compiler.cli import app
-from compiler.diff import DiffError, diff_rules, render_markdown, render_text, rules_at_revision
+from compiler.diff import diff_rules
+from compiler.diff_report import render_markdown, render_text
+from compiler.gitrev import DiffError, rules_at_revision
 
 from .helpers import REPO
 
@@ -206,7 +208,7 @@ def test_rules_at_revision_leaves_nothing_behind(repo: Path) -> None:
 
 
 def test_fence_outlasts_backticks_in_the_diff() -> None:
-    from compiler.diff import fenced
+    from compiler.diff_report import fenced
 
     assert fenced("a\n```\nb\n", "diff") == "````diff\na\n```\nb\n````"
     assert fenced("plain\n", "diff") == "```diff\nplain\n```"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 from importlib import resources
-from pathlib import Path
 
 from ..paths import SCHEMAS_DIR
 
