@@ -147,15 +147,20 @@ def compile_command(
         sys.stdout.write("\n".join(texts[c.rule.id] for c in result.compiled if c.rule.id in texts))
     else:
         files = {names[rule_id] + ".kql": text for rule_id, text in texts.items() if rule_id in names}
-        if not result.ok:
-            typer.echo(f"nothing written to {display_path_for(out)}: fix the errors above", err=True)
-            raise typer.Exit(1)
-        try:
-            replace_folder(out, files)
-        except OutputError as error:
-            raise usage_error(str(error))
+        write_all_or_nothing(out, files, result.ok)
         typer.echo(f"wrote {len(files)} quer{'y' if len(files) == 1 else 'ies'} to {display_path_for(out)}", err=True)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def write_all_or_nothing(out: Path, files: dict[str, str], ok: bool) -> None:
+    """Replace `out` whole, or leave the previous output untouched when a rule has errors."""
+    if not ok:
+        typer.echo(f"nothing written to {display_path_for(out)}: fix the errors above", err=True)
+        raise typer.Exit(1)
+    try:
+        replace_folder(out, files)
+    except OutputError as error:
+        raise usage_error(str(error))
 
 
 @app.command()
@@ -179,16 +184,9 @@ def build(
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
     report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
-    if not outputs.ok:
-        typer.echo(f"nothing written to {display_path_for(out)}: fix the errors above", err=True)
-        raise typer.Exit(1)
-    try:
-        replace_folder(out, files)
-    except OutputError as error:
-        raise usage_error(str(error))
+    write_all_or_nothing(out, files, outputs.ok)
     typer.echo(f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}", err=True)
-    failed = not outputs.ok or (strict and outputs.diagnostics)
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(1 if strict and outputs.diagnostics else 0)
 
 
 @app.command("diff")

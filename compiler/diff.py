@@ -228,23 +228,21 @@ def _diagnostic_key(d: Diagnostic) -> tuple:
     return (d.severity, d.code, d.message, d.target or "", d.hint or "")
 
 
+def _missing_from(reference: list[Diagnostic], candidates: list[Diagnostic]) -> list[Diagnostic]:
+    """The candidates with no counterpart in `reference` (as a multiset, ignoring lines)."""
+    remaining = Counter(_diagnostic_key(d) for d in reference)
+    missing = []
+    for d in sorted(candidates, key=sort_key):
+        if remaining[_diagnostic_key(d)] > 0:
+            remaining[_diagnostic_key(d)] -= 1
+        else:
+            missing.append(d)
+    return missing
+
+
 def _diagnostic_changes(old: list[Diagnostic], new: list[Diagnostic]) -> tuple[list[Diagnostic], list[Diagnostic]]:
     """(new, resolved), ignoring line numbers: an edit above a warning does not make it new."""
-    remaining = Counter(_diagnostic_key(d) for d in old)
-    added = []
-    for d in sorted(new, key=sort_key):
-        if remaining[_diagnostic_key(d)] > 0:
-            remaining[_diagnostic_key(d)] -= 1
-        else:
-            added.append(d)
-    remaining = Counter(_diagnostic_key(d) for d in new)
-    resolved = []
-    for d in sorted(old, key=sort_key):
-        if remaining[_diagnostic_key(d)] > 0:
-            remaining[_diagnostic_key(d)] -= 1
-        else:
-            resolved.append(d)
-    return added, resolved
+    return _missing_from(old, new), _missing_from(new, old)
 
 
 def compare(base: Side, current: Side, all_formats: bool = False) -> tuple[list[RuleChange], list[RuleChange], list[RuleChange], int]:
