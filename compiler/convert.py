@@ -105,20 +105,27 @@ class QueryBuilder:
                 rule.document.location("detection", "condition"), rule.title,
                 hint="a field it requires has no column there, or is constant", target=self.platform,
             )]
-        projected = []
-        for index, path in enumerate(rule.fields):
-            if all(projection_access(self.registry.mapping(t), path) is None and constant_for(self.registry.mapping(t), path) is None for t in live):
-                diagnostics.append(Diagnostic(
-                    "W201", f"field '{path}' in 'fields' has no column in {', '.join(live)}; it is left out of the output",
-                    rule.document.location("fields", index), rule.title, severity="warning", target=self.platform,
-                ))
-            else:
-                projected.append(path)
+        projected, warnings = self.returnable_fields(rule, list(live))
+        diagnostics += warnings
         legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
         if len(legs) > 1 and not projected:
             self.normalise(legs)
         returned = {p: output_name(p) for p in projected} if projected else self.raw_columns(list(live))
         return Query(rule, self.platform, legs, returned=returned), diagnostics
+
+    def returnable_fields(self, rule: Rule, tables: list[str]) -> tuple[list[str], list[Diagnostic]]:
+        """The rule's `fields` that some queried table has; the others are left out, with a warning."""
+        projected, warnings = [], []
+        for index, path in enumerate(rule.fields):
+            mappings = [self.registry.mapping(t) for t in tables]
+            if any(projection_access(m, path) or constant_for(m, path) for m in mappings):
+                projected.append(path)
+                continue
+            warnings.append(Diagnostic(
+                "W201", f"field '{path}' in 'fields' has no column in {', '.join(tables)}; it is left out of the output",
+                rule.document.location("fields", index), rule.title, severity="warning", target=self.platform,
+            ))
+        return projected, warnings
 
     def raw_columns(self, tables: list[str]) -> dict[str, str]:
         """Without `fields` the query returns the tables' own columns: a beta path is returned

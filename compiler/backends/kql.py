@@ -14,7 +14,7 @@ from typing import ClassVar
 from .. import ir
 from ..catalog import Field
 from ..mapping import AnyElement, ElementAccess, Predicate, Tree
-from ..tables import ColumnAccess, Table
+from ..tables import ColumnAccess
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 KQL_KEYWORDS = {"and", "or", "not", "in", "has", "where", "project", "extend", "true", "false"}
@@ -268,6 +268,3 @@ class DefenderGenerator(KqlGenerator):
 
 GENERATORS: dict[str, type[KqlGenerator]] = {"sentinel": KqlGenerator, "defender": DefenderGenerator}
 
-
-def time_column(table: Table) -> str:
-    return table.time_column
