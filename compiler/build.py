@@ -85,7 +85,7 @@ class Compiler:
             result, problems = self.compile_rule(rule, platforms)
             diagnostics += problems
             compiled.append(result)
-        files = len({d.location.path for d in diagnostics if d.code == "E001"}) + len(documents)
+        files = len({d.location.path for d in diagnostics if d.code in ("E000", "E001")}) + len(documents)
         return BuildResult(documents, compiled, diagnostics, files)
 
 

@@ -184,9 +184,9 @@ def build(
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
     report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
-    write_all_or_nothing(out, files, outputs.ok)
+    write_all_or_nothing(out, files, outputs.ok and not (strict and outputs.diagnostics))
     typer.echo(f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}", err=True)
-    raise typer.Exit(1 if strict and outputs.diagnostics else 0)
+    raise typer.Exit(0)
 
 
 @app.command("diff")

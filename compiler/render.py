@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined, TemplateError
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .paths import TEMPLATES_DIR
@@ -94,7 +94,8 @@ class Renderer:
             return finish(self.environment.get_template(template).render(**context))
         except TemplateError as error:
             where = getattr(error, "name", None) or template
-            line = getattr(error, "lineno", None) or _template_line(error)
+            # a missing template has no line of its own (the traceback's is the includer's)
+            line = None if isinstance(error, TemplateNotFound) else getattr(error, "lineno", None) or _template_line(error)
             raise TemplateFailure(
                 f"template {where}{f':{line}' if line else ''}: {type(error).__name__}: {error.message or error}"
             ) from error

@@ -175,3 +175,13 @@ def test_templates_override_lays_an_organisation_template_over_ours(outputs):
     assert "breakglass1@contoso.com" in custom.files["sentinel/prt-unmanaged-device.yaml"]
     assert outputs.files["kql/prt-unmanaged-device.kql"] in kql  # the bundled query is wrapped, not copied
     assert check_kql({"override": kql}) == {"override": []}
+
+
+def test_the_override_example_also_works_for_a_rule_without_fields():
+    from .helpers import compile_text
+
+    rule = (RULES / "prt-unmanaged-device.yml").read_text(encoding="utf-8").split("\nfields:")[0] + "\n"
+    text, diagnostics = compile_text(rule, compiler=Compiler(templates=REPO / "docs" / "examples" / "templates"))
+    assert [d for d in diagnostics if d.severity == "error"] == []
+    assert text.rstrip().endswith('| where not(UserPrincipalName in~ ("breakglass1@contoso.com", "breakglass2@contoso.com"))')
+    assert check_kql({"no-fields": text}) == {"no-fields": []}

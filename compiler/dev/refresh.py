@@ -524,9 +524,17 @@ def main(argv: list[str] | None = None) -> int:
                 if not (args.schemas / path.relative_to(scratch)).is_file()
                 or (args.schemas / path.relative_to(scratch)).read_bytes() != path.read_bytes()
             ]
+            expected = {path.relative_to(scratch).as_posix() for path in written}
+        extra = sorted(
+            path.relative_to(args.schemas).as_posix()
+            for folder in ("tables", "mappings") for path in (args.schemas / folder).glob("*.json")
+            if path.relative_to(args.schemas).as_posix() not in expected
+        )
         for name in stale:
             print(f"schemas/{name} differs from what the generator makes", file=sys.stderr)
-        return 1 if stale else 0
+        for name in extra:
+            print(f"schemas/{name} is not generated (the compiler would still load it)", file=sys.stderr)
+        return 1 if stale or extra else 0
     try:
         written = refresh(args.reference, args.schemas)
     except RefreshError as error:
