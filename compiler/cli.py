@@ -17,7 +17,7 @@ from . import __version__
 from .build import BuildResult, Compiler, output_names
 from .render import TemplateFailure
 from .catalog import default_catalog
-from .diagnostics import format_json, format_text
+from .diagnostics import format_json, format_sarif, format_text
 from .loader import display_path_for
 from .tables import bundled_registry
 from .write import OutputError, replace_folder
@@ -34,6 +34,7 @@ app = typer.Typer(
 class DiagnosticFormat(str, Enum):
     text = "text"
     json = "json"
+    sarif = "sarif"
 
 
 class Target(str, Enum):
@@ -74,6 +75,8 @@ def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> C
 def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
     if fmt is DiagnosticFormat.json:
         sys.stderr.write(format_json(result.diagnostics))
+    elif fmt is DiagnosticFormat.sarif:
+        sys.stderr.write(format_sarif(result.diagnostics, __version__))
     else:
         sys.stderr.write(format_text(result.diagnostics))
         errors = sum(1 for d in result.diagnostics if d.severity == "error")

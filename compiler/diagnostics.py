@@ -68,5 +68,38 @@ def format_json(diagnostics: Iterable[Diagnostic]) -> str:
     return json.dumps({"diagnostics": items}, indent=2, sort_keys=True) + "\n"
 
 
+def format_sarif(diagnostics: Iterable[Diagnostic], version: str) -> str:
+    """SARIF 2.1.0, for code-scanning views (GitHub, Azure DevOps) that annotate the rule files."""
+    items = sorted(diagnostics, key=sort_key)
+    codes = sorted({d.code for d in items})
+    results = []
+    for d in items:
+        region = {"startLine": d.location.line, "startColumn": d.location.column} if d.location.line else None
+        physical = {"artifactLocation": {"uri": d.location.path}}
+        if region:
+            physical["region"] = region
+        text = d.message + (f" in rule '{d.rule}'" if d.rule else "") + (f" ({d.hint})" if d.hint else "")
+        results.append({
+            "ruleId": d.code,
+            "ruleIndex": codes.index(d.code),
+            "level": d.severity,
+            "message": {"text": text + (f" [{d.target}]" if d.target else "")},
+            "locations": [{"physicalLocation": physical}],
+        })
+    log = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "entra-sigma",
+                "version": version,
+                "rules": [{"id": code, "help": {"text": f"See docs/errors.md#{code.lower()}"}} for code in codes],
+            }},
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2, sort_keys=True) + "\n"
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity == "error" for d in diagnostics)

@@ -278,3 +278,22 @@ def test_build_with_errors_writes_nothing_and_keeps_the_previous_build(work):
     assert result.exit_code == 1
     assert result.stderr.endswith("nothing written to out: fix the errors above\n")
     assert sorted(p.relative_to(work).as_posix() for p in (work / "out").rglob("*")) == before
+
+
+def test_sarif_diagnostics_for_code_scanning(work):
+    (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    result = run("validate", "rules", "--format", "sarif")
+    assert result.exit_code == 1
+    log = json.loads(result.stderr)
+    assert log["version"] == "2.1.0"
+    (run_,) = log["runs"]
+    rules = [r["id"] for r in run_["tool"]["driver"]["rules"]]
+    error = next(r for r in run_["results"] if r["level"] == "error")
+    assert error == {
+        "ruleId": "E101",
+        "ruleIndex": rules.index("E101"),
+        "level": "error",
+        "message": {"text": "unknown field 'incomingTokenTyp' in rule 'Misspelt field' (did you mean 'incomingTokenType'?)"},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": "rules/bad.yml"}, "region": {"startLine": 6, "startColumn": 5}}}],
+    }
+    assert {r["level"] for r in run_["results"]} <= {"error", "warning"}
