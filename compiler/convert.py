@@ -105,8 +105,10 @@ class QueryBuilder:
                 rule.document.location("detection", "condition"), rule.title,
                 hint="a field it requires has no column there, or is constant", target=self.platform,
             )]
-        projected, warnings = self.returnable_fields(rule, list(live))
-        diagnostics += warnings
+        projected, problems = self.returnable_fields(rule, list(live))
+        diagnostics += problems
+        if any(d.severity == "error" for d in problems):
+            return None, diagnostics
         legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
         if len(legs) > 1 and not projected:
             self.normalise(legs)
@@ -114,18 +116,24 @@ class QueryBuilder:
         return Query(rule, self.platform, legs, returned=returned), diagnostics
 
     def returnable_fields(self, rule: Rule, tables: list[str]) -> tuple[list[str], list[Diagnostic]]:
-        """The rule's `fields` that some queried table has; the others are left out, with a warning."""
-        projected, warnings = [], []
+        """The rule's `fields` that some queried table has. On Sentinel, the tables the rule is
+        written for, a field none of them has is an error (E205); on Defender, which lacks many
+        beta fields, it is left out of the output with a warning (W201)."""
+        projected, problems = [], []
         for index, path in enumerate(rule.fields):
             mappings = [self.registry.mapping(t) for t in tables]
             if any(projection_access(m, path) or constant_for(m, path) for m in mappings):
                 projected.append(path)
                 continue
-            warnings.append(Diagnostic(
-                "W201", f"field '{path}' in 'fields' has no column in {', '.join(tables)}; it is left out of the output",
-                rule.document.location("fields", index), rule.title, severity="warning", target=self.platform,
+            lenient = self.platform == "defender"
+            problems.append(Diagnostic(
+                "W201" if lenient else "E205",
+                f"field '{path}' in 'fields' has no column in {', '.join(tables)}"
+                + ("; it is left out of the output" if lenient else ""),
+                rule.document.location("fields", index), rule.title,
+                severity="warning" if lenient else "error", target=self.platform,
             ))
-        return projected, warnings
+        return projected, problems
 
     def raw_columns(self, tables: list[str]) -> dict[str, str]:
         """Without `fields` the query returns the tables' own columns: a beta path is returned

@@ -17,6 +17,7 @@ from compiler.catalog import default_catalog
 from compiler.convert import Query, QueryBuilder, conjuncts, output_name
 from compiler.diagnostics import Diagnostic, SourceLocation
 from compiler.loader import parse_yaml
+from compiler.tables import Absent
 
 from .helpers import REGISTRY, check_kql
 
@@ -220,23 +221,31 @@ def test_defender_projection_decodes_numbers_back_to_graph_values():
     )
 
 
-def test_a_returned_field_no_table_has_is_a_warning_and_left_out():
+def test_a_returned_field_no_sentinel_table_has_is_an_error():
     query, diagnostics = build(rule_text(APP, "serviceprincipal", "fields: [appId, userPrincipalName]\n"))
+    assert query is None
     assert diagnostics == [Diagnostic(
-        "W201", "field 'userPrincipalName' in 'fields' has no column in AADServicePrincipalSignInLogs; it is left out of the output",
-        SourceLocation("r.yml", 7, 17), "t", severity="warning", target="sentinel",
+        "E205", "field 'userPrincipalName' in 'fields' has no column in AADServicePrincipalSignInLogs",
+        SourceLocation("r.yml", 7, 17), "t", severity="error", target="sentinel",
     )]
-    assert legs(query)["AADServicePrincipalSignInLogs"][-1] == "project TimeGenerated, Type, appId = AppId"
+
+
+def test_a_returned_field_defender_lacks_is_a_warning_and_left_out():
+    query, diagnostics = build(rule_text(APP, extra="fields: [appId, homeTenantId]\n"), "defender")
+    assert diagnostics == [Diagnostic(
+        "W201", "field 'homeTenantId' in 'fields' has no column in EntraIdSignInEvents; it is left out of the output",
+        SourceLocation("r.yml", 7, 17), "t", severity="warning", target="defender",
+    )]
+    assert legs(query)["EntraIdSignInEvents"][-1] == "project Timestamp, ReportId, AccountObjectId, appId = ApplicationId"
     assert query.returned == {"appId": "appId"}
 
 
-def test_a_returned_field_only_a_folded_away_table_has_is_a_warning():
+def test_a_returned_field_only_a_folded_away_table_has_is_an_error():
     query, diagnostics = build(rule_text("  sel: {isInteractive: true, appId: x}\n  condition: sel", extra="fields: [appId, incomingTokenType]\n"))
-    assert query.tables == ["SigninLogs"]
+    assert query is None
     assert [(d.code, d.message) for d in diagnostics] == [(
-        "W201", "field 'incomingTokenType' in 'fields' has no column in SigninLogs; it is left out of the output",
+        "E205", "field 'incomingTokenType' in 'fields' has no column in SigninLogs",
     )]
-    assert query.returned == {"appId": "appId"}
 
 
 # -- the union, as Kusto.Language types it ---------------------------------------------------------------------
@@ -252,9 +261,14 @@ def unions() -> dict[str, tuple[Query, list[str]]]:
     query, _ = build(rule_text(CONDITION))
     cases["normalised"] = (query, sorted(REGISTRY.tables["SigninLogs"].columns))
     for platform, service in (("sentinel", "signins"), ("sentinel", "serviceprincipal"), ("defender", "signins")):
-        query, diagnostics = build(rule_text(CONDITION, service, f"fields: [{', '.join(PROJECTABLE)}]\n"), platform)
+        tables = REGISTRY.tables_for("defender", "signins") if platform == "defender" else REGISTRY.tables_for(platform, service)
+        # Sentinel refuses a returned field none of its tables has (E205); Defender leaves it out (W201)
+        fields = PROJECTABLE if platform == "defender" else [
+            p for p in PROJECTABLE if any(not isinstance(REGISTRY.mapping(t).resolve(p), Absent) for t in tables)
+        ]
+        query, diagnostics = build(rule_text(CONDITION, service, f"fields: [{', '.join(fields)}]\n"), platform)
         assert all(d.code == "W201" for d in diagnostics)
-        assert len(query.returned) + len(diagnostics) == len(PROJECTABLE)  # every field: returned or warned about
+        assert len(query.returned) + len(diagnostics) == len(fields)  # every field: returned or warned about
         cases[f"every-field/{platform}/{service}"] = (query, sorted(query.returned.values()))
     return cases
 
