@@ -142,19 +142,20 @@ def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], 
     """rule id → output name; two rules that would write the same file (a/x.yml and b/x.yml
     given as files, or x.yml beside x.yaml) are both refused rather than one silently lost.
     Names compare case-insensitively, as they do on Windows and macOS file systems."""
+    wanted = {rule.id: rule_output_name(rule, roots) for rule in rules}
     by_name: dict[str, list[Rule]] = {}
     for rule in rules:
-        by_name.setdefault(rule_output_name(rule, roots).lower(), []).append(rule)
+        by_name.setdefault(wanted[rule.id].lower(), []).append(rule)
     names: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     for group in by_name.values():
         if len(group) == 1:
-            names[group[0].id] = rule_output_name(group[0], roots)
+            names[group[0].id] = wanted[group[0].id]
             continue
         for rule in group:
             others = ", ".join(r.source for r in group if r is not rule)
             diagnostics.append(Diagnostic(
-                "E007", f"output name '{rule_output_name(rule, roots)}' is also the name of {others}",
+                "E007", f"output name '{wanted[rule.id]}' is also the name of {others}",
                 rule.document.location(), rule.title, hint="rename one file, or compile their folder instead",
             ))
     return names, diagnostics

@@ -120,8 +120,8 @@ class QueryBuilder:
         written for, a field none of them has is an error (E205); on Defender, which lacks many
         beta fields, it is left out of the output with a warning (W201)."""
         projected, problems = [], []
+        mappings = [self.registry.mapping(t) for t in tables]
         for index, path in enumerate(rule.fields):
-            mappings = [self.registry.mapping(t) for t in tables]
             if any(projection_access(m, path) or constant_for(m, path) for m in mappings):
                 projected.append(path)
                 continue
@@ -139,8 +139,9 @@ class QueryBuilder:
         """Without `fields` the query returns the tables' own columns: a beta path is returned
         under a column's name when it is that whole column, the same one, in every table."""
         returned = {}
+        mappings = [self.registry.mapping(t) for t in tables]
         for path in self.catalog.fields:
-            accesses = {projection_access(self.registry.mapping(t), path) for t in tables}
+            accesses = {projection_access(m, path) for m in mappings}
             if len(accesses) == 1:
                 (access,) = accesses
                 if access is not None and not access.path and access.encoding is None:

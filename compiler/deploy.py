@@ -16,13 +16,13 @@ from functools import lru_cache
 
 from .convert import Query
 from .diagnostics import Diagnostic
+from .durations import parse_duration
 from .paths import SCHEMAS_DIR
 from .rule import Rule
 
 SENTINEL_SEVERITY = {"informational": "Informational", "low": "Low", "medium": "Medium", "high": "High", "critical": "High"}
 DEFENDER_SEVERITY = {"informational": "informational", "low": "low", "medium": "medium", "high": "high", "critical": "high"}
 TRIGGER_OPERATORS = {"gt": "GreaterThan", "lt": "LessThan", "eq": "Equal", "ne": "NotEqual"}
-DURATION = re.compile(r"^([1-9][0-9]*)([mhd])$")
 TECHNIQUE_TAG = re.compile(r"^attack\.(t[0-9]{4}(?:\.[0-9]{3})?)$")
 MIN_PERIOD, MAX_PERIOD = timedelta(minutes=5), timedelta(days=14)
 MAX_SUPPRESSION, MAX_LOOKBACK = timedelta(hours=24), timedelta(days=7)  # Sentinel's limits
@@ -45,17 +45,6 @@ GROUPING_DEFAULTS = {"enabled": False, "lookback": "5h", "matchingMethod": "AllE
 @lru_cache(maxsize=1)
 def attack_data() -> dict:
     return json.loads((SCHEMAS_DIR / "attack.json").read_text(encoding="utf-8"))
-
-
-def parse_duration(text: str) -> timedelta:
-    number, unit = DURATION.match(text).groups()
-    return timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: int(number)})
-
-
-def iso_duration(text: str) -> str:
-    """`5m` → `PT5M`, `1h` → `PT1H`, `2d` → `P2D` (ARM and Graph want ISO 8601)."""
-    number, unit = DURATION.match(text).groups()
-    return f"P{number}D" if unit == "d" else f"PT{number}{unit.upper()}"
 
 
 @dataclass(frozen=True)
@@ -90,10 +79,6 @@ class Deployment:
     defender_frequency: str = "1h"
     defender_status: str = "enabled"
     defender_category: str | None = None
-
-    @property
-    def iso(self):
-        return iso_duration
 
     @property
     def trigger_operator_name(self) -> str:
@@ -162,7 +147,7 @@ class DeploymentPlanner:
         if grouping["matchingMethod"] == "Selected" and not grouping["groupByEntities"]:
             error("E307", "incident grouping by 'Selected' needs 'groupByEntities'", "sentinel", "incident", "grouping", "matchingMethod")
 
-        returned = self.returned_columns(rule, query)
+        returned = dict(query.returned) if query else {}  # beta path → output column
         mappings = self.entity_mappings(rule, returned, error)
         custom = []
         for key, path in sorted((settings.get("customDetails") or {}).items()):
@@ -198,11 +183,6 @@ class DeploymentPlanner:
             defender_status=defender.get("status", "enabled"),
             defender_category=defender.get("category"),
         ), []
-
-    @staticmethod
-    def returned_columns(rule: Rule, query: Query | None) -> dict[str, str]:
-        """beta path → column name in the query's output (only projected fields are known)."""
-        return dict(query.returned) if query else {}
 
     def entity_mappings(self, rule: Rule, returned: dict[str, str], error) -> tuple[EntityMapping, ...]:
         explicit = rule.settings("sentinel").get("entityMappings")

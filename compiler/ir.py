@@ -79,12 +79,17 @@ class Const:
 Node = Union[Match, And, Or, Not, Const]
 
 
+def walk(node):
+    """Every node of a tree, parents first, left to right. Nodes that are not And, Or or Not
+    (matches here, the map step's predicates and array tests) are leaves."""
+    yield node
+    if isinstance(node, (And, Or)):
+        for arg in node.args:
+            yield from walk(arg)
+    elif isinstance(node, Not):
+        yield from walk(node.arg)
+
+
 def walk_matches(node: Node):
     """Every Match in a tree, left to right."""
-    if isinstance(node, Match):
-        yield node
-    elif isinstance(node, (And, Or)):
-        for arg in node.args:
-            yield from walk_matches(arg)
-    elif isinstance(node, Not):
-        yield from walk_matches(node.arg)
+    return (n for n in walk(node) if isinstance(n, Match))

@@ -57,15 +57,6 @@ class MappingProblem(Exception):
         self.match = match
 
 
-def _nodes(node: ir.Node):
-    yield node
-    if isinstance(node, (ir.And, ir.Or)):
-        for arg in node.args:
-            yield from _nodes(arg)
-    elif isinstance(node, ir.Not):
-        yield from _nodes(node.arg)
-
-
 # -- folding ------------------------------------------------------------------------------
 def simplify(node: Tree) -> Tree:
     """Fold constants so that impossible branches (and tables) disappear."""
@@ -169,7 +160,7 @@ class TableMapper:
 
     def _element_key(self, node: ir.Node) -> tuple[str, str] | None:
         """(array, selection) when every match under `node` is on one array of one selection."""
-        if any(isinstance(n, ir.Not) and not n.in_selection for n in _nodes(node)):
+        if any(isinstance(n, ir.Not) and not n.in_selection for n in ir.walk(node)):
             return None  # `not selection`: no element may match, so the negation stays outside
         keys = set()
         for match in ir.walk_matches(node):

@@ -16,6 +16,7 @@ import yaml
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .durations import iso_duration
 from .paths import TEMPLATES_DIR
 
 QUERY_TEMPLATES = {"sentinel": "kql/query.kql.j2", "defender": "defender/hunting-query.kql.j2"}
@@ -62,7 +63,7 @@ def make_environment(overrides: Path | None = None) -> TemplateSandbox:
         trim_blocks=False,
         lstrip_blocks=False,
     )
-    environment.filters.update(kql_comment=kql_comment, yaml_str=yaml_str, tojson=to_json)
+    environment.filters.update(kql_comment=kql_comment, yaml_str=yaml_str, tojson=to_json, iso_duration=iso_duration)
     return environment
 
 

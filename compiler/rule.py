@@ -71,6 +71,11 @@ def detection_keys(document: RuleDocument):
                     yield name, index, str(key)
 
 
+def key_path(name: str, index: int | None, key: str) -> tuple:
+    """The document path of a detection key, for `RuleDocument.location`."""
+    return ("detection", name) + ((index,) if index is not None else ()) + (key,)
+
+
 # the modifiers that produce each match operator (others come from plain values)
 OPERATOR_MODIFIERS = {
     "contains": {"contains"}, "startswith": {"startswith"}, "endswith": {"endswith"}, "regex": {"re"},
@@ -99,8 +104,7 @@ def origin_locator(document: RuleDocument):
                 break
         if candidates:
             index, key = candidates[0]
-            path = ("detection", origin.selection) + ((index,) if index is not None else ()) + (key,)
-            return document.location(*path)
+            return document.location(*key_path(origin.selection, index, key))
         return document.location("detection", origin.selection)
 
     return locate
@@ -110,11 +114,12 @@ def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Dia
     """Modifiers pySigma would accept but that mean nothing here, unknown ones, and bad regexes."""
     diagnostics = []
     for name, index, key in detection_keys(document):
-        path = ("detection", name) + ((index,) if index is not None else ()) + (key,)
+        path = key_path(name, index, key)
         modifiers = key.split("|")[1:]
         if "re" in modifiers:
-            body = document.data["detection"][name]
-            values = (body[index] if index is not None else body)[key]
+            values = document.data
+            for step in path:
+                values = values[step]
             for value in values if isinstance(values, list) else [values]:
                 problem = regex_problem(str(value))
                 if problem:

@@ -248,14 +248,10 @@ class KqlGenerator:
 
 
 def collect_elements(node: Tree, found: list[AnyElement]) -> None:
-    if isinstance(node, AnyElement):
-        if node not in found:
-            found.append(node)
-    elif isinstance(node, (ir.And, ir.Or)):
-        for arg in node.args:
-            collect_elements(arg, found)
-    elif isinstance(node, ir.Not):
-        collect_elements(node.arg, found)
+    """Add the array tests in `node` to `found`, in order, each once."""
+    for element in ir.walk(node):
+        if isinstance(element, AnyElement) and element not in found:
+            found.append(element)
 
 
 class DefenderGenerator(KqlGenerator):
