@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .build import ALL_FORMATS, Compiler, OutputSet, build_outputs
-from .diagnostics import Diagnostic, SourceLocation, sort_key
+from .diagnostics import Diagnostic, sort_key
 from .gitrev import Base, DiffError, choose_base, repository_root, rules_at_revision
-from .loader import RuleDocument, discover
+from .loader import RuleDocument
 from .outputs import FORMATS
 
 KQL_FORMATS = ("kql", "defender-hunting")
@@ -27,15 +27,12 @@ KQL_FORMATS = ("kql", "defender-hunting")
 # -- building one side -------------------------------------------------------------------------
 @dataclass
 class _RecordingCompiler(Compiler):
-    """The caller's compiler, also remembering every parsed document and, for the base side,
-    showing each file under the path it has in the working tree (not the temporary one)."""
+    """The caller's compiler, also remembering every parsed document (rules with errors are
+    in no manifest, yet a diff must still match them up by id)."""
 
-    shown: dict[str, str] = field(default_factory=dict)
     documents: list[RuleDocument] = field(default_factory=list)
 
     def rules(self, documents):
-        for document in documents:
-            document.display_path = self.shown.get(document.display_path, document.display_path)
         self.documents = list(documents)
         return super().rules(documents)
 
@@ -46,28 +43,12 @@ class Side:
     documents: list[RuleDocument]
 
 
-def build_side(compiler: Compiler, folder: Path, shown_as: Path | None = None) -> Side:
-    """Build every format of the rules in `folder`. With `shown_as`, paths in rule sources and
-    diagnostics read as if the files were under `shown_as` (the working-tree folder)."""
-    shown: dict[str, str] = {}
-    if shown_as is not None:
-        for file, display in discover([folder])[0]:
-            shown[display] = f"{shown_as.resolve().name}/{file.relative_to(folder.resolve()).as_posix()}"
+def build_side(compiler: Compiler, folder: Path) -> Side:
+    """Build every format of the rules in `folder`. Display paths depend only on the folder's
+    name, so the base side's temporary copy reads like the working tree."""
     options = {f.name: getattr(compiler, f.name) for f in fields(Compiler) if f.init}
-    recording = _RecordingCompiler(**options, shown=shown)
+    recording = _RecordingCompiler(**options)
     outputs = build_outputs(recording, [folder], ALL_FORMATS)
-    if shown:
-        temporary = str(folder)
-        replacement = shown_as.as_posix()
-
-        def relocate(d: Diagnostic) -> Diagnostic:
-            path = shown.get(d.location.path, d.location.path)
-            return Diagnostic(
-                d.code, d.message.replace(temporary, replacement), SourceLocation(path, d.location.line, d.location.column),
-                d.rule, d.hint, d.severity, d.target,
-            )
-
-        outputs.diagnostics = [relocate(d) for d in outputs.diagnostics]
     return Side(outputs, recording.documents)
 
 
@@ -298,8 +279,8 @@ def diff_rules(compiler: Compiler, rules_dir: Path, base_rev: str | None = None,
         raise DiffError(f"{rules_dir.as_posix()}: not inside the git working tree at {repo}") from None
     base = choose_base(repo, base_rev)
     current = build_side(compiler, rules_dir)
-    with rules_at_revision(repo, base.commit, relative) as folder:
-        previous = build_side(compiler, folder, shown_as=rules_dir)
+    with rules_at_revision(repo, base.commit, relative, rules_dir.resolve().name) as folder:
+        previous = build_side(compiler, folder)
     added, removed, changed, unchanged = compare(previous, current, all_formats)
     return RuleDiff(
         rules_dir.as_posix(), base, added, removed, changed, unchanged,

@@ -109,9 +109,11 @@ def choose_base(repo: Path, rev: str | None = None) -> Base:
 
 
 @contextmanager
-def rules_at_revision(repo: Path, rev: str, rules_dir: str) -> Iterator[Path]:
+def rules_at_revision(repo: Path, rev: str, rules_dir: str, folder_name: str | None = None) -> Iterator[Path]:
     """The folder `rules_dir` (relative to the top of `repo`, '/'-separated) as it is at `rev`,
-    materialised from git objects into a temporary folder that is removed afterwards.
+    materialised from git objects into a temporary folder that is removed afterwards. The
+    folder is called `folder_name` (default: the last part of `rules_dir`), so rules in it get the
+    same display paths (`rules/x.yml`) as in the working tree.
 
     Raw blobs are written (no checkout filters; `read_text` normalises line endings anyway).
     A folder that does not exist at `rev` comes out empty."""
@@ -133,7 +135,7 @@ def rules_at_revision(repo: Path, rev: str, rules_dir: str) -> Iterator[Path]:
         entries.append((mode, obj, path[len(prefix) + 1:] if prefix else path))
     blobs = read_blobs(repo, [obj for _, obj, _ in entries])
     with tempfile.TemporaryDirectory(prefix="entra-sigma-diff-") as temporary:
-        root = Path(temporary) / "tree" / prefix if prefix else Path(temporary) / "tree"
+        root = Path(temporary) / (folder_name or PurePosixPath(prefix).name or "tree")
         root.mkdir(parents=True)
         for mode, obj, relative in entries:
             target = root.joinpath(*relative.split("/"))
