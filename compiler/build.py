@@ -6,13 +6,16 @@ one bad rule never hides another.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .catalog import Catalog, default_catalog
 from .convert import Query, QueryBuilder
+from .deploy import MAX_QUERY_LENGTH, DeploymentPlanner
 from .diagnostics import Diagnostic
 from .loader import RuleDocument, load_documents
+from .outputs import FORMATS, render_format
 from .render import Renderer
 from .rule import Rule, build_rule
 from .schema import validate_document
@@ -164,12 +167,6 @@ def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], 
 def build_outputs(compiler: Compiler, paths: list[Path], formats: tuple[str, ...] = ALL_FORMATS) -> OutputSet:
     """Compile every rule into every format. A format a rule cannot reach is skipped with a
     warning (Defender lacks many Sentinel columns); rule errors stay errors."""
-    import hashlib
-    from dataclasses import replace
-
-    from .deploy import MAX_QUERY_LENGTH, DeploymentPlanner
-    from .outputs import FORMATS, render_format
-
     result = compiler.compile_paths(paths, ("sentinel", "defender"))
     diagnostics = [d for d in result.diagnostics if d.target != "defender"]
     defender_problems = [replace(d, severity="warning") for d in result.diagnostics if d.target == "defender"]

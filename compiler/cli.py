@@ -5,6 +5,7 @@ Exit codes: 0 all good, 1 a rule has errors, 2 usage errors. Tracebacks only wit
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -14,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .build import BuildResult, Compiler, output_names
+from .build import BuildResult, Compiler, build_outputs, output_names
 from .render import TemplateFailure
 from .catalog import default_catalog
 from .diagnostics import format_json, format_sarif, format_text
@@ -119,8 +120,6 @@ def validate(
 ) -> None:
     """Check rules as `build` would, writing nothing: schema, catalog, every target table,
     deployment settings; Defender gaps are warnings."""
-    from .build import build_outputs
-
     with user_errors():
         outputs = build_outputs(make_compiler(table_schema, templates), paths)
     report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
@@ -176,10 +175,6 @@ def build(
     strict: Annotated[bool, typer.Option("--strict", help="Treat skipped formats (warnings) as errors.")] = False,
 ) -> None:
     """Build every rule in every format (KQL, Sentinel YAML, ARM, Defender hunting and detection) plus a manifest."""
-    import json
-
-    from .build import build_outputs
-
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
     with user_errors():
