@@ -15,6 +15,11 @@ import yaml
 from .diagnostics import Diagnostic, SourceLocation
 
 RULE_SUFFIXES = (".yml", ".yaml")
+TEST_SUFFIXES = (".tests.yml", ".tests.yaml")  # rule test cases live beside rules; not rules
+
+
+def is_rule_file(path: Path) -> bool:
+    return path.suffix in RULE_SUFFIXES and not path.name.endswith(TEST_SUFFIXES)
 
 Position = tuple[int, int]
 KeyPath = tuple[Any, ...]
@@ -28,9 +33,10 @@ class RuleDocument:
     display_path: str
     data: Any
     positions: dict[KeyPath, Position] = field(default_factory=dict)
+    index: int = 0  # which document of its file (Sigma keeps a correlation and its rules in one file)
 
     def location(self, *key_path: Any) -> SourceLocation:
-        """The location of the deepest known prefix of `key_path` (the file itself if none)."""
+        """The location of the deepest known prefix of `key_path` (the document's start if none)."""
         for end in range(len(key_path), -1, -1):
             position = self.positions.get(tuple(key_path[:end]))
             if position:
@@ -94,35 +100,56 @@ def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position
 
 
 def parse_yaml(text: str, path: Path, display_path: str) -> tuple[RuleDocument | None, list[Diagnostic]]:
-    """Parse one YAML document; a syntax error becomes a located diagnostic."""
-    document, diagnostics = _parse(text, path, display_path, _FastRuleLoader)
+    """Parse a file that must hold one YAML document; a syntax error becomes a located diagnostic."""
+    documents, diagnostics = parse_documents(text, path, display_path, single=True)
+    return (documents[0] if documents else None), diagnostics
+
+
+def parse_documents(
+    text: str, path: Path, display_path: str, single: bool = False
+) -> tuple[list[RuleDocument], list[Diagnostic]]:
+    """Parse every `---`-separated document of a file (empty ones are skipped)."""
+    documents, diagnostics = _parse(text, path, display_path, _FastRuleLoader, single)
     if diagnostics and _FastRuleLoader is not _RuleLoader:
-        document, diagnostics = _parse(text, path, display_path, _RuleLoader)
-    return document, diagnostics
+        documents, diagnostics = _parse(text, path, display_path, _RuleLoader, single)
+    return documents, diagnostics
 
 
-def _parse(text: str, path: Path, display_path: str, loader_class) -> tuple[RuleDocument | None, list[Diagnostic]]:
+def _parse(
+    text: str, path: Path, display_path: str, loader_class, single: bool
+) -> tuple[list[RuleDocument], list[Diagnostic]]:
     loader = loader_class(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, [
+        if single:
+            node = loader.get_single_node()
+            nodes = [node] if node is not None else []
+        else:
+            nodes = []
+            while loader.check_node():
+                node = loader.get_node()
+                if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
+                    nodes.append(node)
+        if not nodes:
+            return [], [
                 Diagnostic("E001", "the file is empty", SourceLocation(display_path, 1, 1))
             ]
-        positions: dict[KeyPath, Position] = {}
-        data = _construct(node, (), positions, loader)
-        return RuleDocument(path, display_path, data, positions), []
+        documents = []
+        for index, node in enumerate(nodes):
+            positions: dict[KeyPath, Position] = {}
+            data = _construct(node, (), positions, loader)
+            documents.append(RuleDocument(path, display_path, data, positions, index))
+        return documents, []
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = " ".join(
             part for part in (error.context, error.problem) if part
         ) or "invalid YAML"
-        return None, [
+        return [], [
             Diagnostic("E001", f"invalid YAML: {problem}", SourceLocation(display_path, line, column))
         ]
     except yaml.YAMLError as error:
-        return None, [Diagnostic("E001", f"invalid YAML: {error}", SourceLocation(display_path, 1, 1))]
+        return [], [Diagnostic("E001", f"invalid YAML: {error}", SourceLocation(display_path, 1, 1))]
     finally:
         loader.dispose()
 
@@ -153,7 +180,7 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagno
     for path in paths:
         if path.is_dir():
             for file in path.rglob("*"):
-                if file.is_file() and file.suffix in RULE_SUFFIXES:
+                if file.is_file() and is_rule_file(file):
                     found.setdefault(file.resolve(), rule_display_path(file, path))
         elif path.is_file():
             found.setdefault(path.resolve(), rule_display_path(path, None))
@@ -177,8 +204,7 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[RuleDocument], list[Diag
                 Diagnostic("E001", f"cannot read file: {error}", SourceLocation(display))
             )
             continue
-        document, problems = parse_yaml(text, file, display)
+        parsed, problems = parse_documents(text, file, display)
         diagnostics.extend(problems)
-        if document is not None:
-            documents.append(document)
+        documents.extend(parsed)
     return documents, diagnostics

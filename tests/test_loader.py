@@ -172,19 +172,37 @@ def test_display_path_is_relative_when_possible_and_always_posix(tmp_path):
     assert display_path_for(outside, tmp_path) == "/somewhere/else/x.yml"
 
 
+def test_a_file_may_hold_several_documents(tmp_path):
+    """Sigma keeps a correlation rule and the rules it correlates in one file, `---` apart."""
+    from compiler.loader import parse_documents
+
+    documents, diagnostics = parse_documents("---\na: 1\n---\nb:\n  c: 2\n---\n", Path("r.yml"), "r.yml")
+    assert diagnostics == []
+    assert [d.data for d in documents] == [{"a": 1}, {"b": {"c": 2}}]
+    assert [d.index for d in documents] == [0, 1]
+    assert documents[1].location("b", "c") == SourceLocation("r.yml", 5, 3)
+
+
+def test_rule_test_cases_are_not_rules(tmp_path):
+    (tmp_path / "r.yml").write_text("title: x\n")
+    (tmp_path / "r.tests.yml").write_text("cases: []\n")
+    files, _ = discover([tmp_path])
+    assert [display for _, display in files] == [f"{tmp_path.name}/r.yml"]
+
+
 def test_libyaml_and_pure_python_read_every_rule_alike():
     """The fast loader (libyaml, when PyYAML has it) must give the same data and positions as
     the pure-Python one, or outputs would differ between machines."""
     from compiler.loader import _FastRuleLoader, _RuleLoader, _parse
 
     repo = Path(__file__).resolve().parents[1]
-    files = sorted((repo / "rules").glob("*.yml")) + sorted((repo / "tests" / "cases").rglob("*.yml"))
+    files = sorted((repo / "rules").rglob("*.yml")) + sorted((repo / "tests" / "cases").rglob("*.yml"))
     assert len(files) > 50
     for file in files:
         text = file.read_text(encoding="utf-8")
-        fast, fast_problems = _parse(text, file, "x.yml", _FastRuleLoader)
-        slow, slow_problems = _parse(text, file, "x.yml", _RuleLoader)
+        fast, fast_problems = _parse(text, file, "x.yml", _FastRuleLoader, single=False)
+        slow, slow_problems = _parse(text, file, "x.yml", _RuleLoader, single=False)
         if slow_problems:
             assert fast_problems, file.name
             continue
-        assert (fast.data, fast.positions) == (slow.data, slow.positions), file.name
+        assert [(d.data, d.positions) for d in fast] == [(d.data, d.positions) for d in slow], file.name
