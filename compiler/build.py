@@ -12,6 +12,8 @@ from pathlib import Path
 
 from .catalog import Catalog, default_catalog
 from .convert import Query, QueryBuilder
+from .convert_correlation import CorrelationBuilder
+from .correlation import bind_correlations, build_correlation
 from .deploy import MAX_QUERY_LENGTH, DeploymentPlanner
 from .diagnostics import Diagnostic
 from .loader import RuleDocument, load_documents
@@ -59,12 +61,15 @@ class Compiler:
             if problems:
                 diagnostics += problems
                 continue
-            rule, problems = build_rule(document, self.catalog)
+            build = build_correlation if "correlation" in document.data else build_rule
+            rule, problems = build(document, self.catalog)
             diagnostics += problems
             if rule is not None:
                 rules.append(rule)
         diagnostics += duplicate_diagnostics(documents)
-        return rules, diagnostics
+        rules, problems = bind_correlations(rules, self.catalog)
+        diagnostics += problems
+        return [r for r in rules if r.correlation is None or r.correlation.rules], diagnostics
 
     def compile_rule(
         self, rule: Rule, platforms: tuple[str, ...], tables: list[str] | None = None
@@ -72,7 +77,10 @@ class Compiler:
         compiled = CompiledRule(rule)
         diagnostics: list[Diagnostic] = []
         for platform in platforms:
-            query, problems = QueryBuilder(self.registry, self.catalog, platform, tables).build(rule)
+            if rule.correlation is not None:
+                query, problems = CorrelationBuilder(self.registry, self.catalog, platform).build(rule)
+            else:
+                query, problems = QueryBuilder(self.registry, self.catalog, platform, tables).build(rule)
             diagnostics += problems
             if query is not None:
                 compiled.queries[platform] = query
@@ -85,6 +93,8 @@ class Compiler:
         diagnostics += problems
         compiled: list[CompiledRule] = []
         for rule in rules:
+            if not rule.standalone:
+                continue
             result, problems = self.compile_rule(rule, platforms)
             diagnostics += problems
             compiled.append(result)

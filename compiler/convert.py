@@ -21,6 +21,16 @@ PLATFORMS = ("sentinel", "defender")
 
 
 @dataclass
+class Let:
+    """A named intermediate result (`let name = ...;`): a union of legs, or another let, then steps."""
+
+    name: str
+    legs: list[Leg] = field(default_factory=list)
+    source: str | None = None
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Query:
     """Everything a query template needs, already decided."""
 
@@ -29,10 +39,15 @@ class Query:
     legs: list[Leg]
     tail: list[str] = field(default_factory=list)  # steps after the union of legs
     returned: dict[str, str] = field(default_factory=dict)  # beta path → output column
+    lets: list[Let] = field(default_factory=list)  # correlations build on named steps
+    source: str | None = None  # the let the final pipeline starts from, when it has no legs
+    summary: str | None = None  # one line for the header comment
 
     @property
     def tables(self) -> list[str]:
-        return [leg.table for leg in self.legs]
+        """The tables read, each once, in the order the query reads them."""
+        legs = [leg.table for part in [*self.lets, self] for leg in part.legs]
+        return list(dict.fromkeys(legs))
 
 
 def conjuncts(tree: Tree) -> list[Tree]:
@@ -65,7 +80,10 @@ class QueryBuilder:
             return [chosen] if chosen else self.registry.tables_for("defender", rule.service)
         return self.registry.tables_for("sentinel", rule.service)
 
-    def build(self, rule: Rule) -> tuple[Query | None, list[Diagnostic]]:
+    def build(self, rule: Rule, columns: list[str | tuple[str, str]] | None = None) -> tuple[Query | None, list[Diagnostic]]:
+        """The query of a single-event rule. With `columns` each leg projects those instead of
+        the rule's `fields` (correlations build on that): a (name, beta path) pair becomes a
+        typed column, a string is taken as KQL text, with `{time}` standing for the time column."""
         locate = origin_locator(rule.document)
         target = self.target_tables(rule)
         if not target:
@@ -105,6 +123,9 @@ class QueryBuilder:
                 rule.document.location("detection", "condition"), rule.title,
                 hint="a field it requires has no column there, or is constant", target=self.platform,
             )]
+        if columns is not None:
+            legs = [self.leg(table, tree, (), columns) for table, tree in live.items()]
+            return Query(rule, self.platform, legs), diagnostics
         projected, problems = self.returnable_fields(rule, list(live))
         diagnostics += problems
         if any(d.severity == "error" for d in problems):
@@ -149,7 +170,7 @@ class QueryBuilder:
         return returned
 
     # -- one table ------------------------------------------------------------------------
-    def leg(self, table: str, tree: Tree, fields: tuple[str, ...]) -> Leg:
+    def leg(self, table: str, tree: Tree, fields: tuple[str, ...], columns: list[str | tuple[str, str]] | None = None) -> Leg:
         leg = Leg(table)
         elements: list[AnyElement] = []
         collect_elements(tree, elements)
@@ -163,7 +184,13 @@ class QueryBuilder:
         for element in elements:
             leg.steps.append("mv-apply " + self.generator.element_test(element).replace("{flag}", flags[element]))
         leg.steps += [f"where {self.generator.condition(part, flags)}" for part in after]
-        if fields:
+        if columns is not None:
+            mapping = self.registry.mapping(table)
+            leg.steps.append("project " + ", ".join(
+                c.replace("{time}", mapping.table.time_column) if isinstance(c, str)
+                else f"{c[0]} = {self.column_expression(mapping, c[1])}" for c in columns
+            ))
+        elif fields:
             leg.steps.append(self.projection(self.registry.mapping(table), fields))
         elif flags:
             leg.steps.append("project-away " + ", ".join(flags.values()))
@@ -171,27 +198,29 @@ class QueryBuilder:
 
     def projection(self, mapping: TableMapping, paths: tuple[str, ...]) -> str:
         """Project the rule's fields under their beta names, typed the same in every table."""
-        generator = self.generator
-        columns = [c.format(time=mapping.table.time_column) for c in generator.projection_prefix]
-        for path in paths:
-            spec = self.catalog.get(path)
-            access = projection_access(mapping, path)
-            constant = constant_for(mapping, path)
-            if constant is not None:
-                value = constant.value
-                text = generator.boolean(value) if isinstance(value, bool) else generator.string(str(value))
-            elif access is None:
-                text = generator.typed_nulls["object" if spec.collection else spec.type]
-            elif spec.collection or spec.type == "object":
-                text = generator.array(access)
-            elif access.encoding is not None:
-                text = self.decode(access, spec)
-            else:
-                text, kind = generator.typed(spec, access)
-                if kind != generator.converted_types[spec.type]:
-                    text = f"{generator.converters[spec.type]}({text})"
-            columns.append(f"{output_name(path)} = {text}")
+        columns = [c.format(time=mapping.table.time_column) for c in self.generator.projection_prefix]
+        columns += [f"{output_name(path)} = {self.column_expression(mapping, path)}" for path in paths]
         return "project " + ", ".join(columns)
+
+    def column_expression(self, mapping: TableMapping, path: str) -> str:
+        """One beta path as a typed KQL expression over this table (a typed null if it has no column)."""
+        generator = self.generator
+        spec = self.catalog.get(path)
+        access = projection_access(mapping, path)
+        constant = constant_for(mapping, path)
+        if constant is not None:
+            value = constant.value
+            return generator.boolean(value) if isinstance(value, bool) else generator.string(str(value))
+        if access is None:
+            return generator.typed_nulls["object" if spec.collection else spec.type]
+        if spec.collection or spec.type == "object":
+            return generator.array(access)
+        if access.encoding is not None:
+            return self.decode(access, spec)
+        text, kind = generator.typed(spec, access)
+        if kind != generator.converted_types[spec.type]:
+            text = f"{generator.converters[spec.type]}({text})"
+        return text
 
     def decode(self, access, spec) -> str:
         """Numbers back to Graph's member names (or booleans), so every table returns the same values."""

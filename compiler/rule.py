@@ -45,9 +45,11 @@ class Rule:
     service: str
     tags: tuple[str, ...]
     fields: tuple[str, ...]
-    condition: ir.Node
+    condition: ir.Node | None  # None for a correlation rule
     source: str
     document: RuleDocument = field(compare=False, repr=False)
+    correlation: Any = None  # correlation.Correlation for a correlation rule
+    standalone: bool = True  # False: only a building block of correlations (Sigma's `generate: false`)
 
     @property
     def data(self) -> dict[str, Any]:
