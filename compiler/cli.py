@@ -219,6 +219,26 @@ def diff_command(
     raise typer.Exit(0 if result.ok else 1)
 
 
+@app.command("test")
+def test_command(
+    paths: Paths,
+    fmt: FormatOption = DiagnosticFormat.text,
+    table_schema: TableSchemas = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail when a rule has no test cases, or lacks a match or a no-match case.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passed cases too.")] = False,
+) -> None:
+    """Replay each rule's test cases (<rule>.tests.yml) through the exact KQL the compiler ships,
+    on a local KQL engine; report passed, failed and not replayed cases per rule."""
+    from .ruletests import run_tests
+    from .ruletests_report import render_text as render_tests
+
+    run = run_tests(make_compiler(table_schema, None), paths)
+    report(BuildResult([], [], run.diagnostics, len(run.reports)), fmt)
+    sys.stdout.write(render_tests(run, verbose))
+    warned = strict and any(d.severity == "warning" for d in run.diagnostics)
+    raise typer.Exit(0 if run.ok and not warned else 1)
+
+
 @app.command()
 def fields(
     text: Annotated[Optional[str], typer.Argument(help="Only paths containing this text (case-insensitive).")] = None,

@@ -12,6 +12,7 @@ from functools import lru_cache
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from . import sigmahq
 from .diagnostics import Diagnostic
 from .loader import RuleDocument
 from .paths import SCHEMAS_DIR
@@ -26,7 +27,8 @@ def rule_validator() -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def _describe(error: ValidationError) -> str:
+def describe_error(error: ValidationError) -> str:
+    """One schema violation in words a rule author reads (shared by rule and test files)."""
     where = ".".join(str(p) for p in error.absolute_path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
@@ -48,14 +50,15 @@ def validate_document(document: RuleDocument) -> list[Diagnostic]:
     if not isinstance(document.data, dict):
         return [Diagnostic("E002", "a rule must be a YAML mapping", document.location())]
     diagnostics = []
-    errors = sorted(rule_validator().iter_errors(document.data), key=lambda e: list(map(str, e.absolute_path)))
+    data = sigmahq.schema_view(document.data)  # SigmaHQ's azure signinlogs is read as its entra service
+    errors = sorted(rule_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
         if error.context:
             error = best_match(error.context) or error
         diagnostics.append(
             Diagnostic(
                 "E002",
-                _describe(error),
+                describe_error(error),
                 document.location(*error.absolute_path),
                 rule=document.title,
             )
