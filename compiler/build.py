@@ -98,14 +98,15 @@ class Compiler:
             result, problems = self.compile_rule(rule, platforms)
             diagnostics += problems
             compiled.append(result)
-        files = len({d.location.path for d in diagnostics if d.code in ("E000", "E001")}) + len(documents)
+        files = len({d.location.path for d in diagnostics if d.code in ("E000", "E001")} | {d.display_path for d in documents})
         return BuildResult(documents, compiled, diagnostics, files)
 
 
 def duplicate_diagnostics(documents: list[RuleDocument]) -> list[Diagnostic]:
-    """Two rules with one id (or one title) would overwrite each other when deployed."""
+    """Two rules with one id (or one title) would overwrite each other when deployed; two with
+    one name would make a correlation's reference ambiguous."""
     diagnostics: list[Diagnostic] = []
-    for key in ("id", "title"):
+    for key in ("id", "title", "name"):
         first: dict[str, RuleDocument] = {}
         for document in documents:
             if not isinstance(document.data, dict) or not isinstance(document.data.get(key), str):
@@ -200,6 +201,9 @@ def build_outputs(compiler: Compiler, paths: list[Path], formats: tuple[str, ...
             if query is None:
                 reason = "; ".join(d.message for d in defender_problems if d.location.path == rule.source) or "no query"
                 skipped[fmt] = reason
+                continue
+            if fmt == "defender-detection" and rule.correlation is not None:
+                skipped[fmt] = "a custom detection must return event rows (Timestamp, ReportId); a correlation returns groups"
                 continue
             if fmt in ("sentinel-yaml", "arm", "defender-detection") and deployment is None:
                 skipped[fmt] = "deployment settings have errors"

@@ -93,7 +93,11 @@ class CorrelationBuilder:
                 f"summarize window_start = min(window_start) by {on}, {count}",
                 f"extend window_end = window_start + {span}",
             ])
-        returned = {name: output_name(name) for name in correlation.group_by if self.single.catalog.get(name)}
+        returned = {}
+        for name in correlation.group_by:  # beta path → column, for entity mappings
+            paths = {correlation.path_for(name, base) for base in correlation.rules}
+            if len(paths) == 1:
+                returned[paths.pop()] = output_name(name)
         return Query(
             rule, self.platform, legs=[], tail=final.steps, returned=returned, lets=lets,
             source=final.source, summary=self._summary(rule),

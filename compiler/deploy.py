@@ -89,6 +89,14 @@ class Deployment:
         return tuple(sorted({t.split(".")[0] for t in self.techniques}))
 
 
+def correlation_period(frequency: str, seconds: int) -> str:
+    """queryFrequency + timespan, in whole minutes: every window falls whole inside some run."""
+    minutes = int(parse_duration(frequency).total_seconds() // 60) + -(-seconds // 60)
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
 class DeploymentPlanner:
     def __init__(self) -> None:
         data = attack_data()
@@ -131,6 +139,8 @@ class DeploymentPlanner:
         )
 
         settings = {**DEFAULTS, **rule.settings("sentinel")}
+        if rule.correlation is not None and "queryPeriod" not in rule.settings("sentinel"):
+            settings["queryPeriod"] = correlation_period(settings["queryFrequency"], rule.correlation.seconds)
         suppression = {**SUPPRESSION_DEFAULTS, **(settings.get("suppression") or {})}
         incident = settings.get("incident") or {}
         grouping = {**GROUPING_DEFAULTS, **(incident.get("grouping") or {})}
@@ -140,6 +150,7 @@ class DeploymentPlanner:
                 error("E303", f"'sentinel.{key}' must be between 5m and 14d", "sentinel", key)
         if period < frequency:
             error("E303", "'sentinel.queryPeriod' must be at least 'sentinel.queryFrequency'", "sentinel", "queryPeriod")
+        warnings = self.window_warnings(rule, frequency, period, error)
         if not MIN_PERIOD <= parse_duration(suppression["duration"]) <= MAX_SUPPRESSION:
             error("E303", "'sentinel.suppression.duration' must be between 5m and 24h", "sentinel", "suppression", "duration")
         if not MIN_PERIOD <= parse_duration(grouping["lookback"]) <= MAX_LOOKBACK:
@@ -158,7 +169,7 @@ class DeploymentPlanner:
                 custom.append((key, returned[path]))
         defender = rule.settings("defender")
         if diagnostics:
-            return None, diagnostics
+            return None, diagnostics + warnings
         return Deployment(
             rule=rule,
             severity=SENTINEL_SEVERITY[rule.level],
@@ -182,7 +193,25 @@ class DeploymentPlanner:
             defender_frequency=defender.get("frequency", "1h"),
             defender_status=defender.get("status", "enabled"),
             defender_category=defender.get("category"),
-        ), []
+        ), warnings
+
+    @staticmethod
+    def window_warnings(rule: Rule, frequency: timedelta, period: timedelta, error) -> list[Diagnostic]:
+        """A correlation window must fit in the period each run looks at; and to see a burst that
+        straddles two runs whole, the period must reach back one timespan before the last run."""
+        if rule.correlation is None:
+            return []
+        span = timedelta(seconds=rule.correlation.seconds)
+        if period < span:
+            error("E308", f"'sentinel.queryPeriod' is shorter than the correlation timespan {rule.correlation.timespan}: no window is ever seen whole",
+                  "sentinel", "queryPeriod")
+        elif period < frequency + span:
+            return [Diagnostic(
+                "W308", f"'sentinel.queryPeriod' is less than queryFrequency + timespan ({rule.correlation.timespan}): a burst that straddles two runs can be missed",
+                rule.document.location("sentinel", "queryPeriod"), rule.title,
+                "leave queryPeriod out: correlations default to queryFrequency + timespan", severity="warning", target="sentinel",
+            )]
+        return []
 
     def entity_mappings(self, rule: Rule, returned: dict[str, str], error) -> tuple[EntityMapping, ...]:
         explicit = rule.settings("sentinel").get("entityMappings")
