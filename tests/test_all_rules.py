@@ -13,7 +13,7 @@ from compiler.diagnostics import format_text
 from .helpers import REPO, check_kql
 
 RULES_DIR = REPO / "rules"
-RULE_FILES = sorted(RULES_DIR.rglob("*.yml"))
+RULE_FILES = sorted(p for p in RULES_DIR.rglob("*.yml") if not p.name.endswith(".tests.yml"))  # test cases sit beside rules
 FILE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\.yml$")
 
 
@@ -35,11 +35,11 @@ def test_collection_has_no_errors(build):
     assert format_text(result.diagnostics) == ""
 
 
-@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.relative_to(RULES_DIR).as_posix())
 def test_rule(path, build):
     result, by_file, kusto = build
     assert FILE_NAME.match(path.name), f"{path.name}: use lower-case words joined by '-'"
-    problems = [d for d in result.diagnostics if d.location.path.endswith(path.name)]
+    problems = [d for d in result.diagnostics if d.location.path.endswith("/" + path.relative_to(RULES_DIR).as_posix())]
     assert problems == [], format_text(problems)
     compiled = by_file[path.resolve()]
     rule = compiled.rule

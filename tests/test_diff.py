@@ -30,6 +30,12 @@ ADDED = ("federated-signin.yml", "7f3b5d9e-4a1c-4e2b-9d06-3c7a1e5f8b66", "Sign-i
 KEPT = ("device-code-flow.yml", "aadsts-failures.yml")
 
 
+def bundled(name: str) -> Path:
+    """A bundled rule by file name, wherever it sits under rules/ (the test repository is flat)."""
+    (path,) = RULES.rglob(name)
+    return path
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 
@@ -47,7 +53,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     git(root, "config", "user.email", "test@example.com")
     git(root, "config", "commit.gpgsign", "false")
     for name in (CHANGED[0], REMOVED[0], *KEPT):
-        shutil.copy(RULES / name, root / "rules" / name)
+        shutil.copy(bundled(name), root / "rules" / name)
     git(root, "add", "rules")
     git(root, "commit", "-q", "-m", "rules")
     monkeypatch.chdir(root)
@@ -60,7 +66,7 @@ def edit(root: Path) -> None:
     assert "authenticationProtocol: ropc" in text
     rule.write_text(text.replace("authenticationProtocol: ropc", "authenticationProtocol: deviceCode"), encoding="utf-8")
     (root / "rules" / REMOVED[0]).unlink()
-    shutil.copy(RULES / ADDED[0], root / "rules" / ADDED[0])
+    shutil.copy(bundled(ADDED[0]), root / "rules" / ADDED[0])
 
 
 def run(*args: str):
@@ -200,7 +206,7 @@ def test_rules_at_revision_leaves_nothing_behind(repo: Path) -> None:
     edit(repo)
     with rules_at_revision(repo, "HEAD", "rules") as folder:
         assert sorted(p.name for p in folder.iterdir()) == sorted((CHANGED[0], REMOVED[0], *KEPT))
-        assert (folder / CHANGED[0]).read_bytes() == (RULES / CHANGED[0]).read_bytes()
+        assert (folder / CHANGED[0]).read_bytes() == bundled(CHANGED[0]).read_bytes()
     assert not folder.exists()
     assert git(repo, "worktree", "list").count("\n") == 1
     with rules_at_revision(repo, "HEAD", "not-there") as folder:
