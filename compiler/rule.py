@@ -13,10 +13,10 @@ from sigma.exceptions import SigmaConditionError, SigmaError
 from sigma.modifiers import modifier_mapping
 from sigma.rule import SigmaRule
 
-from . import ir
+from . import ir, sigmahq
 from .backends.sigma_ir import SigmaToIR, UnsupportedConstruct
 from .catalog import Catalog
-from .diagnostics import Diagnostic, SourceLocation
+from .diagnostics import Diagnostic, SourceLocation, has_errors
 from .loader import RuleDocument
 from .validate import FieldChecker, check_fields, regex_problem
 
@@ -163,23 +163,24 @@ def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, l
         message = str(error).strip()
         return None, [Diagnostic("E003", f"invalid Sigma: {message}", document.location("detection"), title)]
 
+    view = sigmahq.translate(document, conditions[0], catalog, origin_locator(document))  # SigmaHQ names → beta
     checker = FieldChecker(catalog, origin_locator(document), title)
-    condition = checker.check(conditions[0])
-    fields = [f for f in data.get("fields") or []]
-    diagnostics = checker.diagnostics + check_fields(
+    condition = checker.check(view.condition)
+    fields = list(view.fields)
+    diagnostics = list(view.diagnostics) + checker.diagnostics + check_fields(
         fields, catalog, lambda i: document.location("fields", i), title
     )
-    if diagnostics:
+    if has_errors(diagnostics):
         return None, diagnostics
     return Rule(
         id=str(data["id"]),
         title=str(data["title"]),
         level=str(data.get("level") or "medium"),
         description=str(data.get("description") or "").strip(),
-        service=str(data["logsource"]["service"]),
+        service=view.service,
         tags=tuple(data.get("tags") or ()),
         fields=tuple(fields),
         condition=condition,
         source=document.display_path,
         document=document,
-    ), []
+    ), diagnostics
