@@ -240,6 +240,43 @@ def test_command(
 
 
 @app.command()
+def coverage(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Rule files or folders (default: rules).")] = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write the rule catalog page (Markdown) here.")] = None,
+    navigator: Annotated[Optional[Path], typer.Option("--navigator", help="Write an ATT&CK Navigator layer (JSON) here.")] = None,
+    svg: Annotated[Optional[Path], typer.Option("--svg", help="Write the beta field × rule grid (SVG) here; the page shows it.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a file is missing or out of date.")] = False,
+    fmt: FormatOption = DiagnosticFormat.text,
+    table_schema: TableSchemas = None,
+    templates: Templates = None,
+) -> None:
+    """What the rules cover (beta fields, tables, ATT&CK techniques): a summary line, and on
+    request a catalog page, a Navigator layer and an SVG grid."""
+    from .coverage import collect, coverage_files, stale_files, write_files
+
+    compiler = make_compiler(table_schema, templates)
+    with user_errors():
+        result, diagnostics = collect(compiler, paths or [Path("rules")])
+        files = coverage_files(result, markdown, navigator, svg, templates)
+    report(BuildResult([], [], diagnostics, result.files), fmt)
+    if any(d.severity == "error" for d in diagnostics):
+        typer.echo("nothing written: fix the errors above", err=True)
+        raise typer.Exit(1)
+    typer.echo(result.summary())
+    if check:
+        stale = stale_files(files)
+        for path in stale:
+            typer.echo(f"out of date: {display_path_for(path)}", err=True)
+        raise typer.Exit(1 if stale else 0)
+    try:
+        write_files(files)
+    except OSError as error:
+        raise usage_error(str(error))
+    for path in files:
+        typer.echo(f"wrote {display_path_for(path)}", err=True)
+
+
+@app.command()
 def fields(
     text: Annotated[Optional[str], typer.Argument(help="Only paths containing this text (case-insensitive).")] = None,
 ) -> None:
