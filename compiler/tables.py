@@ -81,9 +81,17 @@ Resolution = Union[ColumnAccess, Constant, Absent]
 class TableMapping:
     table: Table
     fields: dict[str, dict] = field(hash=False)
+    # resolutions are immutable and asked for again and again (every catalog path, per rule)
+    _resolved: dict[str, "Resolution"] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def resolve(self, path: str) -> Resolution:
         """Resolve a beta path by its longest mapped prefix; the rest becomes the inner path."""
+        resolved = self._resolved.get(path)
+        if resolved is None:
+            resolved = self._resolved[path] = self._resolve(path)
+        return resolved
+
+    def _resolve(self, path: str) -> Resolution:
         parts = path.split(".")
         for end in range(len(parts), 0, -1):
             target = self.fields.get(".".join(parts[:end]))
@@ -154,6 +162,7 @@ class Registry:
         self.tables = tables
         self._mappings = mappings
         self.targets = targets
+        self._mapping_cache: dict[str, TableMapping] = {}
 
     @classmethod
     def bundled(cls) -> "Registry":
@@ -172,7 +181,10 @@ class Registry:
         return Registry(tables, self._mappings, self.targets)
 
     def mapping(self, table: str) -> TableMapping:
-        return TableMapping(self.tables[table], self._mappings.get(table, {}))
+        """One TableMapping per table, so that its resolutions are computed once per run."""
+        if table not in self._mapping_cache:
+            self._mapping_cache[table] = TableMapping(self.tables[table], self._mappings.get(table, {}))
+        return self._mapping_cache[table]
 
     def tables_for(self, platform: str, service: str) -> list[str]:
         return list(self.targets.get(platform, {}).get(service, []))
