@@ -99,6 +99,7 @@ class Compiler:
             diagnostics += problems
             compiled.append(result)
         files = len({d.location.path for d in diagnostics if d.code in ("E000", "E001")} | {d.display_path for d in documents})
+        diagnostics = list(dict.fromkeys(diagnostics))  # a rule compiled alone and in a correlation warns once
         return BuildResult(documents, compiled, diagnostics, files)
 
 
@@ -157,6 +158,12 @@ def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], 
     given as files, or x.yml beside x.yaml) are both refused rather than one silently lost.
     Names compare case-insensitively, as they do on Windows and macOS file systems."""
     wanted = {rule.id: rule_output_name(rule, roots) for rule in rules}
+    by_file: dict[Path, list[Rule]] = {}
+    for rule in rules:
+        by_file.setdefault(rule.document.path, []).append(rule)
+    for siblings in by_file.values():  # a file that outputs several rules: the first keeps its name
+        for rule in sorted(siblings, key=lambda r: r.document.index)[1:]:
+            wanted[rule.id] += "." + (rule.data.get("name") or rule.id)
     by_name: dict[str, list[Rule]] = {}
     for rule in rules:
         by_name.setdefault(wanted[rule.id].lower(), []).append(rule)

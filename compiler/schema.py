@@ -36,6 +36,8 @@ def describe_error(error: ValidationError) -> str:
     if error.validator in ("enum", "const"):
         allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
         return f"'{where}' must be one of {', '.join(map(str, allowed))}, not {error.instance!r}"
+    if error.validator == "pattern" and where == "correlation.timespan":
+        return f"'correlation.timespan' must be a number and s, m, h, d or w, not {error.instance!r} (months and years have no fixed length)"
     if error.validator == "pattern" and where == "id":
         return f"'id' must be a UUID, not {error.instance!r}"
     if error.validator == "not" and where.endswith("timeframe"):

@@ -1,0 +1,202 @@
+"""Correlation rules: golden KQL per type and platform (accepted by Kusto.Language), exact
+errors for bad correlations, and the meaning of windows checked by replaying rows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from compiler.build import Compiler, build_outputs
+from compiler.diagnostics import format_text
+from compiler.replay import LocalEngine, Replayed
+from compiler.testcases import convert_value
+
+from .helpers import CASES, SNAPSHOTS, check_kql
+
+GOOD = sorted(p.stem for p in (CASES / "correlations").glob("*.yml"))
+BAD = sorted(p.stem for p in (CASES / "bad-correlations").glob("*.yml"))
+PLATFORMS = ("sentinel", "defender")
+
+
+def compile_file(path):
+    result = Compiler().compile_paths([path], PLATFORMS)
+    correlations = [c for c in result.compiled if c.rule.correlation is not None]
+    return result, correlations
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    compiled = {case: compile_file(CASES / "correlations" / f"{case}.yml") for case in GOOD}
+    texts = {
+        f"{case}/{platform}": correlation.texts[platform]
+        for case, (_, correlations) in compiled.items() for correlation in correlations
+        for platform in PLATFORMS if platform in correlation.texts
+    }
+    return compiled, check_kql(texts)
+
+
+def test_every_type_has_a_case():
+    types = set()
+    for case in GOOD:
+        _, correlations = compile_file(CASES / "correlations" / f"{case}.yml")
+        types |= {c.rule.correlation.type for c in correlations}
+    assert types == {"event_count", "value_count", "temporal", "temporal_ordered"}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("case", GOOD)
+def test_correlation_golden(case, platform, outputs, snapshot):
+    compiled, kusto = outputs
+    result, correlations = compiled[case]
+    assert not [d for d in result.diagnostics if d.severity == "error" and d.target != "defender"], format_text(result.diagnostics)
+    assert len(correlations) == 1
+    snapshot.snapshot_dir = SNAPSHOTS / "correlations" / case
+    text = correlations[0].texts.get(platform)
+    if text is None:
+        problems = [d for d in result.diagnostics if d.target == platform]
+        assert problems, "no query and no reason"
+        snapshot.assert_match(format_text(problems), f"{platform}.error.txt")
+    else:
+        snapshot.assert_match(text, f"{platform}.kql")
+        assert kusto[f"{case}/{platform}"] == [], "\n" + text
+
+
+def test_correlated_rules_are_not_output_unless_generated():
+    _, _ = compile_file(CASES / "correlations" / "event_count.yml")
+    result, _ = compile_file(CASES / "correlations" / "event_count.yml")
+    assert [c.rule.title for c in result.compiled] == ["event count"]
+    result, _ = compile_file(CASES / "correlations" / "generate.yml")
+    assert sorted(c.rule.title for c in result.compiled) == ["generate keeps the correlated rule", "generated base rule"]
+
+
+def test_a_file_with_two_output_rules_writes_two_files():
+    outputs = build_outputs(Compiler(), [CASES / "correlations"], ("kql",))
+    assert {"kql/generate.kql", "kql/generate.00000000-0000-4000-8000-000000000114.kql"} <= set(outputs.files)
+
+
+def test_correlations_deploy_with_a_period_covering_a_window_and_no_defender_detection():
+    outputs = build_outputs(Compiler(), [CASES / "correlations"])
+    assert "queryPeriod: 75m" in outputs.files["sentinel/event_count.yaml"]  # 1h frequency + 15m window
+    assert "queryPeriod: 8d" in outputs.files["sentinel/event_count_lt.yaml"]  # 1d + 1w
+    entry = next(e for e in outputs.manifest["rules"] if e["title"] == "event count")
+    assert "defender-detection" in entry["skipped"] and "defender/hunting/event_count.kql" in entry["files"]
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_correlation_gives_exactly_the_expected_message(case):
+    path = CASES / "bad-correlations" / f"{case}.yml"
+    outputs = build_outputs(Compiler(), [path], ("kql", "sentinel-yaml"))
+    errors = [d for d in outputs.diagnostics if d.severity == "error"]
+    assert len(errors) == 1
+    assert format_text(errors) == (CASES / "bad-correlations" / f"{case}.expected").read_text(encoding="utf-8")
+
+
+# -- meaning: windows replayed on the local engine ---------------------------------------------
+T0 = datetime(2026, 3, 1, 9, 55, tzinfo=timezone.utc)
+
+
+def rows(*events, table="SigninLogs"):
+    """(minutes after T0, user, ResultType) → typed SigninLogs rows."""
+    compiler = Compiler()
+    columns = compiler.registry.tables[table].columns
+    result = []
+    for minutes, user, code, *rest in events:
+        row = dict.fromkeys(columns)
+        row.update(TimeGenerated=T0 + timedelta(minutes=minutes), UserPrincipalName=user, ResultType=code, Type=table)
+        if rest:
+            row["IPAddress"] = rest[0]
+        result.append(row)
+    return {table: result}
+
+
+def replay(text: str, data) -> Replayed:
+    engine = LocalEngine(Compiler().registry)
+    engine.load(data)
+    result = engine.run(text)
+    assert isinstance(result, Replayed), result
+    return result
+
+
+def correlation_text(body: str, *bases: tuple[str, str]) -> str:
+    """Compile a correlation given its `correlation:` body and (name, ResultType) base rules."""
+    import tempfile
+    from pathlib import Path
+
+    docs = [f"title: c\nid: 00000000-0000-4000-8000-00000000a000\ncorrelation:\n{body}"]
+    for index, (name, code) in enumerate(bases):
+        docs.append(
+            f"title: {name}\nid: 00000000-0000-4000-8000-00000000a{index + 1:03d}\nname: {name}\n"
+            f"logsource: {{product: entra, service: signins}}\n"
+            f"detection:\n  sel:\n    status.errorCode: {code}\n  condition: sel\n"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yml"
+        path.write_text("---\n".join(docs), encoding="utf-8")
+        result, correlations = compile_file(path)
+    assert correlations, format_text(result.diagnostics)
+    return correlations[0].texts["sentinel"]
+
+
+def test_a_range_counts_the_densest_window():
+    text = correlation_text(
+        "  type: event_count\n  rules: f\n  group-by: userPrincipalName\n  timespan: 10m\n  condition: {gt: 2, lte: 3}\n",
+        ("f", 50126),
+    )
+    three = rows((0, "a", "50126"), (5, "a", "50126"), (10, "a", "50126"))
+    four = rows((0, "b", "50126"), (5, "b", "50126"), (9, "b", "50126"), (10, "b", "50126"))
+    result = replay(text, {"SigninLogs": three["SigninLogs"] + four["SigninLogs"]})
+    assert [row[0] for row in result.rows] == ["a"]  # b's densest window holds 4: outside the range
+    assert result.columns == ("userPrincipalName", "event_count", "window_start", "window_end")
+    assert result.rows[0][1] == 3 and result.rows[0][2] == T0.replace(tzinfo=None)
+
+
+def test_an_upper_bound_means_no_window_reaches_it():
+    text = correlation_text(
+        "  type: event_count\n  rules: s\n  group-by: userPrincipalName\n  timespan: 10m\n  condition: {lt: 3}\n",
+        ("s", 0),
+    )
+    data = rows((0, "a", "0"), (11, "a", "0"), (22, "a", "0"), (0, "b", "0"), (1, "b", "0"), (2, "b", "0"))
+    assert [row[0] for row in replay(text, data).rows] == ["a"]
+
+
+def test_temporal_needs_the_rules_within_the_window_in_any_order():
+    text = correlation_text(
+        "  type: temporal\n  rules: [x, y]\n  group-by: userPrincipalName\n  timespan: 10m\n",
+        ("x", 50126), ("y", 0),
+    )
+    data = rows(
+        (0, "reversed", "0"), (10, "reversed", "50126"),  # y then x, 10 minutes apart: matches
+        (0, "too_far", "50126"), (11, "too_far", "0"),  # 11 minutes apart: no
+        (0, "only_x", "50126"), (1, "only_x", "50126"),  # one rule twice: no
+    )
+    assert [row[0] for row in replay(text, data).rows] == ["reversed"]
+
+
+def test_temporal_ordered_wants_strictly_later_events():
+    text = correlation_text(
+        "  type: temporal_ordered\n  rules: [x, y]\n  group-by: userPrincipalName\n  timespan: 10m\n",
+        ("x", 50126), ("y", 0),
+    )
+    data = rows((0, "in_order", "50126"), (10, "in_order", "0"), (0, "reversed", "0"), (5, "reversed", "50126"),
+                (0, "same_time", "50126"), (0, "same_time", "0"))
+    result = replay(text, data)
+    assert [row[0] for row in result.rows] == ["in_order"]
+    assert result.columns == ("userPrincipalName", "window_start", "window_end")
+
+
+def test_value_count_counts_distinct_values_not_events():
+    text = correlation_text(
+        "  type: value_count\n  rules: f\n  group-by: ipAddress\n  timespan: 10m\n  condition: {field: userPrincipalName, gte: 3}\n",
+        ("f", 50126),
+    )
+    data = rows((0, "a", "50126", "1.1.1.1"), (1, "a", "50126", "1.1.1.1"), (2, "b", "50126", "1.1.1.1"),
+                (0, "a", "50126", "2.2.2.2"), (1, "b", "50126", "2.2.2.2"), (2, "c", "50126", "2.2.2.2"))
+    assert [row[0] for row in replay(text, data).rows] == ["2.2.2.2"]
+
+
+def test_rows_are_typed_as_the_tables_store_them():
+    assert convert_value({"a": 1}, "string") == ('{"a": 1}', None)
+    assert convert_value(50126, "string")[1] == "quote the value: '50126'"
+    assert convert_value("not json", "dynamic")[1] == "give a YAML mapping or list, or JSON text"
+    assert convert_value(True, "long")[1] == "True is not a whole number"
