@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -62,7 +62,7 @@ class Name:
     spelling: str
     path: str
     convention: str
-    entry: dict | None = None  # the hand-curated alias, when there is one
+    entry: dict | None = field(default=None, compare=False, hash=False)  # the hand-curated alias, if any
 
 
 @dataclass(frozen=True)
