@@ -115,10 +115,14 @@ class Coverage:
                 fields.setdefault(path, []).append(rule)
         return dict(sorted(fields.items()))
 
+    def alerting(self) -> list[RuleCoverage]:
+        """The rules that raise alerts: building blocks of correlations do not."""
+        return [r for r in self.rules if r.standalone]
+
     def by_technique(self) -> dict[tuple[str | None, str], list[RuleCoverage]]:
-        """(tactic, technique) → rules, tactics in ATT&CK order (None last), then technique."""
+        """(tactic, technique) → alerting rules, tactics in ATT&CK order (None last), then technique."""
         found: dict[tuple[str | None, str], list[RuleCoverage]] = {}
-        for rule in self.rules:
+        for rule in self.alerting():
             for technique, tactic in rule.pairs:
                 found.setdefault((tactic, technique), []).append(rule)
         order = {t: i for i, t in enumerate(self.attack.order)}
@@ -130,8 +134,8 @@ class Coverage:
             "correlations": sum(1 for r in self.rules if r.kind != "detection"),
             "fields": len(self.by_field()),
             "catalog": self.catalog_size,
-            "techniques": len({t for r in self.rules for t in r.techniques}),
-            "tactics": len({t for r in self.rules for t in r.tactics}),
+            "techniques": len({t for r in self.alerting() for t in r.techniques}),
+            "tactics": len({t for r in self.alerting() for t in r.tactics}),
             "sentinel": sum(1 for r in self.rules if r.sentinel),
             "defender": sum(1 for r in self.rules if r.defender),
         }
@@ -148,7 +152,7 @@ class Coverage:
 
 def condition_fields(rule: Rule) -> tuple[str, ...]:
     """The beta paths a rule matches on; for a correlation, those it groups and counts by."""
-    correlation = getattr(rule, "correlation", None)
+    correlation = rule.correlation
     if correlation is None:
         matches = list(ir.walk_matches(rule.condition)) if rule.condition is not None else []
         paths = [m.field for m in matches] + [m.value for m in matches if m.op == "fieldref"]
@@ -175,6 +179,26 @@ def rule_keys(rules: list[Rule], roots: list[Path]) -> dict[int, str]:
                 keys[id(rule)] = base
             else:
                 keys[id(rule)] = f"{base}/{name if isinstance(name, str) else rule.document.index + 1}"
+    return _distinct(keys, rules)
+
+
+def _distinct(keys: dict[int, str], rules: list[Rule]) -> dict[int, str]:
+    """Keys still shared (x.yml in two folders given as roots or files): the path as shown in
+    diagnostics, then a running number."""
+    counts: dict[str, int] = {}
+    for key in keys.values():
+        counts[key] = counts.get(key, 0) + 1
+    seen: set[str] = set()
+    for rule in rules:
+        key = keys[id(rule)]
+        if counts[key] > 1:
+            key = f"{rule.source}#{rule.document.index + 1}"
+        number, unique = 1, key
+        while unique in seen:
+            number += 1
+            unique = f"{key}~{number}"
+        seen.add(unique)
+        keys[id(rule)] = unique
     return keys
 
 
@@ -194,12 +218,12 @@ def collect(compiler: Compiler, paths: list[Path]) -> tuple[Coverage, list[Diagn
         gap = "" if "defender" in compiled.queries else "; ".join(dict.fromkeys(
             d.message for d in problems if d.target == "defender" and d.severity == "error"
         ))
-        correlation = getattr(rule, "correlation", None)
+        correlation = rule.correlation
         tactics, pairs = attack.classify(rule.tags)
         entries.append(RuleCoverage(
             key=keys[id(rule)], title=rule.title, level=rule.level, file=rule.document.path,
             kind=correlation.type if correlation is not None else "detection",
-            standalone=getattr(rule, "standalone", True),
+            standalone=rule.standalone,
             tactics=tactics, pairs=pairs, fields=condition_fields(rule),
             correlates=tuple(by_id.get(r.id, r.id) for r in correlation.rules) if correlation is not None else (),
             sentinel=tuple(compiled.queries["sentinel"].tables) if "sentinel" in compiled.queries else (),
