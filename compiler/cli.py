@@ -18,7 +18,7 @@ from . import __version__
 from .build import BuildResult, Compiler, build_outputs, output_names
 from .render import TemplateFailure
 from .catalog import default_catalog
-from .diagnostics import format_json, format_sarif, format_text
+from .diagnostics import format_github, format_json, format_sarif, format_text
 from .loader import display_path_for
 from .tables import bundled_registry
 from .write import OutputError, replace_folder
@@ -36,6 +36,7 @@ class DiagnosticFormat(str, Enum):
     text = "text"
     json = "json"
     sarif = "sarif"
+    github = "github"
 
 
 class Target(str, Enum):
@@ -78,6 +79,8 @@ def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
         sys.stderr.write(format_json(result.diagnostics))
     elif fmt is DiagnosticFormat.sarif:
         sys.stderr.write(format_sarif(result.diagnostics, __version__))
+    elif fmt is DiagnosticFormat.github:
+        sys.stderr.write(format_github(result.diagnostics))
     else:
         sys.stderr.write(format_text(result.diagnostics))
         errors = sum(1 for d in result.diagnostics if d.severity == "error")

@@ -101,5 +101,32 @@ def format_sarif(diagnostics: Iterable[Diagnostic], version: str) -> str:
     return json.dumps(log, indent=2, sort_keys=True) + "\n"
 
 
+def _github_data(text: str) -> str:
+    """Escape a workflow command's message the way GitHub's own toolkit does (`escapeData`)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    """Escape a property value (`escapeProperty`): `:` and `,` would end it early."""
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(diagnostics: Iterable[Diagnostic]) -> str:
+    """GitHub Actions workflow commands: each diagnostic becomes an annotation on its file and
+    line in the run summary and the pull request (`::error file=…,line=…,col=…,title=…::…`)."""
+    lines = []
+    for d in sorted(diagnostics, key=sort_key):
+        properties = [("file", d.location.path)]
+        if d.location.line:
+            properties += [("line", str(d.location.line)), ("col", str(d.location.column))]
+        properties.append(("title", f"entra-sigma {d.code}"))
+        text = d.message + (f" in rule '{d.rule}'" if d.rule else "") + (f" [{d.target}]" if d.target else "")
+        text += f" ({d.hint})" if d.hint else ""
+        command = "error" if d.severity == "error" else "warning"
+        joined = ",".join(f"{key}={_github_property(value)}" for key, value in properties)
+        lines.append(f"::{command} {joined}::{_github_data(text)}\n")
+    return "".join(lines)
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity == "error" for d in diagnostics)

@@ -6,6 +6,7 @@ that every later diagnostic can point at the exact key the user typed.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -13,6 +14,13 @@ from typing import Any, Iterable
 import yaml
 
 from .diagnostics import Diagnostic, SourceLocation
+
+# Bounds on one rule file, so that a hostile file gets a clear error quickly instead of
+# exhausting time or memory (docs/hardening.md). A real rule is a few KB, nested ~8 levels.
+MAX_FILE_BYTES = 1 << 20  # 1 MiB
+MAX_DEPTH = 64  # maps and lists inside each other
+MAX_NODES = 100_000  # values (keys, scalars, maps, lists) per file, counting aliases expanded
+WORDING_LIMIT = 128 << 10  # larger files keep libyaml's wording of a syntax error (the pure-Python re-parse is slow)
 
 RULE_SUFFIXES = (".yml", ".yaml")
 TEST_SUFFIXES = (".tests.yml", ".tests.yaml")  # rule test cases live beside rules; not rules
@@ -59,9 +67,20 @@ _TEXT_DATES = {
 class _RuleLoader(yaml.SafeLoader):
     """Safe loader that keeps dates as text (Sigma writes `date: 2024-01-31` unquoted, and the
     schema and outputs want the string); `_construct` refuses duplicate keys. Pure Python:
-    used to word syntax errors the same way on every machine."""
+    used to word syntax errors the same way on every machine. Its composer recurses once per
+    level, so it stops at MAX_DEPTH instead of at Python's recursion limit."""
 
     yaml_implicit_resolvers = _TEXT_DATES
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        if self._depth > MAX_DEPTH:
+            raise _too_deep(self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 class _FastRuleLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -71,7 +90,49 @@ class _FastRuleLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     yaml_implicit_resolvers = _TEXT_DATES
 
 
-def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position], loader) -> Any:
+def _too_large() -> str:
+    return f"the file is larger than {MAX_FILE_BYTES / (1 << 20):g} MiB, the most a rule file may hold"
+
+
+def _too_deep(mark) -> yaml.MarkedYAMLError:
+    return yaml.constructor.ConstructorError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+
+
+class _Budget:
+    """Values left to construct in one file: aliases are expanded, so a few lines of anchors
+    could otherwise stand for billions of values ("billion laughs")."""
+
+    def __init__(self) -> None:
+        self.left = MAX_NODES
+
+    def spend(self, node: yaml.Node) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"more than {MAX_NODES} values (aliases count as often as they are used)",
+                node.start_mark,
+            )
+
+
+def _text(value: str, node: yaml.Node) -> str:
+    """Refuse lone surrogates (`"\\ud800"`): no file, JSON or YAML output could hold them."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{value[error.start]!r} is not a Unicode character (a lone surrogate)", node.start_mark
+            ) from None
+    return value
+
+
+def _construct(
+    node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position], loader, budget: _Budget | None = None
+) -> Any:
+    budget = budget or _Budget()
+    budget.spend(node)
+    if len(path) > MAX_DEPTH:
+        raise _too_deep(node.start_mark)
     positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -82,21 +143,22 @@ def _construct(node: yaml.Node, path: KeyPath, positions: dict[KeyPath, Position
                 raise yaml.constructor.ConstructorError(
                     None, None, "mapping keys must be plain scalars", key_node.start_mark
                 )
-            key = key_node.value
+            key = _text(key_node.value, key_node)
             if key in result:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key '{key}'", key_node.start_mark
                 )
             child = path + (key,)
             positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            result[key] = _construct(value_node, child, positions, loader)
+            result[key] = _construct(value_node, child, positions, loader, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _construct(item, path + (index,), positions, loader)
+            _construct(item, path + (index,), positions, loader, budget)
             for index, item in enumerate(node.value)
         ]
-    return loader.construct_object(node, deep=True)
+    value = loader.construct_object(node, deep=True)
+    return _text(value, node) if isinstance(value, str) else value
 
 
 def parse_yaml(text: str, path: Path, display_path: str) -> tuple[RuleDocument | None, list[Diagnostic]]:
@@ -108,9 +170,12 @@ def parse_yaml(text: str, path: Path, display_path: str) -> tuple[RuleDocument |
 def parse_documents(
     text: str, path: Path, display_path: str, single: bool = False
 ) -> tuple[list[RuleDocument], list[Diagnostic]]:
-    """Parse every `---`-separated document of a file (empty ones are skipped)."""
+    """Parse every `---`-separated document of a file. Empty documents before the first rule
+    and after the last are skipped; one between two rules is an error (a rule lost in editing)."""
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        return [], [Diagnostic("E001", _too_large(), SourceLocation(display_path))]
     documents, diagnostics = _parse(text, path, display_path, _FastRuleLoader, single)
-    if diagnostics and _FastRuleLoader is not _RuleLoader:
+    if diagnostics and _FastRuleLoader is not _RuleLoader and len(text) <= WORDING_LIMIT:
         documents, diagnostics = _parse(text, path, display_path, _RuleLoader, single)
     return documents, diagnostics
 
@@ -124,19 +189,29 @@ def _parse(
             node = loader.get_single_node()
             nodes = [node] if node is not None else []
         else:
-            nodes = []
+            nodes, empty = [], []
             while loader.check_node():
                 node = loader.get_node()
-                if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
+                if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null" and not node.value:
+                    empty.append((len(nodes), node))
+                else:
                     nodes.append(node)
+            between = [node for count, node in empty if 0 < count < len(nodes)]
+            if between:
+                mark = between[0].start_mark
+                return [], [Diagnostic(
+                    "E001", "an empty document between two rules (two '---' in a row?)",
+                    SourceLocation(display_path, mark.line + 1, mark.column + 1),
+                )]
         if not nodes:
             return [], [
                 Diagnostic("E001", "the file is empty", SourceLocation(display_path, 1, 1))
             ]
         documents = []
+        budget = _Budget()
         for index, node in enumerate(nodes):
             positions: dict[KeyPath, Position] = {}
-            data = _construct(node, (), positions, loader)
+            data = _construct(node, (), positions, loader, budget)
             documents.append(RuleDocument(path, display_path, data, positions, index))
         return documents, []
     except yaml.MarkedYAMLError as error:
@@ -169,8 +244,33 @@ def rule_display_path(file: Path, root: Path | None) -> str:
     never depends on the working directory, so outputs are the same wherever you run."""
     if root is not None:
         name = root.resolve().name
-        return f"{name}/{file.resolve().relative_to(root.resolve()).as_posix()}"
+        # the path as found below the folder, not resolved: a symbolic link may lead elsewhere
+        return f"{name}/{file.relative_to(root).as_posix()}"
     return file.name if file.is_absolute() else file.as_posix()
+
+
+def _walk(root: Path) -> Iterable[Path]:
+    """Every rule file below `root`, and every broken link named like one (reading it then
+    says why). Links to folders are followed, but each real folder is entered once, so a link
+    loop ends; pipes, sockets and devices are skipped (reading one could block forever)."""
+    seen: set[str] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        real = os.path.realpath(folder)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            names = sorted(os.listdir(folder), reverse=True)
+        except OSError:
+            continue
+        for name in names:
+            entry = folder / name
+            if entry.is_dir():
+                stack.append(entry)
+            elif is_rule_file(entry) and (entry.is_file() or (entry.is_symlink() and not entry.exists())):
+                yield entry
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
@@ -179,11 +279,10 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagno
     diagnostics: list[Diagnostic] = []
     for path in paths:
         if path.is_dir():
-            for file in path.rglob("*"):
-                if file.is_file() and is_rule_file(file):
-                    found.setdefault(file.resolve(), rule_display_path(file, path))
+            for file in _walk(path):
+                found.setdefault(Path(os.path.realpath(file)), rule_display_path(file, path))
         elif path.is_file():
-            found.setdefault(path.resolve(), rule_display_path(path, None))
+            found.setdefault(Path(os.path.realpath(path)), rule_display_path(path, None))
         else:
             diagnostics.append(
                 Diagnostic("E000", "no such file or folder", SourceLocation(path.as_posix()))
@@ -198,7 +297,12 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[RuleDocument], list[Diag
     documents: list[RuleDocument] = []
     for file, display in files:
         try:
-            text = file.read_text(encoding="utf-8")
+            with open(file, "rb") as handle:  # read no more than the limit, whatever the file claims
+                data = handle.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                diagnostics.append(Diagnostic("E001", _too_large(), SourceLocation(display)))
+                continue
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as error:
             diagnostics.append(
                 Diagnostic("E001", f"cannot read file: {error}", SourceLocation(display))

@@ -16,6 +16,7 @@ import yaml
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .backends.kql import comment_text
 from .durations import iso_duration
 from .paths import TEMPLATES_DIR
 
@@ -23,8 +24,8 @@ QUERY_TEMPLATES = {"sentinel": "kql/query.kql.j2", "defender": "defender/hunting
 
 
 def kql_comment(value: Any) -> str:
-    """Text safe inside a `//` comment: one line."""
-    return " ".join(str(value).split())
+    """Text safe inside a `//` comment: one line, hidden characters spelt out (backends/kql.py)."""
+    return comment_text(value)
 
 
 def yaml_str(value: Any) -> str:

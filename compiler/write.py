@@ -1,7 +1,8 @@
 """Write step: replace an output folder as a whole, atomically, with sorted LF UTF-8 files.
 
 A reader (or a deploying pipeline) sees either the old folder or the new one, never a mix,
-and nothing stale from an earlier run survives.
+and nothing stale from an earlier run survives. A run that fails or is interrupted part-way
+leaves the previous folder as it was.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ def replace_folder(out: Path, files: dict[str, str]) -> list[Path]:
         raise OutputError(
             f"{out} exists and was not written by entra-sigma; refusing to replace it (choose an empty or new folder)"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:
+        raise OutputError(f"cannot write {out}: {error.strerror or error}") from error
+    previous = None
     try:
         for relative in sorted(files):
             target = staging / relative
@@ -33,14 +38,17 @@ def replace_folder(out: Path, files: dict[str, str]) -> list[Path]:
             with open(target, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(files[relative])
         (staging / MARKER).write_text("This folder is replaced whole by every entra-sigma run.\n", encoding="utf-8")
-        previous = None
         if out.exists():
             previous = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, previous)
         os.replace(staging, out)
-        if previous is not None:
-            shutil.rmtree(previous)
-    except BaseException:
+    except BaseException as error:
+        if previous is not None and not out.exists():
+            os.replace(previous, out)  # put the old output back before anything else
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot write {out}: {error.strerror or error}") from error
         raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)  # the new output is in place; a leftover is only untidy
     return [out / relative for relative in sorted(files)]

@@ -79,7 +79,7 @@ def test_a_failed_run_keeps_the_previous_output_whole(tmp_path):
     out = tmp_path / "build"
     replace_folder(out, {"q.kql": "v1\n"})
     before = contents(out)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="cannot write"):
         replace_folder(out, {"a": "file\n", "a/b.kql": "a file cannot also be a folder\n"})
     assert contents(out) == before
     assert leftovers(tmp_path, out) == []

@@ -8,6 +8,7 @@ encodings arrive already resolved by the map step.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -18,6 +19,33 @@ from ..tables import ColumnAccess
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 KQL_KEYWORDS = {"and", "or", "not", "in", "has", "where", "project", "extend", "true", "false"}
+STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Controls, format characters (bidi overrides, zero-width), surrogates and line or paragraph
+# separators are spelt \uXXXX: raw, they are invisible in review, end a `//` comment, or make
+# the YAML that embeds the query unreadable.
+HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+def is_hidden(ch: str) -> bool:
+    return unicodedata.category(ch) in HIDDEN_CATEGORIES or ch in "\ufffe\uffff"
+
+
+def unicode_escape(ch: str) -> str:
+    r"""`\uXXXX`, as a UTF-16 pair above the BMP (Kusto reads `\ud83d\ude00` as one character)."""
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def comment_text(value: object) -> str:
+    """Text safe inside a `//` comment: one line, runs of white space as one space, hidden
+    characters spelt out."""
+    text = " ".join(str(value).split())
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(unicode_escape(ch) if is_hidden(ch) else ch for ch in text)
 
 
 @dataclass
@@ -61,16 +89,21 @@ class KqlGenerator:
     # -- literals ----------------------------------------------------------------------
     @staticmethod
     def string(value: str) -> str:
-        escaped = (
-            value.replace("\\", "\\\\").replace('"', '\\"')
-            .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-        )
+        """The one way text becomes a KQL string literal: Kusto reads back exactly `value`
+        (tests/test_literals.py proves it with Kusto.Language)."""
+        if value.isascii() and value.isprintable():
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        else:
+            escaped = "".join(
+                STRING_ESCAPES.get(ch) or (unicode_escape(ch) if is_hidden(ch) else ch) for ch in value
+            )
         return f'"{escaped}"'
 
     def regex(self, pattern: str) -> str:
-        if any(ch in pattern for ch in "\n\r\t"):
-            return self.string(pattern)
-        return '@"' + pattern.replace('"', '""') + '"'
+        """A verbatim string (no backslash doubling) when the pattern has nothing to spell out."""
+        if (pattern.isascii() and pattern.isprintable()) or not any(is_hidden(ch) for ch in pattern):
+            return '@"' + pattern.replace('"', '""') + '"'
+        return self.string(pattern)
 
     @staticmethod
     def number(value: int | float) -> str:

@@ -5,12 +5,24 @@
 //
 // Batch protocol (start-up costs ~2 s, so one process checks many queries):
 //   stdin:  {"tables": {"T": [["Col", "string"], ...], ...},
-//            "queries": [{"id": "...", "text": "KQL"}, ...]}
+//            "queries": [{"id": "...", "text": "KQL"}, ...],
+//            "details": false}
 //   stdout: {"results": [{"id": "...", "diagnostics": [
 //              {"severity", "code", "message", "start", "length",
 //               "line", "column", "snippet"}, ...]}, ...]}   (input order)
+// With "details": true each result also says what the parser read, so tests can
+// prove that a value reached the query as one intact constant:
+//   "literals": [{"kind": "String", "value": "..."}, ...]  every literal, in order;
+//               strings unescaped, other kinds as their raw text (12, 1.5, 2025-01-31)
+//   "tokens":   ["IdentifierToken", "BarToken", ...]        every token kind, in order
+//   "names":    [{"name": "a b", "kind": "Column"}, ...]     every name referred to (kind: the
+//               symbol it resolves to: Column, Table, Function, ..., or Unknown) or declared
+//               (kind: Declaration)
+//   "comments": ["// ...", ...]                             every comment, without its line end
 // Only Error and Warning diagnostics are reported; every one is a failure.
 // Bad input goes to stderr with exit status 2; stdout carries only the result.
+// With --serve, stdin holds one request per line and stdout gets one result
+// line per request, so a test session can keep one process (and one start-up).
 'use strict';
 
 require('@kusto/language-service-next/bridge.min.js');
@@ -19,6 +31,10 @@ require('@kusto/language-service-next/Kusto.Language.Bridge.min.js');
 const K = Kusto.Language;
 const S = K.Symbols;
 const SK = K.Syntax.SyntaxKind;
+const KIND_NAMES = {};
+for (const name of Object.keys(SK)) if (typeof SK[name] === 'number') KIND_NAMES[SK[name]] = name;
+const SYMBOL_KINDS = {};
+for (const name of Object.keys(S.SymbolKind)) if (typeof S.SymbolKind[name] === 'number') SYMBOL_KINDS[S.SymbolKind[name]] = name;
 
 // Log Analytics column type -> Kusto scalar type.
 const COLUMN_TYPES = {
@@ -146,7 +162,32 @@ function fromKusto(d) {
   };
 }
 
-function checkQuery(text, globals) {
+// What the parser read: literals (strings unescaped), token kinds, names, comments.
+function details(code) {
+  const literals = [];
+  const names = [];
+  code.Syntax.WalkElements((node) => {
+    if (node.IsLiteral && node.LiteralValueInfo !== undefined && !(node.Parent && node.Parent.Kind === SK.BracketedName)) {
+      const kind = KIND_NAMES[node.Kind].replace(/LiteralExpression$/, '');
+      const value = kind === 'String' ? node.LiteralValue : node.LiteralValueInfo && node.LiteralValueInfo.ValueText;
+      literals.push({ kind, value });
+    } else if (node.Kind === SK.NameReference) {
+      const symbol = node.ReferencedSymbol;
+      names.push({ name: node.SimpleName, kind: symbol ? SYMBOL_KINDS[symbol.Kind] : 'Unknown' });
+    } else if (node.Kind === SK.NameDeclaration) {
+      names.push({ name: node.SimpleName, kind: 'Declaration' });
+    }
+  });
+  const tokens = [];
+  const comments = [];
+  for (let token = code.Syntax.GetFirstToken(); token; token = token.GetNextToken()) {
+    tokens.push(KIND_NAMES[token.Kind]);
+    for (const match of token.Trivia.matchAll(/\/\/[^\r\n\u2028\u2029]*/g)) comments.push(match[0]);
+  }
+  return { literals, tokens, names, comments };
+}
+
+function checkQuery(text, globals, withDetails) {
   const code = K.KustoCode.ParseAndAnalyze(text, globals);
   const service = new K.Editor.KustoCodeService.ctor(code);
   const diagnostics = [
@@ -155,14 +196,20 @@ function checkQuery(text, globals) {
     ...toArray(service.GetAnalyzerDiagnostics(true)).map(fromKusto),
     ...typeMismatches(code),
   ].filter((d) => REPORTED_SEVERITIES.has(d.severity));
-  return diagnostics
-    .sort((a, b) => a.start - b.start)
-    .map((d) => ({
-      ...d,
-      ...lineAndColumn(text, d.start),
-      snippet: text.substr(d.start, d.length),
-    }));
+  const result = {
+    diagnostics: diagnostics
+      .sort((a, b) => a.start - b.start)
+      .map((d) => ({
+        ...d,
+        ...lineAndColumn(text, d.start),
+        snippet: text.substr(d.start, d.length),
+      })),
+  };
+  return withDetails ? { ...result, ...details(code) } : result;
 }
+
+let cachedTables = null;
+let cachedGlobals = null;
 
 function run(input) {
   let doc;
@@ -172,22 +219,41 @@ function run(input) {
     throw new InputError(`stdin is not JSON: ${e.message}`);
   }
   if (!doc || !Array.isArray(doc.queries)) throw new InputError('"queries" must be a list');
-  const globals = buildGlobals(doc.tables || {});
+  const tablesKey = JSON.stringify(doc.tables || {});
+  if (tablesKey !== cachedTables) {  // a --serve session usually sends the same tables every time
+    cachedGlobals = buildGlobals(doc.tables || {});
+    cachedTables = tablesKey;
+  }
   const results = doc.queries.map((q) => {
     if (!q || typeof q.text !== 'string') throw new InputError('each query needs a string "text"');
-    let diagnostics;
+    let result;
     try {
-      diagnostics = checkQuery(q.text, globals);
+      result = checkQuery(q.text, cachedGlobals, doc.details === true);
     } catch (e) {
       // An internal failure must fail the query, not pass it or lose the batch.
-      diagnostics = [{
+      result = { diagnostics: [{
         severity: 'Error', code: 'ES-CHECK', message: `checker crashed: ${e && e.message}`,
         start: 0, length: 0, line: 1, column: 1, snippet: '',
-      }];
+      }] };
     }
-    return { id: q.id, diagnostics };
+    return { id: q.id, ...result };
   });
   return { results };
+}
+
+// One request per line; a bad request is answered with {"error": ...} and the session goes on.
+function serve() {
+  const lines = require('readline').createInterface({ input: process.stdin, crlfDelay: Infinity });
+  lines.on('line', (line) => {
+    if (!line.trim()) return;
+    let output;
+    try {
+      output = run(line);
+    } catch (e) {
+      output = { error: e instanceof InputError ? e.message : String(e && e.stack) };
+    }
+    process.stdout.write(JSON.stringify(output) + '\n');
+  });
 }
 
 function main() {
@@ -206,4 +272,5 @@ function main() {
   });
 }
 
-main();
+if (process.argv.includes('--serve')) serve();
+else main();
