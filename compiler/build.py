@@ -89,6 +89,13 @@ class Compiler:
 
     def compile_paths(self, paths: list[Path], platforms: tuple[str, ...] = ("sentinel",)) -> BuildResult:
         documents, diagnostics = load_documents(paths)
+        return self.compile_documents(documents, diagnostics, platforms)
+
+    def compile_documents(
+        self, documents: list[RuleDocument], diagnostics: list[Diagnostic], platforms: tuple[str, ...] = ("sentinel",)
+    ) -> BuildResult:
+        """Compile loaded documents (incremental.py compiles some files of a folder at a time)."""
+        diagnostics = list(diagnostics)
         rules, problems = self.rules(documents)
         diagnostics += problems
         compiled: list[CompiledRule] = []
@@ -182,10 +189,14 @@ def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], 
     return names, diagnostics
 
 
-def build_outputs(compiler: Compiler, paths: list[Path], formats: tuple[str, ...] = ALL_FORMATS) -> OutputSet:
+def build_outputs(
+    compiler: Compiler, paths: list[Path], formats: tuple[str, ...] = ALL_FORMATS, result: BuildResult | None = None
+) -> OutputSet:
     """Compile every rule into every format. A format a rule cannot reach is skipped with a
-    warning (Defender lacks many Sentinel columns); rule errors stay errors."""
-    result = compiler.compile_paths(paths, ("sentinel", "defender"))
+    warning (Defender lacks many Sentinel columns); rule errors stay errors. `result`: the
+    rules already compiled for both platforms (names are still taken relative to `paths`)."""
+    if result is None:
+        result = compiler.compile_paths(paths, ("sentinel", "defender"))
     diagnostics = [d for d in result.diagnostics if d.target != "defender"]
     defender_problems = [replace(d, severity="warning") for d in result.diagnostics if d.target == "defender"]
     planner = DeploymentPlanner()
