@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make build` compiles rules/ into build/, `make test` runs the tests.
+# Two commands on a fresh machine: `make build` compiles rules/ into build/, `make test` runs the tests
+# and replays every bundled rule's test cases through its shipped KQL (`entra-sigma test --strict rules`).
 # Both install what they need first (Python packages into .venv, Kusto.Language into tools/kusto-check).
 
 PYTHON ?= python3
@@ -24,6 +25,7 @@ build: setup
 
 test: setup
 	$(BIN)/python -m pytest
+	$(BIN)/entra-sigma test --strict rules
 
 clean:
 	rm -rf build .pytest_cache

@@ -159,7 +159,8 @@ class DeploymentPlanner:
             error("E307", "incident grouping by 'Selected' needs 'groupByEntities'", "sentinel", "incident", "grouping", "matchingMethod")
 
         returned = dict(query.returned) if query else {}  # beta path → output column
-        mappings = self.entity_mappings(rule, returned, error)
+        # without a query (the rule has errors already) there are no columns to map
+        mappings = self.entity_mappings(rule, returned, error) if query is not None else ()
         custom = []
         for key, path in sorted((settings.get("customDetails") or {}).items()):
             if path not in returned:

@@ -62,7 +62,7 @@ def load_cases(path: Path, display: str, registry: Registry) -> tuple[list[Case]
     if document is None:
         return [], diagnostics
     diagnostics = [
-        Diagnostic("E501", describe_error(error), document.location(*error.absolute_path))
+        Diagnostic("E501", _describe(error), document.location(*error.absolute_path))
         for error in tests_validator().iter_errors(document.data)
     ]
     if diagnostics:
@@ -83,6 +83,13 @@ def load_cases(path: Path, display: str, registry: Registry) -> tuple[list[Case]
             expect = "groups"
         cases.append(Case(raw["name"], expect, groups, rows, raw.get("rule"), document.location(*where)))
     return (cases if not diagnostics else []), diagnostics
+
+
+def _describe(error) -> str:
+    path = [str(p) for p in error.absolute_path]
+    if path and path[-1] == "expect":
+        return f"'expect' must be 'match', 'no match' or {{groups: [...]}}, not {error.instance!r}"
+    return describe_error(error)
 
 
 def _typed_rows(document: RuleDocument, where: tuple, raw: dict, registry: Registry):

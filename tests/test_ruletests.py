@@ -1,0 +1,171 @@
+"""`entra-sigma test`: cases pass, fail or are not replayed for the right reasons, and the
+query replayed is the one shipped."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compiler.build import Compiler, build_outputs
+from compiler.ruletests import FAILED, NOT_REPLAYED, PASSED, run_tests
+
+from .helpers import REPO
+
+RULE = """title: device code
+id: 0c9d7e4a-3f2b-4a6e-8d15-7b2c9e1f4a99
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    authenticationProtocol: deviceCode
+  condition: sel
+"""
+ARRAY_RULE = """title: denied push
+id: 0c9d7e4a-3f2b-4a6e-8d15-7b2c9e1f4a98
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    authenticationDetails.authenticationStepResultDetail|contains: denied
+  condition: sel
+"""
+
+
+def write(folder: Path, name: str, rule: str, tests: str | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yml").write_text(rule, encoding="utf-8")
+    if tests is not None:
+        (folder / f"{name}.tests.yml").write_text(tests, encoding="utf-8")
+
+
+def outcomes(folder: Path) -> dict[str, tuple[str, str]]:
+    run = run_tests(Compiler(), [folder])
+    return {r.case.name: (r.outcome, r.detail) for report in run.reports for r in report.results}
+
+
+def test_pass_fail_and_vacuous_cases(tmp_path):
+    write(tmp_path / "rules", "dc", RULE, """cases:
+  - name: right
+    expect: match
+    rows: {SigninLogs: [{AuthenticationProtocol: deviceCode}]}
+  - name: wrong expectation
+    expect: no match
+    rows: {SigninLogs: [{AuthenticationProtocol: deviceCode}]}
+  - name: json text table
+    expect: match
+    rows: {AADNonInteractiveUserSignInLogs: [{AuthenticationProtocol: deviceCode}]}
+  - name: rows the query never reads
+    expect: no match
+    rows: {AADServicePrincipalSignInLogs: [{ServicePrincipalName: x}]}
+""")
+    result = outcomes(tmp_path / "rules")
+    assert result["right"] == (PASSED, "")
+    assert result["json text table"] == (PASSED, "")
+    assert result["wrong expectation"][0] == FAILED
+    assert "expected no match; the query returned 1 row(s)" in result["wrong expectation"][1]
+    assert result["rows the query never reads"] == (
+        FAILED, "the sentinel query reads none of AADServicePrincipalSignInLogs (it reads SigninLogs, AADNonInteractiveUserSignInLogs)",
+    )
+
+
+def test_a_construct_the_engine_lacks_is_not_replayed_never_passed(tmp_path):
+    write(tmp_path / "rules", "push", ARRAY_RULE, """cases:
+  - name: denied
+    expect: match
+    rows:
+      SigninLogs: [{AuthenticationDetails: [{authenticationStepResultDetail: MFA denied}]}]
+""")
+    outcome, detail = outcomes(tmp_path / "rules")["denied"]
+    assert outcome == NOT_REPLAYED
+    assert detail.startswith("sentinel: the local engine does not support it:") and "Mvapply" in detail
+
+
+def test_defender_rows_replay_the_defender_query(tmp_path):
+    rule = RULE.replace("authenticationProtocol: deviceCode", "status.errorCode: 50126")
+    write(tmp_path / "rules", "wrong", rule, """cases:
+  - name: defender
+    expect: match
+    rows: {EntraIdSignInEvents: [{ErrorCode: 50126}]}
+  - name: defender near miss
+    expect: no match
+    rows: {EntraIdSignInEvents: [{ErrorCode: 50053}]}
+""")
+    result = outcomes(tmp_path / "rules")
+    assert result == {"defender": (PASSED, ""), "defender near miss": (PASSED, "")}
+
+
+def test_the_command_prints_per_rule_counts_and_fails_on_a_failure(tmp_path):
+    write(tmp_path / "rules", "dc", RULE, """cases:
+  - name: right
+    expect: match
+    rows: {SigninLogs: [{AuthenticationProtocol: deviceCode}]}
+  - name: wrong
+    expect: no match
+    rows: {SigninLogs: [{AuthenticationProtocol: deviceCode}]}
+""")
+    write(tmp_path / "rules", "untested", RULE.replace("a99", "a97").replace("device code", "other"), None)
+    done = run_cli(tmp_path, "test", "rules")
+    assert done.returncode == 1
+    assert "FAIL  rules/dc.yml: wrong" in done.stdout
+    assert "rules/dc.yml       1       1             0" in done.stdout
+    assert "2 case(s) in 1 rule file(s): 1 passed, 1 failed, 0 not replayed" in done.stdout
+    assert "rules/untested.yml: warning: the rule has no test cases" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_strict_fails_on_a_rule_without_cases(tmp_path):
+    write(tmp_path / "rules", "untested", RULE, None)
+    plain = run_cli(tmp_path, "test", "rules")
+    strict = run_cli(tmp_path, "test", "--strict", "rules")
+    assert (plain.returncode, strict.returncode) == (0, 1)
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """The installed command, as a pipeline runs it."""
+    command = shutil.which("entra-sigma", path=str(Path(sys.executable).parent)) or "entra-sigma"
+    return subprocess.run([command, *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_the_replayed_query_is_the_shipped_file_byte_for_byte():
+    """What `test` runs is exactly what `build` writes to kql/ and defender/hunting/."""
+    compiler = Compiler()
+    rules = REPO / "rules"
+    outputs = build_outputs(compiler, [rules], ("kql", "defender-hunting"))
+    result = compiler.compile_paths([rules], ("sentinel", "defender"))
+    checked = 0
+    for compiled in result.compiled:
+        name = compiled.rule.document.path.resolve().relative_to(rules.resolve()).with_suffix("").as_posix()
+        if compiled.rule.document.index or not compiled.rule.standalone:
+            continue
+        assert outputs.files[f"kql/{name}.kql"] == compiled.texts["sentinel"]
+        if "defender" in compiled.texts:
+            assert outputs.files[f"defender/hunting/{name}.kql"] == compiled.texts["defender"]
+        checked += 1
+    assert checked >= 10
+
+
+def test_every_bundled_rule_has_a_match_and_a_no_match_case():
+    run = run_tests(Compiler(), [REPO / "rules"])
+    warnings = [d for d in run.diagnostics if d.code in ("W501", "W502")]
+    assert warnings == []
+    assert run.count(FAILED) == 0
+    assert run.count(PASSED) >= 2 * len(run.reports) - 2 * sum(1 for r in run.reports if r.count(NOT_REPLAYED))
+
+
+@pytest.mark.parametrize("table", ["SigninLogs", "AADNonInteractiveUserSignInLogs"])
+def test_a_json_column_given_as_yaml_or_text_is_stored_alike(tmp_path, table):
+    rule = RULE.replace("authenticationProtocol: deviceCode", "deviceDetail.isManaged: false")
+    write(tmp_path / "rules", "unmanaged", rule, f"""cases:
+  - name: yaml
+    expect: match
+    rows: {{{table}: [{{DeviceDetail: {{isManaged: false}}}}]}}
+  - name: text
+    expect: match
+    rows: {{{table}: [{{DeviceDetail: '{{"isManaged": false}}'}}]}}
+  - name: managed
+    expect: no match
+    rows: {{{table}: [{{DeviceDetail: '{{"isManaged": true}}'}}]}}
+""")
+    assert {k: v[0] for k, v in outcomes(tmp_path / "rules").items()} == {"yaml": PASSED, "text": PASSED, "managed": PASSED}
