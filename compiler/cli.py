@@ -15,7 +15,9 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
+from . import incremental
 from .build import BuildResult, Compiler, build_outputs, output_names
+from .cache import Cache, context_key
 from .render import TemplateFailure
 from .catalog import default_catalog
 from .diagnostics import format_github, format_json, format_sarif, format_text
@@ -72,6 +74,15 @@ def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> C
     if templates is not None and not templates.is_dir():
         raise usage_error(f"--templates {templates}: not a folder")
     return Compiler(registry=registry, templates=templates)
+
+
+def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None):
+    """The build cache, keyed on everything besides the rule files that the output depends on."""
+    if folder is None:
+        return None
+    user_files = [*(table_schemas or []), *([templates] if templates else [])]
+    options = {"verb": verb, "paths": [(p.as_posix(), p.resolve().as_posix()) for p in paths]}
+    return Cache(folder, context_key(options, user_files))
 
 
 def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
@@ -176,12 +187,21 @@ def build(
     table_schema: TableSchemas = None,
     templates: Templates = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat skipped formats (warnings) as errors.")] = False,
+    cache: Annotated[Optional[Path], typer.Option(
+        "--cache", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
+    )] = None,
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", min=1, help="Processes to compile with. Default: one per core once there are hundreds of rules.",
+    )] = None,
 ) -> None:
     """Build every rule in every format (KQL, Sentinel YAML, ARM, Defender hunting and detection) plus a manifest."""
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
+    compiler = make_compiler(table_schema, templates)
     with user_errors():
-        outputs = build_outputs(make_compiler(table_schema, templates), [rules_dir])
+        outputs = incremental.build(
+            lambda: compiler, [rules_dir], cache=open_cache(cache, "build", [rules_dir], table_schema, templates), jobs=jobs,
+        )
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
     report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)

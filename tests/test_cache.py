@@ -1,0 +1,210 @@
+"""Incremental and parallel builds (incremental.py, cache.py, parallel.py) give the plain build's
+output byte for byte, and a changed input is never served from the cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from compiler import incremental
+from compiler.build import Compiler, build_outputs
+from compiler.cache import Cache, FileResult, context_key
+from compiler.diagnostics import format_text
+from compiler.parallel import can_fork, map_chunks, workers_for
+
+from .helpers import REPO
+
+COMPILER = Compiler()
+
+
+def snapshot(outputs) -> tuple:
+    """Everything a build writes or prints: files, manifest.json, diagnostics, the rule count."""
+    manifest = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
+    return outputs.files, manifest, format_text(outputs.diagnostics), outputs.rules
+
+
+def plain(folder: Path) -> tuple:
+    return snapshot(build_outputs(Compiler(), [folder]))
+
+
+def fast(folder: Path, cache: Cache | None = None, jobs: int | None = None):
+    outputs = incremental.build(lambda: COMPILER, [folder], cache=cache, jobs=jobs)
+    return snapshot(outputs), outputs.stats
+
+
+@pytest.fixture
+def rules(tmp_path) -> Path:
+    """A copy of the bundled rules (correlations included) that a test may change."""
+    folder = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", folder)
+    return folder
+
+
+@pytest.fixture
+def cache(tmp_path) -> Cache:
+    return Cache(tmp_path / "cache", context_key({"test": 1}))
+
+
+def many_rules(folder: Path, count: int) -> Path:
+    """`count` single-event rules, one file each."""
+    folder.mkdir()
+    for index in range(count):
+        (folder / f"r{index:03d}.yml").write_text(
+            f"title: Rule {index}\n"
+            f"id: 00000000-0000-4000-8000-{index:012d}\n"
+            "logsource: {product: entra, service: signins}\n"
+            f"detection:\n  sel:\n    status.errorCode: {50000 + index}\n    userAgent|contains: tool{index}\n"
+            "  condition: sel\n"
+            f"level: {('low', 'medium', 'high')[index % 3]}\n",
+            encoding="utf-8",
+        )
+    return folder
+
+
+def test_cached_build_is_the_plain_build(rules, cache):
+    expected = plain(rules)
+    first, stats = fast(rules, cache)
+    assert first == expected
+    assert stats["cached"] == 0
+    second, stats = fast(rules, cache)
+    assert second == expected
+    correlated = sum(1 for p in rules.rglob("*.yml") if incremental.CORRELATION.search(p.read_bytes()))
+    assert correlated > 0, "the bundled rules should exercise correlations"
+    assert 0 < stats["cached"] < stats["files"]  # correlations and the rules they use are compiled again
+
+
+@pytest.mark.skipif(not can_fork(), reason="parallel builds fork; elsewhere they run in one process")
+def test_parallel_build_is_the_plain_build(tmp_path, cache):
+    folder = many_rules(tmp_path / "many", 40)
+    expected = plain(folder)
+    result, stats = fast(folder, jobs=3)
+    assert stats["workers"] == 3
+    assert result == expected
+    result, stats = fast(folder, cache, jobs=2)
+    assert result == expected and stats["workers"] == 2
+
+
+def test_changed_rule_is_compiled_again(rules, cache):
+    fast(rules, cache)
+    rule = rules / "protocols" / "ropc-signin.yml"
+    rule.write_text(rule.read_text(encoding="utf-8").replace("level: medium", "level: high"), encoding="utf-8")
+    expected = plain(rules)
+    result, stats = fast(rules, cache)
+    assert result == expected
+    assert "severity: High" in result[0]["sentinel/protocols/ropc-signin.yaml"]
+    assert stats["files"] - stats["cached"] >= 1
+    unchanged, stats_again = fast(rules, cache)
+    assert unchanged == expected and stats_again["cached"] == stats["cached"] + 1
+
+
+def test_changed_rule_used_by_a_correlation_in_another_file(rules, cache):
+    (rules / "counted.yml").write_text(
+        "title: Counted failure\nid: 00000000-0000-4000-8000-000000000101\nname: counted_failure\n"
+        "logsource: {product: entra, service: signins}\n"
+        "detection:\n  sel:\n    status.errorCode: 50126\n  condition: sel\n",
+        encoding="utf-8",
+    )
+    (rules / "count.yml").write_text(
+        "title: Many counted failures\nid: 00000000-0000-4000-8000-000000000001\n"
+        "correlation:\n  type: event_count\n  rules: counted_failure\n  group-by: userPrincipalName\n"
+        "  timespan: 15m\n  condition: {gte: 10}\n",
+        encoding="utf-8",
+    )
+    before, _ = fast(rules, cache)
+    assert "50126" in before[0]["kql/count.kql"]
+    counted = rules / "counted.yml"
+    counted.write_text(counted.read_text(encoding="utf-8").replace("50126", "50053"), encoding="utf-8")
+    after, stats = fast(rules, cache)
+    assert after == plain(rules)
+    assert "50053" in after[0]["kql/count.kql"] and "50126" not in after[0]["kql/count.kql"]
+    assert stats["cached"] > 0
+
+
+def test_new_correlation_takes_a_cached_rule_out_of_the_outputs(rules, cache):
+    (rules / "counted.yml").write_text(
+        "title: Counted failure\nid: 00000000-0000-4000-8000-000000000101\nname: counted_failure\n"
+        "logsource: {product: entra, service: signins}\n"
+        "detection:\n  sel:\n    status.errorCode: 50126\n  condition: sel\n",
+        encoding="utf-8",
+    )
+    before, _ = fast(rules, cache)
+    assert "kql/counted.kql" in before[0]
+    (rules / "count.yml").write_text(
+        "title: Many counted failures\nid: 00000000-0000-4000-8000-000000000001\n"
+        "correlation:\n  type: event_count\n  rules: counted_failure\n  generate: false\n"
+        "  group-by: userPrincipalName\n  timespan: 15m\n  condition: {gte: 10}\n",
+        encoding="utf-8",
+    )
+    after, _ = fast(rules, cache)
+    assert after == plain(rules)
+    assert "kql/counted.kql" not in after[0] and "kql/count.kql" in after[0]
+
+
+def test_error_builds_the_plain_way(rules, cache):
+    fast(rules, cache)
+    (rules / "broken.yml").write_text("title: Broken\nid: not-a-uuid\n", encoding="utf-8")
+    result, stats = fast(rules, cache)
+    assert result == plain(rules)
+    assert "error" in result[2] and stats == {"plain": 1}
+
+
+def test_duplicate_id_across_cached_and_new_file(rules, cache):
+    fast(rules, cache)
+    source = rules / "protocols" / "ropc-signin.yml"
+    copy = source.read_text(encoding="utf-8").replace("title: ", "title: Copy of ", 1)
+    (rules / "copy.yml").write_text(copy, encoding="utf-8")
+    result, _ = fast(rules, cache)
+    assert result == plain(rules)
+    assert "duplicate id" in result[2]
+
+
+def test_context_is_part_of_the_key(rules, tmp_path):
+    first = Cache(tmp_path / "cache", context_key({"verb": "build"}))
+    other = Cache(tmp_path / "cache", context_key({"verb": "build", "templates": "x"}))
+    fast(rules, first)
+    assert fast(rules, other)[1]["cached"] == 0
+    assert first.key("rules/a.yml", b"x") != first.key("rules/b.yml", b"x")  # the display path is in the key
+    assert first.key("rules/a.yml", b"x") != first.key("rules/a.yml", b"y")
+
+
+def test_user_templates_are_part_of_the_context(tmp_path):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "x.j2").write_text("one", encoding="utf-8")
+    before = context_key({}, [templates])
+    (templates / "x.j2").write_text("two", encoding="utf-8")
+    assert context_key({}, [templates]) != before
+
+
+def test_unreadable_entry_is_compiled_again(rules, cache):
+    expected = plain(rules)
+    fast(rules, cache)
+    for entry in cache.folder.rglob("*.json"):
+        entry.write_text("{not json", encoding="utf-8")
+    result, stats = fast(rules, cache)
+    assert result == expected and stats["cached"] == 0
+
+
+def test_file_result_round_trips_through_json(rules):
+    chunk = [
+        (path, f"rules/{path.relative_to(rules).as_posix()}", path.read_bytes())
+        for path in sorted((rules / "protocols").glob("*.yml")) if not path.name.endswith(".tests.yml")
+    ]
+    results = incremental.build_chunk(COMPILER, [rules], None, chunk)
+    assert [r.display for r in results] == [display for _, display, _ in chunk]
+    assert all(r.files and r.entries for r in results)
+    for result in results:
+        assert FileResult.from_json(result.to_json()) == result
+
+
+def test_map_chunks_keeps_order():
+    items = list(range(57))
+    assert map_chunks(lambda chunk: [i * i for i in chunk], items, 3) == [i * i for i in items]
+
+
+def test_workers_for_small_sets_is_one():
+    assert workers_for(5) == 1
+    assert workers_for(5, jobs=1) == 1
