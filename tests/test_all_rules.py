@@ -51,3 +51,13 @@ def test_rule(path, build):
     else:
         assert rule.correlation.group_by
     assert kusto[rule.id] == [], compiled.texts["sentinel"]
+
+
+def test_rule_pack_page_lists_every_placeholder():
+    """docs/rule-pack.md tells users what to edit: every rule that ships a `# REPLACE`
+    placeholder is in its placeholder table, and nothing else is."""
+    page = (REPO / "docs" / "rule-pack.md").read_text(encoding="utf-8")
+    section = page.split("## Placeholders to edit before deploying", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"\]\(\.\./rules/([\w/-]+\.yml)\)", section))
+    shipped = {p.relative_to(RULES_DIR).as_posix() for p in RULE_FILES if "# REPLACE" in p.read_text(encoding="utf-8")}
+    assert listed == shipped
