@@ -8,6 +8,7 @@ shape of the final text is the template's business (render.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from . import ir
 from .backends.kql import GENERATORS, KqlGenerator, Leg, collect_elements
@@ -56,6 +57,20 @@ def conjuncts(tree: Tree) -> list[Tree]:
     if isinstance(tree, ir.Const) and tree.value:
         return []
     return [tree]
+
+
+@lru_cache(maxsize=64)
+def _raw_columns(registry: Registry, catalog: Catalog, tables: tuple[str, ...]) -> dict[str, str]:
+    """QueryBuilder.raw_columns, once per set of tables (it walks the whole catalog)."""
+    returned = {}
+    mappings = [registry.mapping(t) for t in tables]
+    for path in catalog.fields:
+        accesses = {projection_access(m, path) for m in mappings}
+        if len(accesses) == 1:
+            (access,) = accesses
+            if access is not None and not access.path and access.encoding is None:
+                returned[path] = access.column
+    return returned
 
 
 def output_name(path: str) -> str:
@@ -159,15 +174,7 @@ class QueryBuilder:
     def raw_columns(self, tables: list[str]) -> dict[str, str]:
         """Without `fields` the query returns the tables' own columns: a beta path is returned
         under a column's name when it is that whole column, the same one, in every table."""
-        returned = {}
-        mappings = [self.registry.mapping(t) for t in tables]
-        for path in self.catalog.fields:
-            accesses = {projection_access(m, path) for m in mappings}
-            if len(accesses) == 1:
-                (access,) = accesses
-                if access is not None and not access.path and access.encoding is None:
-                    returned[path] = access.column
-        return returned
+        return dict(_raw_columns(self.registry, self.catalog, tuple(tables)))
 
     # -- one table ------------------------------------------------------------------------
     def leg(self, table: str, tree: Tree, fields: tuple[str, ...], columns: list[str | tuple[str, str]] | None = None) -> Leg:
