@@ -33,6 +33,7 @@ class FileResult:
 
     display: str
     files: dict[str, str] = field(default_factory=dict)  # output path → text
+    queries: list[str] = field(default_factory=list)  # `compile`: its rules' queries, in order
     entries: list[dict] = field(default_factory=list)  # manifest entries
     diagnostics: list[Diagnostic] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)  # the manifest around the entries (its other keys)

@@ -16,7 +16,7 @@ import typer
 
 from . import __version__
 from . import incremental
-from .build import BuildResult, Compiler, build_outputs, output_names
+from .build import BuildResult, Compiler, build_outputs
 from .cache import Cache, context_key
 from .render import TemplateFailure
 from .catalog import default_catalog
@@ -57,6 +57,9 @@ TableSchemas = Annotated[
     typer.Option("--table-schema", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
 ]
 Templates = Annotated[Optional[Path], typer.Option("--templates", help="A folder of templates laid over the bundled ones.")]
+Jobs = Annotated[Optional[int], typer.Option(
+    "--jobs", min=1, help="Processes to compile with. Default: one per core once there are hundreds of rules.",
+)]
 
 
 def usage_error(message: str) -> typer.Exit:
@@ -150,22 +153,20 @@ def compile_command(
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
     templates: Templates = None,
+    jobs: Jobs = None,
 ) -> None:
     """Compile rules to KQL: to standard output, or one file per rule with --out."""
     with user_errors():
-        result = make_compiler(table_schema, templates).compile_paths(paths, (target.value,))
-    texts = {c.rule.id: c.texts[target.value] for c in result.compiled if target.value in c.texts}
-    if out is not None:
-        names, problems = output_names([c.rule for c in result.compiled], paths)
-        result.diagnostics += problems
-    report(result, fmt)
+        compiler = make_compiler(table_schema, templates)
+        queries = incremental.compile_queries(lambda: compiler, paths, target.value, named=out is not None, jobs=jobs)
+    report(BuildResult([], [], queries.diagnostics, queries.rules), fmt)
     if out is None:
-        sys.stdout.write("\n".join(texts[c.rule.id] for c in result.compiled if c.rule.id in texts))
+        sys.stdout.write("\n".join(queries.texts))
     else:
-        files = {names[rule_id] + ".kql": text for rule_id, text in texts.items() if rule_id in names}
-        write_all_or_nothing(out, files, result.ok)
+        files = queries.files
+        write_all_or_nothing(out, files, queries.ok)
         typer.echo(f"wrote {len(files)} quer{'y' if len(files) == 1 else 'ies'} to {display_path_for(out)}", err=True)
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(0 if queries.ok else 1)
 
 
 def write_all_or_nothing(out: Path, files: dict[str, str], ok: bool) -> None:
@@ -190,9 +191,7 @@ def build(
     cache: Annotated[Optional[Path], typer.Option(
         "--cache", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
     )] = None,
-    jobs: Annotated[Optional[int], typer.Option(
-        "--jobs", min=1, help="Processes to compile with. Default: one per core once there are hundreds of rules.",
-    )] = None,
+    jobs: Jobs = None,
 ) -> None:
     """Build every rule in every format (KQL, Sentinel YAML, ARM, Defender hunting and detection) plus a manifest."""
     if not rules_dir.is_dir():

@@ -130,12 +130,12 @@ def _references(blobs: list[bytes]) -> set[str]:
     return found
 
 
-def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequence[Item]) -> list[FileResult]:
-    """Build the files of `chunk` together and split the outputs by file (runs in a worker)."""
-    from .build import ALL_FORMATS, build_outputs, output_names
+def _parse_chunk(chunk: Sequence[Item]) -> tuple[list, dict[str, FileResult]]:
+    """The chunk's documents, and an empty result per file that knows its ids, titles and names."""
     from .loader import parse_documents
 
     documents = []
+    results = {display: FileResult(display) for _, display, _ in chunk}
     for file, display, data in chunk:
         try:
             parsed, problems = parse_documents(data.decode("utf-8"), file, display)
@@ -144,9 +144,6 @@ def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequenc
         if problems:
             raise Fallback
         documents += parsed
-    compiled = compiler.compile_documents(documents, [], ("sentinel", "defender"))
-    outputs = build_outputs(compiler, roots, formats or ALL_FORMATS, result=compiled)
-    results = {display: FileResult(display) for _, display, _ in chunk}
     for document in documents:
         result = results[document.display_path]
         result.counted = 1
@@ -154,10 +151,32 @@ def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequenc
         for key, values in (("id", result.ids), ("title", result.titles), ("name", result.sigma_names)):
             if isinstance(data.get(key), str):
                 values.append(data[key].strip().lower())
+    return documents, results
+
+
+def _assign(results: dict[str, FileResult], diagnostics: list[Diagnostic], compiled, roots) -> dict[str, str]:
+    """Hand each diagnostic and output name to its file; returns rule id → output name."""
+    from .build import output_names
+
     names, _ = output_names([c.rule for c in compiled.compiled], roots)
     for c in compiled.compiled:
         if c.rule.id in names:
             results[c.rule.source].output_names.append(names[c.rule.id].lower())
+    for diagnostic in diagnostics:
+        if diagnostic.location.path not in results:
+            raise Fallback  # a finding about no file of this chunk
+        results[diagnostic.location.path].diagnostics.append(diagnostic)
+    return names
+
+
+def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequence[Item]) -> list[FileResult]:
+    """Build the files of `chunk` together and split the outputs by file (runs in a worker)."""
+    from .build import ALL_FORMATS, build_outputs
+
+    documents, results = _parse_chunk(chunk)
+    compiled = compiler.compile_documents(documents, [], ("sentinel", "defender"))
+    outputs = build_outputs(compiler, roots, formats or ALL_FORMATS, result=compiled)
+    _assign(results, outputs.diagnostics, compiled, roots)
     frame = {key: ([] if key == "rules" else value) for key, value in outputs.manifest.items()}
     for result in results.values():
         result.manifest = frame
@@ -165,17 +184,13 @@ def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequenc
         result = results[entry["source"]]
         result.entries.append(entry)
         result.files.update({path: outputs.files[path] for path in entry["files"]})
-    for diagnostic in outputs.diagnostics:
-        if diagnostic.location.path not in results:
-            raise Fallback  # a finding about no file of this chunk
-        results[diagnostic.location.path].diagnostics.append(diagnostic)
     if sum(r.counted for r in results.values()) != outputs.rules or len(outputs.files) != sum(len(r.files) for r in results.values()):
         raise Fallback
     return list(results.values())
 
 
-def _merge(results: list[FileResult]) -> Outputs:
-    """The build of all files from their per-file results; anything across files → Fallback."""
+def _check(results: list[FileResult]) -> None:
+    """Fallback on anything that per-file results cannot settle."""
     seen: dict[tuple[str, str], str] = {}
     for result in results:
         if has_errors(result.diagnostics):
@@ -184,6 +199,11 @@ def _merge(results: list[FileResult]) -> Outputs:
             for value in values:
                 if seen.setdefault((kind, value), result.display) != result.display:
                     raise Fallback  # the same id, title or output name in two files
+
+
+def _merge(results: list[FileResult]) -> Outputs:
+    """The build of all files from their per-file results; anything across files → Fallback."""
+    _check(results)
     frame = next((r.manifest for r in results if r.manifest), None)
     if frame is None:
         raise Fallback
@@ -194,3 +214,78 @@ def _merge(results: list[FileResult]) -> Outputs:
     manifest = {key: (entries if key == "rules" else value) for key, value in frame.items()}
     diagnostics = [d for r in results for d in r.diagnostics]
     return Outputs(files, manifest, diagnostics, sum(r.counted for r in results))
+
+
+# -- compile ------------------------------------------------------------------------------------
+@dataclass
+class Queries:
+    """What `compile` prints (`texts`, in rule order) or writes with --out (`files`)."""
+
+    texts: list[str]
+    files: dict[str, str] | None
+    diagnostics: list[Diagnostic]
+    rules: int = 0
+    stats: dict[str, int] = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+def compile_queries(
+    make_compiler: Callable[[], "Compiler"], paths: list[Path], platform: str, *, named: bool, jobs: int | None = None,
+) -> Queries:
+    """Every rule's query for `platform`, as `compile` prints them (`named`: and as the files
+    `compile --out` writes), on several cores when there are enough rules. Nothing is cached."""
+    files, problems = discover(paths)
+    workers = workers_for(len(files), jobs)
+    if problems or workers <= 1:
+        return _plain_queries(make_compiler, paths, platform, named)
+    try:
+        items = [(file, display, file.read_bytes()) for file, display in files]
+    except OSError:
+        return _plain_queries(make_compiler, paths, platform, named)
+    if any(CORRELATION.search(data) for _, _, data in items):
+        return _plain_queries(make_compiler, paths, platform, named)  # correlations need their rules
+    try:
+        results = map_chunks(partial(compile_chunk, make_compiler(), paths, platform, named), items, workers)
+        _check(results)
+    except Fallback:
+        return _plain_queries(make_compiler, paths, platform, named)
+    return Queries(
+        [q for r in results for q in r.queries],
+        {path: text for r in results for path, text in r.files.items()} if named else None,
+        [d for r in results for d in r.diagnostics],
+        sum(r.counted for r in results),
+        {"files": len(items), "workers": workers},
+    )
+
+
+def _plain_queries(make_compiler, paths, platform, named) -> Queries:
+    from .build import output_names
+
+    result = make_compiler().compile_paths(paths, (platform,))
+    texts = {c.rule.id: c.texts[platform] for c in result.compiled if platform in c.texts}
+    files = None
+    if named:
+        names, problems = output_names([c.rule for c in result.compiled], paths)
+        result.diagnostics += problems
+        files = {names[rule_id] + ".kql": text for rule_id, text in texts.items() if rule_id in names}
+    ordered = [texts[c.rule.id] for c in result.compiled if c.rule.id in texts]
+    return Queries(ordered, files, result.diagnostics, result.files, {"plain": 1})
+
+
+def compile_chunk(compiler: "Compiler", roots: list[Path], platform: str, named: bool, chunk: Sequence[Item]) -> list[FileResult]:
+    """Compile the files of `chunk` together and split the queries by file (runs in a worker)."""
+    documents, results = _parse_chunk(chunk)
+    compiled = compiler.compile_documents(documents, [], (platform,))
+    names = _assign(results, compiled.diagnostics, compiled, roots)
+    for c in compiled.compiled:
+        if platform in c.texts:
+            result = results[c.rule.source]
+            result.queries.append(c.texts[platform])
+            if named and c.rule.id in names:
+                result.files[names[c.rule.id] + ".kql"] = c.texts[platform]
+    if sum(r.counted for r in results.values()) != compiled.files:
+        raise Fallback
+    return list(results.values())

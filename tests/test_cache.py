@@ -208,3 +208,26 @@ def test_map_chunks_keeps_order():
 def test_workers_for_small_sets_is_one():
     assert workers_for(5) == 1
     assert workers_for(5, jobs=1) == 1
+
+
+@pytest.mark.skipif(not can_fork(), reason="parallel compiles fork; elsewhere they run in one process")
+@pytest.mark.parametrize("platform", ["sentinel", "defender"])
+@pytest.mark.parametrize("named", [False, True])
+def test_parallel_compile_is_the_plain_compile(tmp_path, platform, named):
+    folder = many_rules(tmp_path / "many", 30)
+    plain_queries = incremental.compile_queries(lambda: COMPILER, [folder], platform, named=named, jobs=1)
+    parallel = incremental.compile_queries(lambda: COMPILER, [folder], platform, named=named, jobs=2)
+    assert plain_queries.stats == {"plain": 1} and parallel.stats["workers"] == 2
+    assert len(parallel.texts) == 30
+    assert (parallel.texts, parallel.files, format_text(parallel.diagnostics), parallel.rules) == (
+        plain_queries.texts, plain_queries.files, format_text(plain_queries.diagnostics), plain_queries.rules,
+    )
+
+
+def test_parallel_compile_with_an_error_is_the_plain_compile(tmp_path):
+    folder = many_rules(tmp_path / "many", 10)
+    (folder / "r005.yml").write_text("title: Broken\nid: 1\n", encoding="utf-8")
+    plain_queries = incremental.compile_queries(lambda: COMPILER, [folder], "sentinel", named=False, jobs=1)
+    parallel = incremental.compile_queries(lambda: COMPILER, [folder], "sentinel", named=False, jobs=2)
+    assert not parallel.ok and parallel.stats == {"plain": 1}
+    assert (parallel.texts, format_text(parallel.diagnostics)) == (plain_queries.texts, format_text(plain_queries.diagnostics))
