@@ -29,20 +29,19 @@ from sigma.backends.test import TextQueryTestBackend
 from sigma.collection import SigmaCollection
 
 from compiler.build import Compiler, build_outputs
-
-RULES = Path(__file__).resolve().parents[1] / "rules"
+from corpus import bundled_rules  # bench/corpus.py (the script's own folder is on sys.path)
 
 
 def make_corpus(folder: Path, copies: int) -> int:
-    """`copies` renamed copies of every bundled rule (unique ids and titles)."""
+    """`copies` renamed copies of every bundled single-event rule (unique ids and titles)."""
     count = 0
     for copy in range(copies):
-        for path in sorted(RULES.glob("*.yml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            data["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{copy}/{path.name}"))
+        for index, rule in enumerate(bundled_rules()):
+            data = dict(rule)
+            data["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{copy}/{index}"))
             data["title"] = f"{data['title']} ({copy})"
             text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-            (folder / f"{path.stem}-{copy}.yml").write_text(text, encoding="utf-8")
+            (folder / f"{index:03d}-{copy}.yml").write_text(text, encoding="utf-8")
             count += 1
     return count
 

@@ -1,0 +1,329 @@
+"""Benchmark: entra-sigma against sigma-cli (pySigma-backend-kusto) on the same 1,000 rules.
+
+What it does, in one run:
+
+1. Installs sigma-cli 3.1.0 with pySigma-backend-kusto 1.0.1 (every package pinned in
+   bench/sigma-cli-requirements.txt) into bench/.venv-sigma-cli, once.
+2. Writes two corpora into bench/.corpus/ (bench/corpus.py): 1,000 variants of SigmaHQ's Azure
+   sign-in rules that both tools compile, and 1,000 rules in entra-sigma's own beta format.
+   The SigmaHQ variants are given to entra-sigma as the very same files when it reads SigmaHQ's
+   spelling (compiler/sigmahq.py); otherwise as the same rules in beta spelling (it says which).
+3. Times every command in a fresh process, --repeat times, in rotating order, and reports
+   medians, ratios and the peak resident memory of each process tree:
+   `sigma convert -t kusto -p bench/signinlogs-pipeline.yml -p azure_monitor`,
+   `entra-sigma compile` (KQL), `entra-sigma build` (every format; --jobs 1 and the default),
+   the incremental rebuild after one rule changes (`build --cache`), and Kusto.Language's
+   check time per query (compiler/kusto_language.py).
+
+Usage: .venv/bin/python bench/sigma_cli_bench.py [--rules 1000] [--repeat 5] [--json results.json]
+Speed is measured here, never in timed tests. The machine is shared by whatever else runs:
+the load average before and after is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(ROOT), str(BENCH)]
+
+import corpus  # noqa: E402  (bench/corpus.py)
+
+VENV = BENCH / ".venv-sigma-cli"
+REQUIREMENTS = BENCH / "sigma-cli-requirements.txt"
+PIPELINE = BENCH / "signinlogs-pipeline.yml"
+CORPUS = BENCH / ".corpus"
+SIGMA = VENV / "bin" / "sigma"
+ENTRA_SIGMA = Path(sys.executable).parent / "entra-sigma"
+GOALS = {"compile_ratio": 2.0, "incremental_s": 0.5, "peak_mb": 300}
+
+
+# -- set-up ------------------------------------------------------------------------------------
+def ensure_sigma_cli() -> None:
+    """The pinned sigma-cli in its own venv; reinstalled only when the pins change."""
+    stamp = VENV / ".installed"
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted and SIGMA.exists():
+        return
+    print("installing sigma-cli into", VENV.relative_to(ROOT), flush=True)
+    shutil.rmtree(VENV, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    pip = subprocess.run([str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                          "-r", str(REQUIREMENTS)], capture_output=True, text=True)
+    if pip.returncode != 0:
+        sys.exit(f"pip install failed:\n{pip.stdout}{pip.stderr}")
+    stamp.write_text(wanted)
+
+
+def beta_validator():
+    """names of the files in a folder that entra-sigma builds without an error."""
+    from compiler.build import Compiler, build_outputs
+
+    compiler = Compiler()
+
+    def valid(folder: Path) -> set[str]:
+        outputs = build_outputs(compiler, [folder])
+        bad = {d.location.path.split("/", 1)[1] for d in outputs.diagnostics if d.severity == "error"}
+        return {p.name for p in folder.glob("*.yml")} - bad
+
+    return valid
+
+
+def make_corpora(count: int) -> tuple[Path, Path, Path, str]:
+    """(sigma-cli's corpus, entra-sigma's copy of it, the beta corpus, which spelling)."""
+    shutil.rmtree(CORPUS, ignore_errors=True)
+    sigmahq = CORPUS / "sigmahq"
+    corpus.write_sigmahq(sigmahq, count, beta=False)
+    probe = run([str(ENTRA_SIGMA), "validate", str(sigmahq)], capture=True)
+    if probe.returncode == 0:
+        ours, spelling = sigmahq, "identical files (entra-sigma reads SigmaHQ's spelling)"
+    else:
+        ours = CORPUS / "sigmahq-beta"
+        corpus.write_sigmahq(ours, count, beta=True)
+        first = probe.stderr.splitlines()[0] if probe.stderr else "?"
+        spelling = f"the same rules in beta spelling (entra-sigma refused SigmaHQ's: {first})"
+    beta = CORPUS / "beta"
+    dropped = corpus.write_beta(beta, count, beta_validator())
+    print(f"corpora: {count} SigmaHQ-style rules; {count} beta rules ({dropped} refused candidates dropped)", flush=True)
+    return sigmahq, ours, beta, spelling
+
+
+# -- measuring ---------------------------------------------------------------------------------
+class Run:
+    def __init__(self, seconds: float, peak_mb: float, cpu: float, returncode: int, stdout: str, stderr: str):
+        self.seconds, self.peak_mb, self.cpu = seconds, peak_mb, cpu
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run(command: list[str], capture: bool = False) -> Run:
+    """One fresh process: wall time, peak RSS of it and its waited-for children, CPU seconds."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out if capture else subprocess.DEVNULL, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, process.returncode,
+                   out.read().decode() if capture else "", err.read().decode())
+
+
+def checked(command: list[str], capture: bool = False) -> Run:
+    result = run(command, capture)
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-2000:]}")
+    return result
+
+
+class Series:
+    def __init__(self, label: str):
+        self.label, self.runs = label, []
+
+    def add(self, result: Run) -> None:
+        self.runs.append(result)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def best(self) -> float:
+        return min(r.seconds for r in self.runs)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(r.peak_mb for r in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(r.cpu for r in self.runs)
+
+
+def sigma_convert(folder: Path) -> list[str]:
+    return [str(SIGMA), "convert", "-t", "kusto", "-p", str(PIPELINE), "-p", "azure_monitor", str(folder)]
+
+
+def es(*arguments) -> list[str]:
+    return [str(ENTRA_SIGMA), *map(str, arguments)]
+
+
+def one_rule_folder(source: Path) -> Path:
+    folder = CORPUS / "one" / source.name
+    folder.mkdir(parents=True, exist_ok=True)
+    first = sorted(source.glob("*.yml"))[0]
+    shutil.copy(first, folder / first.name)
+    return folder
+
+
+def toggle(rule: Path, round_number: int) -> None:
+    """Change one rule: its level alternates between two values."""
+    text = rule.read_text(encoding="utf-8")
+    level = ("high", "low")[round_number % 2]
+    lines = [f"level: {level}" if line.startswith("level:") else line for line in text.splitlines()]
+    rule.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def in_process_incremental(folder: Path, repeat: int) -> list[float]:
+    """The same incremental rebuild inside one long-lived Python process (imports already paid)."""
+    from compiler.build import Compiler
+    from compiler.cache import Cache, context_key
+    from compiler.incremental import build
+    from compiler.write import replace_folder
+
+    compiler = Compiler()
+    cache = Cache(CORPUS / "cache-in-process", context_key({"bench": "in-process"}))
+    out = CORPUS / "out-in-process"
+
+    def rebuild():
+        outputs = build(lambda: compiler, [folder], cache=cache)
+        files = dict(outputs.files)
+        files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
+        replace_folder(out, files)
+        return outputs
+
+    rebuild()
+    rule = sorted(folder.glob("*.yml"))[len(list(folder.glob("*.yml"))) // 3]  # not the rule the CLI runs change
+    timings = []
+    for round_number in range(repeat):
+        toggle(rule, round_number)
+        start = time.perf_counter()
+        outputs = rebuild()
+        timings.append(time.perf_counter() - start)
+        assert outputs.stats.get("cached") == outputs.stats.get("files", 0) - 1, outputs.stats
+    return timings
+
+
+def kusto_check(folder: Path, sigma_cli_output: str) -> dict:
+    """Kusto.Language on every query entra-sigma compiles from `folder`, and on sigma-cli's."""
+    from compiler.build import Compiler
+    from compiler.kusto_language import check_queries
+    from compiler.tables import bundled_registry
+
+    result = Compiler().compile_paths([folder], ("sentinel",))
+    queries = [(c.rule.id, c.texts["sentinel"]) for c in result.compiled]
+    schema = {name: list(t.columns.items()) for name, t in bundled_registry().tables.items()}
+    start = time.perf_counter()
+    check_queries(queries[:1], schema)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    verdicts = check_queries(queries, schema)
+    everything = time.perf_counter() - start
+    theirs = [q.strip() for q in sigma_cli_output.split("\n\n") if q.strip()]
+    their_verdicts = check_queries([(str(i), q) for i, q in enumerate(theirs)], schema)
+    return {
+        "queries": len(queries),
+        "node_and_one_query_s": one,
+        "all_queries_s": everything,
+        "per_query_ms": (everything - one) / max(1, len(queries) - 1) * 1000,
+        "ours_with_diagnostics": sum(1 for d in verdicts.values() if d),
+        "sigma_cli_queries": len(theirs),
+        "sigma_cli_with_diagnostics": sum(1 for d in their_verdicts.values() if d),
+        "sigma_cli_example": next((f"{theirs[int(k)].splitlines()[-1]}: {d[0]}" for k, d in their_verdicts.items() if d), None),
+    }
+
+
+# -- reporting ---------------------------------------------------------------------------------
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "system": platform.platform()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    ensure_sigma_cli()
+    load_before = os.getloadavg()
+    sigmahq, ours, beta, spelling = make_corpora(args.rules)
+    out = CORPUS / "out"
+    cache = CORPUS / "cache"
+
+    # correctness first: both tools convert every rule
+    theirs = checked(sigma_convert(sigmahq), capture=True)
+    count = len([q for q in theirs.stdout.split("\n\n") if q.strip()])
+    if count != args.rules:
+        sys.exit(f"sigma-cli converted {count} of {args.rules} rules")
+    checked(es("compile", ours), capture=True)
+    checked(es("build", beta, "--out", out))
+
+    commands = {
+        "sigma-cli convert": sigma_convert(sigmahq),
+        "entra-sigma compile": es("compile", ours),
+        "entra-sigma build": es("build", ours, "--out", out),
+        "entra-sigma build --jobs 1": es("build", ours, "--out", out, "--jobs", "1"),
+        "beta: entra-sigma compile": es("compile", beta),
+        "beta: entra-sigma build": es("build", beta, "--out", out),
+        "start-up: sigma-cli, 1 rule": sigma_convert(one_rule_folder(sigmahq)),
+        "start-up: entra-sigma compile, 1 rule": es("compile", one_rule_folder(ours)),
+    }
+    series = {label: Series(label) for label in [*commands, "entra-sigma build --cache, 1 rule changed",
+                                                 "entra-sigma build --cache, nothing changed"]}
+    changed = sorted(ours.glob("*.yml"))[args.rules // 2]
+    checked(es("build", ours, "--out", out, "--cache", cache))  # fill the cache
+    for round_number in range(args.repeat):
+        labels = list(commands)
+        shift = round_number % len(labels)
+        for label in labels[shift:] + labels[:shift]:  # rotate: drift in machine load hits every command alike
+            series[label].add(checked(commands[label]))
+        toggle(changed, round_number)
+        series["entra-sigma build --cache, 1 rule changed"].add(checked(es("build", ours, "--out", out, "--cache", cache)))
+        series["entra-sigma build --cache, nothing changed"].add(checked(es("build", ours, "--out", out, "--cache", cache)))
+        print(f"round {round_number + 1}/{args.repeat} done", flush=True)
+    in_process = in_process_incremental(ours, args.repeat)
+    kusto = kusto_check(ours, theirs.stdout)
+    load_after = os.getloadavg()
+
+    peer = series["sigma-cli convert"].median
+    print()
+    print(f"machine: {machine()}")
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    print(f"rules: {args.rules} SigmaHQ-style (entra-sigma got {spelling}); {args.rules} beta rules")
+    print(f"{args.repeat} runs each, fresh process per run; median, best, CPU (median), peak RSS (max)\n")
+    print(f"| {'command':44s} | median s | best s | CPU s | peak MB | vs sigma-cli |")
+    print(f"|{'-' * 46}|---------:|-------:|------:|--------:|-------------:|")
+    for s in series.values():
+        print(f"| {s.label:44s} | {s.median:8.2f} | {s.best:6.2f} | {s.cpu:5.2f} | {s.peak_mb:7.0f} | {peer / s.median:11.2f}x |")
+    print(f"\nincremental rebuild in one long-lived process (1 rule changed, writes {args.rules} rules' files): "
+          f"median {statistics.median(in_process):.3f} s, best {min(in_process):.3f} s")
+    print(f"Kusto.Language: {kusto['queries']} queries in {kusto['all_queries_s']:.2f} s "
+          f"(Node start-up and one query {kusto['node_and_one_query_s']:.2f} s): {kusto['per_query_ms']:.2f} ms per query; "
+          f"{kusto['ours_with_diagnostics']} of ours with diagnostics; sigma-cli's: {kusto['sigma_cli_with_diagnostics']} of "
+          f"{kusto['sigma_cli_queries']} (e.g. {kusto['sigma_cli_example']})")
+    compile_ratio = peer / series["entra-sigma compile"].median
+    incremental = series["entra-sigma build --cache, 1 rule changed"].median
+    peak = max(s.peak_mb for label, s in series.items() if label.startswith(("entra", "beta")))
+    print("\ngoals:")
+    print(f"  compile at least {GOALS['compile_ratio']}x faster than sigma-cli: {compile_ratio:.2f}x "
+          f"{'met' if compile_ratio >= GOALS['compile_ratio'] else 'NOT met'}")
+    print(f"  incremental rebuild under {GOALS['incremental_s']} s: {incremental:.2f} s from the command line "
+          f"{'met' if incremental < GOALS['incremental_s'] else 'NOT met'}; {statistics.median(in_process):.2f} s in one process")
+    print(f"  peak memory under {GOALS['peak_mb']} MB: {peak:.0f} MB {'met' if peak < GOALS['peak_mb'] else 'NOT met'}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": machine(), "load_before": load_before, "load_after": load_after, "rules": args.rules,
+            "spelling": spelling, "repeat": args.repeat,
+            "series": {s.label: {"median_s": s.median, "best_s": s.best, "cpu_s": s.cpu, "peak_mb": s.peak_mb,
+                                 "runs_s": [r.seconds for r in s.runs]} for s in series.values()},
+            "in_process_incremental_s": in_process, "kusto": kusto,
+        }, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
