@@ -14,13 +14,7 @@ from typing import Any, Iterable
 import yaml
 
 from .diagnostics import Diagnostic, SourceLocation
-
-# Bounds on one rule file, so that a hostile file gets a clear error quickly instead of
-# exhausting time or memory (docs/hardening.md). A real rule is a few KB, nested ~8 levels.
-MAX_FILE_BYTES = 1 << 20  # 1 MiB
-MAX_DEPTH = 64  # maps and lists inside each other
-MAX_NODES = 100_000  # values (keys, scalars, maps, lists) per file, counting aliases expanded
-WORDING_LIMIT = 128 << 10  # larger files keep libyaml's wording of a syntax error (the pure-Python re-parse is slow)
+from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, WORDING_LIMIT
 
 RULE_SUFFIXES = (".yml", ".yaml")
 TEST_SUFFIXES = (".tests.yml", ".tests.yaml")  # rule test cases live beside rules; not rules

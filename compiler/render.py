@@ -28,11 +28,44 @@ def kql_comment(value: Any) -> str:
     return comment_text(value)
 
 
+YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
+
+
+def yaml_quoted(text: str) -> str:
+    """A YAML double-quoted scalar on one line, for any text: what is not printable (controls,
+    line breaks such as U+0085 and U+2028, format characters, surrogates) is escaped."""
+    out = []
+    for ch in text:
+        if ch in YAML_ESCAPES:
+            out.append(YAML_ESCAPES[ch])
+        elif ch.isprintable() and not "\ud800" <= ch <= "\udfff":
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
 def yaml_str(value: Any) -> str:
     """A YAML scalar that round-trips exactly (quoted when needed)."""
-    if isinstance(value, str) and any(ch in value for ch in "\x85\u2028\u2029"):
-        return json.dumps(value)  # YAML reads these as line breaks; a JSON string is a YAML double-quoted scalar
+    if isinstance(value, str) and not value.isprintable():
+        return yaml_quoted(value)  # PyYAML would emit some of these raw (U+2028) or fold them
     return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30).strip().removesuffix("\n...")
+
+
+def yaml_text(value: Any, indent: int = 2) -> str:
+    """Free text (a description) as a literal block (`|`), which reads well in review; text a
+    block would change (hidden characters, line breaks other than LF, trailing spaces, which
+    finish() strips, or an indented first line) as a double-quoted string instead."""
+    text = str(value)
+    lines = text.split("\n")
+    if (
+        text.strip("\n") == text
+        and all(line.isprintable() and line == line.rstrip() for line in lines)
+        and not lines[0].startswith(" ")
+    ):
+        return "|\n" + "\n".join(" " * indent + line if line else line for line in lines)
+    return yaml_quoted(text)
 
 
 def to_json(value: Any, indent: int | None = None) -> str:
@@ -64,7 +97,9 @@ def make_environment(overrides: Path | None = None) -> TemplateSandbox:
         trim_blocks=False,
         lstrip_blocks=False,
     )
-    environment.filters.update(kql_comment=kql_comment, yaml_str=yaml_str, tojson=to_json, iso_duration=iso_duration)
+    environment.filters.update(
+        kql_comment=kql_comment, yaml_str=yaml_str, yaml_text=yaml_text, tojson=to_json, iso_duration=iso_duration,
+    )
     return environment
 
 

@@ -17,6 +17,7 @@ from . import ir, sigmahq
 from .backends.sigma_ir import SigmaToIR, UnsupportedConstruct
 from .catalog import Catalog
 from .diagnostics import Diagnostic, SourceLocation, has_errors
+from .limits import MAX_CONDITION_DEPTH, condition_depth
 from .loader import RuleDocument
 from .validate import FieldChecker, check_fields, regex_problem
 
@@ -143,11 +144,24 @@ def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Dia
     return diagnostics
 
 
+def _condition_depth_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
+    """pySigma parses conditions recursively: refuse one deep enough to exhaust the stack (limits.py)."""
+    condition = (document.data.get("detection") or {}).get("condition")
+    text = condition[0] if isinstance(condition, list) and condition else condition
+    depth = condition_depth(text) if isinstance(text, str) else 0
+    if depth <= MAX_CONDITION_DEPTH:
+        return []
+    return [Diagnostic(
+        "E003", f"invalid condition: it nests {depth} levels deep (parentheses and 'not'); at most {MAX_CONDITION_DEPTH}",
+        document.location("detection", "condition"), title,
+    )]
+
+
 def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, list[Diagnostic]]:
     """A typed Rule from a schema-valid document, or the diagnostics explaining why not."""
     data = document.data
     title = document.title
-    diagnostics = _modifier_diagnostics(document, title)
+    diagnostics = _modifier_diagnostics(document, title) + _condition_depth_diagnostics(document, title)
     if diagnostics:
         return None, diagnostics
     try:

@@ -20,6 +20,11 @@ from .diagnostics import Diagnostic, SourceLocation
 
 STRING_OPS = ("contains", "startswith", "endswith", "pattern", "regex", "any")
 BOOL_WORDS = {"true": True, "false": False}
+# pySigma keeps an integer beyond 2^53 as a float, rounded (9007199254740993 → 2^53): refuse
+# those on integer fields rather than compare with another number than the one written.
+EXACT_INTEGERS = 2**53
+# What KQL's datetime() reads: ISO 8601 date, optional time, fraction (up to 7 digits) and zone.
+DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?(?:Z|[+-]\d{2}:\d{2})?)?")
 
 def regex_problem(pattern: str) -> str | None:
     """Why a Sigma `re` value cannot run in KQL, or None. KQL uses RE2, so RE2 itself judges
@@ -140,8 +145,15 @@ class FieldChecker:
             return m
         return replace(m, value=canonical)
 
+    def _inexact(self, m: ir.Match, spec: Field, value) -> bool:
+        if spec.type != "double" and isinstance(value, (int, float)) and abs(value) >= EXACT_INTEGERS:
+            self.error("E107", f"'{m.field}' is {spec.type}; {value!r} is not below 2^53, where numbers lose precision", m.origin)
+            return True
+        return False
+
     def _number(self, m: ir.Match, spec: Field) -> ir.Match:
         if m.op == "compare":
+            self._inexact(m, spec, m.value[1])
             return m
         if m.op != "eq":
             return self._wrong_op(m, spec, "a number (or gt/gte/lt/lte)")
@@ -154,6 +166,8 @@ class FieldChecker:
                 return m
         if isinstance(value, bool) or (spec.type != "double" and isinstance(value, float) and not value.is_integer()):
             self.error("E107", f"'{m.field}' is {spec.type}, not {m.value!r}", m.origin)
+            return m
+        if self._inexact(m, spec, value):
             return m
         return replace(m, value=int(value) if spec.type != "double" else float(value))
 
@@ -173,8 +187,10 @@ class FieldChecker:
             return self._wrong_op(m, spec, "an ISO 8601 date-time value")
         text = str(m.value).strip()
         # Python keeps microseconds only; validate a copy cut to 6 digits, emit the user's text
-        probe = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00").replace("z", "+00:00"))
+        probe = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
         try:
+            if not DATETIME.fullmatch(text):  # the text goes into the query as written
+                raise ValueError(text)
             datetime.fromisoformat(probe)
         except ValueError:
             self.error("E107", f"'{m.field}' is a date-time, not {m.value!r}", m.origin, "use ISO 8601, e.g. 2025-01-31T08:00:00Z")

@@ -79,7 +79,7 @@ def test_tojson_keeps_unicode_and_order():
 def test_filters_are_registered():
     environment = make_environment()
     template = environment.from_string("{{ t | kql_comment }}|{{ t | yaml_str }}|{{ t | tojson }}")
-    assert template.render(t="a\nb") == "a b|'a\n\n  b'|\"a\\nb\""
+    assert template.render(t="a\nb") == 'a b|"a\\nb"|"a\\nb"'
 
 
 # -- finish ----------------------------------------------------------------------------------------------

@@ -1,0 +1,39 @@
+"""Bounds on what one rule file may ask of the compiler, so hostile input gets a clear,
+located error quickly instead of exhausting time, memory or the Python stack.
+
+Real rules stay far below every bound: a few KB, nested about eight levels, a few hundred
+values, conditions a few levels deep. docs/hardening.md lists the bounds and how they are tested.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_FILE_BYTES = 1 << 20  # 1 MiB per rule file
+MAX_DEPTH = 64  # YAML maps and lists inside each other
+MAX_NODES = 100_000  # YAML values per file (keys, scalars, maps, lists), aliases counted as expanded
+MAX_CONDITION_DEPTH = 32  # parentheses and `not`s inside each other in a condition
+WORDING_LIMIT = 128 << 10  # larger files keep libyaml's wording of a syntax error (the pure-Python re-parse is slow)
+
+_TOKENS = re.compile(r"\(|\)|[^\s()]+")
+
+
+def condition_depth(condition: str) -> int:
+    """How deeply a Sigma condition nests: each open parenthesis, and each `not` until the
+    operand it negates ends, is one level. pySigma parses conditions recursively, so a deep
+    one would exhaust the stack (about a hundred levels)."""
+    pending = [0]  # per open parenthesis: the `not`s waiting for their operand
+    deepest = 0
+    for token in _TOKENS.findall(condition):
+        if token == "(":
+            pending.append(0)
+        elif token == ")":
+            if len(pending) > 1:
+                pending.pop()
+            pending[-1] = 0  # the group was the operand of the `not`s before it
+        elif token.lower() == "not":
+            pending[-1] += 1
+        elif token.lower() not in ("and", "or"):
+            pending[-1] = 0
+        deepest = max(deepest, len(pending) - 1 + sum(pending))
+    return deepest
