@@ -50,6 +50,7 @@ class LocalEngine:
             columns = ", ".join(f"{_quote(c)} {DUCKDB_TYPES.get(t, 'VARCHAR')}" for c, t in table.columns.items())
             self.connection.execute(f"CREATE TABLE {_quote(table.name)} ({columns})")
         self._translated: dict[str, str | NotReplayed] = {}
+        self._filled: set[str] = set()
 
     def translate(self, query: str) -> str | NotReplayed:
         """The engine's SQL for a query, once per query text (tables never change shape)."""
@@ -63,8 +64,9 @@ class LocalEngine:
         return self._translated[query]
 
     def load(self, rows: dict[str, list[dict[str, Any]]]) -> None:
-        for name in self.tables:
+        for name in self._filled:
             self.connection.execute(f"DELETE FROM {_quote(name)}")
+        self._filled = set(rows)
         for name, table_rows in rows.items():
             for row in table_rows:
                 columns = list(row)
