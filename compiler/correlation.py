@@ -22,6 +22,7 @@ from .rule import Rule
 TIMESPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 LOWER_BOUNDS, UPPER_BOUNDS = ("gt", "gte"), ("lt", "lte")
 COUNTED = {"event_count": "event_count", "value_count": "value_count", "temporal": "rule_count"}
+RESERVED = {"window_start", "window_end", *COUNTED.values()}  # columns of the correlation's own result
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,10 @@ def build_correlation(document: RuleDocument, catalog: Catalog) -> tuple[Rule | 
     kind = section["type"]
     aliases = {alias: dict(targets) for alias, targets in (section.get("aliases") or {}).items()}
     for alias, targets in aliases.items():
-        if catalog.get(alias) is not None:
+        if alias in RESERVED:
+            check.error("E404", f"alias '{alias}' is a column the correlation query returns", "correlation", "aliases", alias,
+                        hint="choose another name")
+        elif catalog.get(alias) is not None:
             check.error("E404", f"alias '{alias}' is also a signIn field name", "correlation", "aliases", alias,
                         hint="choose a name that is not a field, e.g. 'user'")
         for reference, path in targets.items():
