@@ -84,12 +84,16 @@ class _FastRuleLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     yaml_implicit_resolvers = _TEXT_DATES
 
 
+class _RuleError(yaml.constructor.ConstructorError):
+    """A problem our own checks find (duplicate keys, limits): worded the same by both loaders."""
+
+
 def _too_large() -> str:
     return f"the file is larger than {MAX_FILE_BYTES / (1 << 20):g} MiB, the most a rule file may hold"
 
 
 def _too_deep(mark) -> yaml.MarkedYAMLError:
-    return yaml.constructor.ConstructorError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+    return _RuleError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
 
 
 class _Budget:
@@ -102,7 +106,7 @@ class _Budget:
     def spend(self, node: yaml.Node) -> None:
         self.left -= 1
         if self.left < 0:
-            raise yaml.constructor.ConstructorError(
+            raise _RuleError(
                 None, None, f"more than {MAX_NODES} values (aliases count as often as they are used)",
                 node.start_mark,
             )
@@ -114,7 +118,7 @@ def _text(value: str, node: yaml.Node) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as error:
-            raise yaml.constructor.ConstructorError(
+            raise _RuleError(
                 None, None, f"{value[error.start]!r} is not a Unicode character (a lone surrogate)", node.start_mark
             ) from None
     return value
@@ -134,12 +138,12 @@ def _construct(
             # Keys are names in a rule: keep the text the user wrote (so `1` and `true` stay
             # distinct keys, and nothing is converted behind their back).
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:null":
-                raise yaml.constructor.ConstructorError(
+                raise _RuleError(
                     None, None, "mapping keys must be plain scalars", key_node.start_mark
                 )
             key = _text(key_node.value, key_node)
             if key in result:
-                raise yaml.constructor.ConstructorError(
+                raise _RuleError(
                     None, None, f"duplicate key '{key}'", key_node.start_mark
                 )
             child = path + (key,)
@@ -168,15 +172,35 @@ def parse_documents(
     and after the last are skipped; one between two rules is an error (a rule lost in editing)."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         return [], [Diagnostic("E001", _too_large(), SourceLocation(display_path))]
-    documents, diagnostics = _parse(text, path, display_path, _FastRuleLoader, single)
-    if diagnostics and _FastRuleLoader is not _RuleLoader and len(text) <= WORDING_LIMIT:
-        documents, diagnostics = _parse(text, path, display_path, _RuleLoader, single)
-    return documents, diagnostics
+    try:
+        return _parse(text, path, display_path, _FastRuleLoader, single, reword=True)
+    except _Reword:
+        return _parse(text, path, display_path, _RuleLoader, single)
+
+
+class _Reword(Exception):
+    """libyaml refused the file: parse it again in pure Python, whose wording is the same on every machine."""
+
+
+def _brackets(text: str) -> int:
+    """How deeply `[` and `{` nest, counting every bracket (even quoted ones): an upper bound on
+    flow nesting. PyYAML's pure-Python scanner takes time quadratic in flow nesting, so a file
+    nested deeper keeps libyaml's wording rather than being parsed again."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def _parse(
-    text: str, path: Path, display_path: str, loader_class, single: bool
+    text: str, path: Path, display_path: str, loader_class, single: bool, reword: bool = False
 ) -> tuple[list[RuleDocument], list[Diagnostic]]:
+    """Parse with one loader. With `reword`, a syntax error libyaml words raises _Reword when the
+    pure-Python parser can word it instead in bounded time (small, shallow files)."""
     loader = loader_class(text)
     try:
         if single:
@@ -208,7 +232,11 @@ def _parse(
             data = _construct(node, (), positions, loader, budget)
             documents.append(RuleDocument(path, display_path, data, positions, index))
         return documents, []
-    except yaml.MarkedYAMLError as error:
+    except yaml.YAMLError as error:
+        if reword and _rewordable(error, text, loader_class):
+            raise _Reword from error
+        if not isinstance(error, yaml.MarkedYAMLError):
+            return [], [Diagnostic("E001", f"invalid YAML: {error}", SourceLocation(display_path, 1, 1))]
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = " ".join(
@@ -217,10 +245,17 @@ def _parse(
         return [], [
             Diagnostic("E001", f"invalid YAML: {problem}", SourceLocation(display_path, line, column))
         ]
-    except yaml.YAMLError as error:
-        return [], [Diagnostic("E001", f"invalid YAML: {error}", SourceLocation(display_path, 1, 1))]
     finally:
         loader.dispose()
+
+
+def _rewordable(error: yaml.YAMLError, text: str, loader_class) -> bool:
+    return (
+        not isinstance(error, _RuleError)
+        and loader_class is not _RuleLoader
+        and len(text) <= WORDING_LIMIT
+        and _brackets(text) <= MAX_DEPTH
+    )
 
 
 def display_path_for(path: Path, base: Path | None = None) -> str:

@@ -25,6 +25,9 @@ def replace_folder(out: Path, files: dict[str, str]) -> list[Path]:
         raise OutputError(
             f"{out} exists and was not written by entra-sigma; refusing to replace it (choose an empty or new folder)"
         )
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputError(f"cannot write {out}: {blocking} is not a folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

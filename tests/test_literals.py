@@ -486,7 +486,7 @@ def test_fieldref_names_only_catalog_fields(kusto, target):
         assert kql is None and [d.code for d in problems] in (["E101"], ["E003"]), problems
         return
     if kql is None:  # a field of another type or kind: refused with a location
-        assert problems and all(d.code in ("E104", "E103", "E201", "E202") and d.location.line for d in problems)
+        assert problems and all(d.code in ("E102", "E103", "E104", "E201", "E202") and d.location.line for d in problems)
         return
     analysis = kusto.analyze_one(kql)
     assert analysis.diagnostics == [], kql
