@@ -8,10 +8,8 @@ and results travel between processes. Where fork is unavailable (Windows) or uns
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 Item = TypeVar("Item")
@@ -31,6 +29,8 @@ def cores() -> int:
 
 
 def can_fork() -> bool:
+    import multiprocessing  # here, not at the top: most runs never start a process
+
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -52,6 +52,9 @@ def map_chunks(task: Callable[[Sequence[Item]], list[Result]], items: Sequence[I
     back concatenated in input order, however the work was spread."""
     if workers <= 1 or len(items) < 2:
         return task(items)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     global _task
     chunk_count = min(len(items), workers * 4)  # several chunks per worker even out slow rules
     bounds = [round(i * len(items) / chunk_count) for i in range(chunk_count + 1)]

@@ -29,6 +29,15 @@ def test_a_good_rule_has_no_findings():
     assert validate(GOOD) == []
 
 
+def test_the_rule_schema_is_a_valid_draft_2020_12_schema():
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    Draft202012Validator.check_schema(rule_validator().schema)  # the compiler trusts it without checking
+    with pytest.raises(SchemaError):
+        Draft202012Validator.check_schema({**rule_validator().schema, "type": "no such type"})
+
+
 def test_the_validator_is_built_once():
     assert rule_validator() is rule_validator()
 
