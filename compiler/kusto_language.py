@@ -234,12 +234,13 @@ class KustoSession:
             self._proc.wait(timeout=30)
             self._proc = None
 
-    def analyze(self, queries: Sequence[tuple[str, str]]) -> dict[str, KustoAnalysis]:
+    def analyze(self, queries: Sequence[tuple[str, str]], details: bool = True) -> dict[str, KustoAnalysis]:
+        """Check ``(id, kql)`` pairs; without ``details`` only diagnostics are filled (faster)."""
         if self._proc is None:
             raise KustoCheckError("KustoSession is not open (use it in a with block)")
         if not queries:
             return {}
-        self._proc.stdin.write(_request(queries, self.tables, details=True) + "\n")
+        self._proc.stdin.write(_request(queries, self.tables, details=details) + "\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
         if not line:

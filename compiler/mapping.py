@@ -199,6 +199,11 @@ class TableMapper:
             other_access = self._access(str(match.value), match)
             if not isinstance(other_access, ColumnAccess):
                 return ir.Const(False)
+            if other_access.encoding is not None:  # a number in this table, text in the rule
+                raise MappingProblem(
+                    f"'{match.value}' is stored as numbers in {self.mapping.table.name}; fieldref cannot compare it",
+                    match,
+                )
             other = (other_spec, other_access)
         return Predicate(match, spec, access, other)
 

@@ -1,0 +1,95 @@
+"""The fuzzer (compiler/dev/fuzz.py) at a modest size: 200 random valid rules, fixed seed.
+
+The full run is a documented command (docs/hardening.md): `python -m compiler.dev.fuzz
+--rules 10000 --seed 20261127`. Here the same code runs small, plus two checks that the fuzzer
+can fail: a crash and a broken escaper are both found.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from compiler.backends.kql import KqlGenerator
+from compiler.catalog import default_catalog
+from compiler.dev import fuzz as fuzz_module
+from compiler.dev.fuzz import EXPECTED_REFUSALS, fuzz, to_yaml
+from compiler.dev.fuzz_rules import RuleGenerator
+from compiler.tables import bundled_registry
+
+from .helpers import compile_text
+
+SEED = 20261127
+
+
+@pytest.fixture(scope="module")
+def report():
+    return fuzz(rules=200, seed=SEED)
+
+
+def test_two_hundred_random_rules_compile_and_pass_kusto_language(report):
+    summary = report.summary()
+    assert [f"{f.kind} {f.file}: {f.detail}" for f in report.findings] == []
+    assert summary["rules"] >= 200 and summary["correlations"] >= 10
+    assert summary["queries checked"] >= summary["rules with outputs"] >= 150
+    assert set(report.refused) <= EXPECTED_REFUSALS and sum(report.refused.values()) <= 20
+
+
+def test_a_seed_always_gives_the_same_rules():
+    def texts(seed):
+        generator = RuleGenerator(default_catalog(), bundled_registry(), seed)
+        return ["---\n".join(to_yaml(d) for d in generator.documents(i)) for i in range(50)]
+
+    assert texts(SEED) == texts(SEED)
+    assert texts(SEED) != texts(SEED + 1)
+
+
+def test_generated_files_load_back_as_generated():
+    generator = RuleGenerator(default_catalog(), bundled_registry(), SEED)
+    for index in range(100):
+        documents = generator.documents(index)
+        assert list(yaml.safe_load_all("---\n".join(to_yaml(d) for d in documents))) == documents
+
+
+def test_the_fuzzer_reports_a_crash(monkeypatch):
+    real = KqlGenerator.predicate
+
+    def crash_on_contains(self, p):
+        if p.match.op == "contains":
+            raise RuntimeError("planted bug")
+        return real(self, p)
+
+    monkeypatch.setattr(KqlGenerator, "predicate", crash_on_contains)
+    monkeypatch.setattr(fuzz_module, "BATCH", 20)
+    found = fuzz(rules=20, seed=SEED)
+    crashes = [f for f in found.findings if f.kind == "crash"]
+    assert crashes and all("planted bug" in f.detail for f in crashes)
+
+
+def test_the_fuzzer_reports_queries_kusto_refuses(monkeypatch):
+    monkeypatch.setattr(KqlGenerator, "string", staticmethod(lambda value: '"' + value + '"'))  # no escaping
+    monkeypatch.setattr(fuzz_module, "BATCH", 30)
+    found = fuzz(rules=30, seed=SEED)
+    assert any(f.kind == "invalid-query" for f in found.findings)
+
+
+# -- what the fuzzer found ----------------------------------------------------------------------------
+def test_found_fieldref_to_a_column_stored_as_numbers_is_refused_not_miscompiled():
+    """Seed 20261127, rule 1231: Defender keeps riskLevelAggregated as numbers, so
+    `ResourceDisplayName =~ RiskLevelAggregated` compared a string with an int."""
+    rule = """title: fieldref to an encoded enum
+id: 0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    resourceDisplayName|fieldref: riskLevelAggregated
+  condition: sel
+"""
+    kql, problems = compile_text(rule, platform="defender")
+    assert kql is None
+    assert [(d.code, str(d.location), d.message) for d in problems] == [(
+        "E203", "rule.yml:6:5",
+        "'riskLevelAggregated' is stored as numbers in EntraIdSignInEvents; fieldref cannot compare it",
+    )]
+    kql, problems = compile_text(rule)  # Sentinel keeps it as text: compiled
+    assert problems == [] and "ResourceDisplayName =~ RiskLevelAggregated" in kql
