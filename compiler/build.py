@@ -20,7 +20,7 @@ from .loader import RuleDocument, load_documents
 from .outputs import FORMATS, render_format
 from .render import Renderer
 from .rule import Rule, build_rule
-from .schema import validate_document
+from .schema import FAST_PATH_MINIMUM, validate_document
 from .tables import Registry, bundled_registry
 
 
@@ -56,8 +56,9 @@ class Compiler:
         """Validate documents into rules; also refuse duplicate ids and titles across the set."""
         rules: list[Rule] = []
         diagnostics: list[Diagnostic] = []
+        fast = len(documents) >= FAST_PATH_MINIMUM
         for document in documents:
-            problems = validate_document(document)
+            problems = validate_document(document, fast)
             if problems:
                 diagnostics += problems
                 continue

@@ -18,6 +18,7 @@ from .loader import RuleDocument
 from .paths import SCHEMAS_DIR
 
 RULE_SCHEMA_PATH = SCHEMAS_DIR / "rule.schema.json"
+FAST_PATH_MINIMUM = 50  # documents; fewer do not repay compiling the fast validator (0.1 s)
 
 
 @lru_cache(maxsize=1)
@@ -26,6 +27,29 @@ def rule_validator() -> Draft202012Validator:
     # (doing that on every run cost 0.1 s of each command's start-up).
     schema = json.loads(RULE_SCHEMA_PATH.read_text(encoding="utf-8"))
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@lru_cache(maxsize=1)
+def fast_rule_check():
+    """The same schema compiled to Python by fastjsonschema: about 7x faster than jsonschema on
+    a valid rule, the common case. It only says yes or no; the located messages still come
+    from jsonschema. The schema uses draft-07 keywords only, and tests/test_schema.py checks
+    that both validators agree on every rule file in the repository."""
+    import fastjsonschema
+
+    schema = json.loads(RULE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
+
+
+def is_valid_fast(data) -> bool:
+    from fastjsonschema import JsonSchemaException
+
+    try:
+        fast_rule_check()(data)
+    except JsonSchemaException:
+        return False
+    return True
 
 
 def describe_error(error: ValidationError) -> str:
@@ -42,18 +66,21 @@ def describe_error(error: ValidationError) -> str:
     if error.validator == "pattern" and where == "id":
         return f"'id' must be a UUID, not {error.instance!r}"
     if error.validator == "not" and where.endswith("timeframe"):
-        return "correlation ('timeframe') is not supported"
+        return "Sigma v1 aggregation ('timeframe') is not supported: write a correlation rule (docs/correlations.md)"
     if "propertyNames" in error.schema_path:
         return f"invalid key {error.instance!r} in '{where}'" if where else f"invalid key {error.instance!r}"
     return f"'{where}': {error.message}" if where else error.message
 
 
-def validate_document(document: RuleDocument) -> list[Diagnostic]:
-    """Every schema violation of one rule document, each located at the offending key."""
+def validate_document(document: RuleDocument, fast: bool = False) -> list[Diagnostic]:
+    """Every schema violation of one rule document, each located at the offending key. With
+    `fast` (many documents), a valid rule is recognised by the compiled validator first."""
     if not isinstance(document.data, dict):
         return [Diagnostic("E002", "a rule must be a YAML mapping", document.location())]
     diagnostics = []
     data = sigmahq.schema_view(document.data)  # SigmaHQ's azure signinlogs is read as its entra service
+    if fast and is_valid_fast(data):
+        return []
     errors = sorted(rule_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
         if error.context:

@@ -73,7 +73,7 @@ def test_missing_nested_key_names_its_parent_and_points_at_it():
         ("product: entra", "product: windows",
          "r.yml:3:13: error: 'logsource.product' must be one of entra, not 'windows' in rule 't'"),
         ("  condition: sel\n", "  condition: sel\n  timeframe: 5m\n",
-         "r.yml:7:3: error: correlation ('timeframe') is not supported in rule 't'"),
+         "r.yml:7:3: error: Sigma v1 aggregation ('timeframe') is not supported: write a correlation rule (docs/correlations.md) in rule 't'"),
     ],
     ids=["id-pattern", "service-enum", "product-const", "timeframe"],
 )
@@ -110,3 +110,22 @@ def test_a_bad_key_in_a_selection_is_called_an_invalid_key():
     assert validate(GOOD.replace("{userPrincipalName: a}", "{'user name': a}")) == [
         "r.yml:5:3: error: invalid key 'user name' in 'detection.sel' in rule 't'"
     ]
+
+
+def test_the_fast_check_agrees_with_jsonschema_on_every_rule_file_in_the_repository():
+    """Big rule sets are first checked by fastjsonschema; it must never accept what jsonschema refuses."""
+    from compiler.loader import load_documents
+    from compiler.schema import is_valid_fast, rule_validator
+    from compiler import sigmahq
+
+    repo = Path(__file__).resolve().parents[1]
+    documents, _ = load_documents([repo / "rules", repo / "tests"])
+    checked = [d for d in documents if isinstance(d.data, dict)]
+    assert len(checked) > 150
+    invalid = 0
+    for document in checked:
+        data = sigmahq.schema_view(document.data)
+        expected = rule_validator().is_valid(data)
+        invalid += not expected
+        assert is_valid_fast(data) == expected, document.display_path
+    assert invalid > 5  # the bad cases are in the sample
