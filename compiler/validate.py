@@ -147,7 +147,7 @@ class FieldChecker:
 
     def _inexact(self, m: ir.Match, spec: Field, value) -> bool:
         if spec.type != "double" and isinstance(value, (int, float)) and abs(value) >= EXACT_INTEGERS:
-            self.error("E107", f"'{m.field}' is {spec.type}; {value!r} is not below 2^53, where numbers lose precision", m.origin)
+            self.error("E107", f"'{m.field}' is {spec.type}: a number this large (2^53 or more) loses precision", m.origin)
             return True
         return False
 
