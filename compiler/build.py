@@ -165,6 +165,7 @@ def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], 
     """rule id → output name; two rules that would write the same file (a/x.yml and b/x.yml
     given as files, or x.yml beside x.yaml) are both refused rather than one silently lost.
     Names compare case-insensitively, as they do on Windows and macOS file systems."""
+    rules = list({rule.id: rule for rule in reversed(rules)}.values())[::-1]  # a duplicate id is E005 already
     wanted = {rule.id: rule_output_name(rule, roots) for rule in rules}
     by_file: dict[Path, list[Rule]] = {}
     for rule in rules:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from compiler import write
-from compiler.build import Compiler
+from compiler.build import Compiler, build_outputs
 from compiler.diagnostics import Diagnostic, SourceLocation
 from compiler.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, condition_depth
 from compiler.loader import _FastRuleLoader, _parse, _RuleLoader, discover, load_documents, parse_documents
@@ -251,6 +251,9 @@ def test_duplicate_ids_are_found_across_documents_and_files(tmp_path):
         (f"{name}/a.yml:12:1", f"duplicate id '{IDS[0]}': also used by {name}/a.yml"),
         (f"{name}/b.yml:2:1", f"duplicate id '{IDS[0]}': also used by {name}/a.yml"),
     ]
+
+    outputs = build_outputs(Compiler(), [tmp_path], ("kql",))
+    assert sorted({d.code for d in outputs.diagnostics if d.severity == "error"}) == ["E005"]  # no E007 echo
 
 
 # -- conditions -----------------------------------------------------------------------------------------
