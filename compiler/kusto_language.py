@@ -163,19 +163,7 @@ def analyze_queries(
     """Like :func:`check_queries`, with the literals, tokens, names and comments of each query."""
     if not queries:
         return {}
-    ensure_available()
-    proc = subprocess.run(
-        [_node(), str(CHECKER_DIR / "check.js")],
-        input=_request(queries, tables, details=True),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=CHECKER_DIR,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise KustoCheckError(f"check.js exited with status {proc.returncode}: {proc.stderr.strip()}")
-    return _results(queries, proc.stdout)
+    return _results(queries, _run_checker(_request(queries, tables, details=True)))
 
 
 def check_queries(
@@ -191,10 +179,16 @@ def check_queries(
     if not queries:
         _request(queries, tables, details=False)  # still refuse duplicate ids
         return {}
+    output = _run_checker(_request(queries, tables, details=False))
+    return {query_id: result.diagnostics for query_id, result in _results(queries, output).items()}
+
+
+def _run_checker(request: str) -> str:
+    """One Node process over one batch: the request on stdin, the results on stdout."""
     ensure_available()
     proc = subprocess.run(
         [_node(), str(CHECKER_DIR / "check.js")],
-        input=_request(queries, tables, details=False),
+        input=request,
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -203,7 +197,7 @@ def check_queries(
     )
     if proc.returncode != 0:
         raise KustoCheckError(f"check.js exited with status {proc.returncode}: {proc.stderr.strip()}")
-    return {query_id: result.diagnostics for query_id, result in _results(queries, proc.stdout).items()}
+    return proc.stdout
 
 
 class KustoSession:
