@@ -297,3 +297,18 @@ def test_sarif_diagnostics_for_code_scanning(work):
         "locations": [{"physicalLocation": {"artifactLocation": {"uri": "rules/bad.yml"}, "region": {"startLine": 6, "startColumn": 5}}}],
     }
     assert {r["level"] for r in run_["results"]} <= {"error", "warning"}
+
+
+def test_ctrl_c_ends_the_command_quietly_with_130(monkeypatch, capsys):
+    """Even while the command line is still being imported (most of a second)."""
+    import compiler.cli
+    from compiler.entry import main
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compiler.cli, "main", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "entra-sigma: interrupted\n"
