@@ -21,15 +21,8 @@ from compiler.cli import app
 from compiler.diagnostics import Diagnostic, SourceLocation, format_github
 
 from .helpers import REPO
+from .test_cli import BAD as UNKNOWN_FIELD  # the same misspelt field the other CLI tests use
 
-UNKNOWN_FIELD = """title: Misspelt field
-id: 7f0a2d1c-3b4e-4c5d-8e9f-0a1b2c3d4e5f
-logsource: {product: entra, service: signins}
-detection:
-  sel:
-    incomingTokenTyp: primaryRefreshToken
-  condition: sel
-"""
 ODD_VALUE = """title: "100% odd, really: yes"
 id: 8a1b3e2d-4c5f-4d6e-9fa0-1b2c3d4e5f6a
 logsource: {product: entra, service: interactive}
