@@ -18,7 +18,7 @@ from pathlib import Path
 from . import ir
 from .build import Compiler, rule_output_name
 from .coverage_svg import render_svg
-from .deploy import TECHNIQUE_TAG, attack_data
+from .deploy import attack_data, attack_tags
 from .diagnostics import Diagnostic
 from .loader import load_documents
 from .render import Renderer
@@ -61,18 +61,10 @@ class Attack:
         """(tactic shortnames in ATT&CK order, (technique, tactic) pairs) of a rule's tags.
         A technique is placed under each listed tactic it belongs to; under None when the
         rule lists none of them (`validate` reports that as E302)."""
-        by_key = {short.replace("-", "_"): short for short in self.tactics}
-        tactics, techniques = set(), []
-        for tag in tags:
-            if not tag.startswith("attack."):
-                continue
-            name = tag.removeprefix("attack.").replace("-", "_")
-            if name in by_key:
-                tactics.add(by_key[name])
-            elif TECHNIQUE_TAG.match(tag):
-                techniques.append(name.upper())
+        listed_tactics, tagged = attack_tags(tags, {short.replace("-", "_"): short for short in self.tactics})
+        tactics = set(listed_tactics)
         pairs = []
-        for technique in sorted(set(techniques)):
+        for technique in sorted({technique for _, technique in tagged}):
             own = self.techniques.get(technique, {}).get("tactics", [])
             listed = [t for t in self.order if t in tactics and t in own]
             pairs += [(technique, t) for t in listed] or [(technique, None)]

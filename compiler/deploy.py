@@ -47,6 +47,21 @@ def attack_data() -> dict:
     return json.loads((SCHEMAS_DIR / "attack.json").read_text(encoding="utf-8"))
 
 
+def attack_tags(tags: tuple[str, ...], tactic_keys: dict[str, str]) -> tuple[list[str], list[tuple[int, str]]]:
+    """A rule's ATT&CK tags: the tactic shortnames (`tactic_keys` maps `credential_access` to
+    `credential-access`; both spellings are accepted), and (tag index, technique id) pairs."""
+    tactics, techniques = [], []
+    for index, tag in enumerate(tags):
+        if not tag.startswith("attack."):
+            continue
+        name = tag.removeprefix("attack.").replace("-", "_")
+        if name in tactic_keys:
+            tactics.append(tactic_keys[name])
+        elif TECHNIQUE_TAG.match(tag):
+            techniques.append((index, name.upper()))
+    return tactics, techniques
+
+
 @dataclass(frozen=True)
 class EntityMapping:
     entity_type: str
@@ -111,19 +126,13 @@ class DeploymentPlanner:
         def error(code: str, message: str, *key, hint: str | None = None) -> None:
             diagnostics.append(Diagnostic(code, message, doc.location(*key), rule.title, hint, target="sentinel"))
 
-        tactic_short, techniques = [], []
-        for index, tag in enumerate(rule.tags):
-            name = tag.removeprefix("attack.").replace("-", "_")  # attack.credential-access too
-            if not tag.startswith("attack."):
-                continue
-            if name in self.tactics:
-                tactic_short.append(self.tactics[name]["shortname"])
-            elif TECHNIQUE_TAG.match(tag):
-                technique = name.upper()
-                if technique not in self.techniques:
-                    error("E301", f"unknown ATT&CK technique '{technique}'", "tags", index)
-                else:
-                    techniques.append(technique)
+        tactic_short, tagged = attack_tags(rule.tags, {k: t["shortname"] for k, t in self.tactics.items()})
+        techniques = []
+        for index, technique in tagged:
+            if technique not in self.techniques:
+                error("E301", f"unknown ATT&CK technique '{technique}'", "tags", index)
+            else:
+                techniques.append(technique)
         for technique in techniques:
             own = self.techniques[technique]["tactics"]
             if not set(own) & set(tactic_short):
