@@ -13,7 +13,7 @@ from pathlib import Path
 from .catalog import Catalog, default_catalog
 from .convert import Query, QueryBuilder
 from .convert_correlation import CorrelationBuilder
-from .correlation import bind_correlations, build_correlation
+from .correlation import bind_correlations, build_correlation, rule_label
 from .deploy import MAX_QUERY_LENGTH, DeploymentPlanner
 from .diagnostics import Diagnostic
 from .loader import RuleDocument, load_documents
@@ -172,7 +172,7 @@ def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], 
         by_file.setdefault(rule.document.path, []).append(rule)
     for siblings in by_file.values():  # a file that outputs several rules: the first keeps its name
         for rule in sorted(siblings, key=lambda r: r.document.index)[1:]:
-            wanted[rule.id] += "." + (rule.data.get("name") or rule.id)
+            wanted[rule.id] += "." + rule_label(rule)
     by_name: dict[str, list[Rule]] = {}
     for rule in rules:
         by_name.setdefault(wanted[rule.id].lower(), []).append(rule)

@@ -15,18 +15,13 @@ from __future__ import annotations
 from .backends.kql import GENERATORS, KqlGenerator
 from .catalog import Catalog
 from .convert import Let, Query, QueryBuilder, output_name
-from .correlation import kql_timespan
+from .correlation import kql_timespan, rule_label
 from .diagnostics import Diagnostic
 from .mapping import constant_for, projection_access
 from .rule import Rule
 from .tables import Registry
 
 OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=="}
-
-
-def rule_label(rule: Rule) -> str:
-    name = rule.data.get("name")
-    return name if isinstance(name, str) else rule.id
 
 
 class CorrelationBuilder:
@@ -42,9 +37,9 @@ class CorrelationBuilder:
         keys = [member(output_name(name)) for name in correlation.group_by]
         value = member(output_name(correlation.value_field)) if correlation.value_field else None
         tagged = correlation.type in ("temporal", "temporal_ordered")
+        names = list(dict.fromkeys([*correlation.group_by, *([correlation.value_field] if value else [])]))
         legs, diagnostics = [], []
         for base in correlation.rules:
-            names = list(dict.fromkeys([*correlation.group_by, *([correlation.value_field] if value else [])]))
             columns: list = ["_time = {time}"]
             if tagged:
                 columns.append(f"_rule = {self.generator.string(rule_label(base))}")

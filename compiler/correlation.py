@@ -45,10 +45,17 @@ class Correlation:
 
     def path_for(self, name: str, rule: Rule) -> str:
         """The beta path a group-by name (a path or an alias) stands for in one referenced rule."""
-        for alias, targets in self.aliases:
+        for alias, pairs in self.aliases:
             if alias == name:
-                return dict(targets)[rule_key(rule, dict(targets))]
+                targets = dict(pairs)
+                return targets[rule_key(rule, targets)]
         return name
+
+
+def rule_label(rule: Rule) -> str:
+    """How a correlation names one of its rules in messages and in the query: `name`, else `id`."""
+    name = rule.data.get("name")
+    return name if isinstance(name, str) else rule.id
 
 
 def rule_key(rule: Rule, names: dict[str, str]) -> str:
@@ -262,7 +269,7 @@ def _alias_problems(rule: Rule, targets: list[Rule], catalog: Catalog) -> list[D
                 ))
         if alias not in used:
             continue
-        missing = [t.data.get("name") or t.id for t in targets if rule_key(t, names) not in names]
+        missing = [rule_label(t) for t in targets if rule_key(t, names) not in names]
         if missing:
             diagnostics.append(Diagnostic(
                 "E404", f"alias '{alias}' gives no field for {', '.join(missing)}",
