@@ -90,6 +90,17 @@ def walk(node):
         yield from walk(node.arg)
 
 
+def map_matches(node: Node, change) -> Node:
+    """The same tree with every Match replaced by `change(match)`; other leaves are kept."""
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(map_matches(arg, change) for arg in node.args))
+    if isinstance(node, Not):
+        return Not(map_matches(node.arg, change), node.in_selection)
+    if isinstance(node, Match):
+        return change(node)
+    return node
+
+
 def walk_matches(node: Node):
     """Every Match in a tree, left to right."""
     return (n for n in walk(node) if isinstance(n, Match))

@@ -212,13 +212,7 @@ class Translator:
 
     # -- the tree ------------------------------------------------------------------------
     def node(self, node: ir.Node) -> ir.Node:
-        if isinstance(node, (ir.And, ir.Or)):
-            return type(node)(tuple(self.node(a) for a in node.args))
-        if isinstance(node, ir.Not):
-            return ir.Not(self.node(node.arg), node.in_selection)
-        if isinstance(node, ir.Match):
-            return self.match(node)
-        return node
+        return ir.map_matches(node, self.match)
 
     def match(self, m: ir.Match) -> ir.Node:
         where = self.locate(m.origin)

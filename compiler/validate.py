@@ -74,15 +74,7 @@ class FieldChecker:
 
     # -- the tree ----------------------------------------------------------------------
     def check(self, node: ir.Node) -> ir.Node:
-        if isinstance(node, ir.And):
-            return ir.And(tuple(self.check(a) for a in node.args))
-        if isinstance(node, ir.Or):
-            return ir.Or(tuple(self.check(a) for a in node.args))
-        if isinstance(node, ir.Not):
-            return ir.Not(self.check(node.arg), node.in_selection)
-        if isinstance(node, ir.Match):
-            return self.match(node)
-        return node
+        return ir.map_matches(node, self.match)
 
     def match(self, m: ir.Match) -> ir.Match:
         spec = self.field(m.field, m.origin)
