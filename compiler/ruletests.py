@@ -186,7 +186,7 @@ def _coverage_warnings(report: RuleReport, cases: list[Case], display: str) -> l
     """A rule needs a case that matches and one that does not: either alone proves little."""
     if not cases:
         return []
-    kinds = {"match" if c.expect == "groups" and c.groups else "no match" if c.expect == "groups" else c.expect for c in cases}
+    kinds = {case.kind for case in cases}
     return [
         Diagnostic("W502", f"the rule has no '{kind}' case", SourceLocation(display), None,
                    "near misses make the best 'no match' cases; see docs/testing-rules.md", severity="warning")

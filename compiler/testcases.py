@@ -36,6 +36,13 @@ class Case:
     rule: str | None  # which rule of the file, when it holds several
     location: SourceLocation
 
+    @property
+    def kind(self) -> str:
+        """'match' or 'no match': expected groups count as a match unless there are none."""
+        if self.expect == "groups":
+            return "match" if self.groups else "no match"
+        return self.expect
+
 
 def tests_file_for(rule_file: Path) -> Path | None:
     """The test cases beside a rule file, if any."""
