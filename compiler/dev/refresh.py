@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .refresh_realdata import OBSERVATIONS_RELATIVE_PATH, REALDATA_RULES_RELATIVE_PATH, annotate_catalog, annotate_tables
+
 GENERATED_BY = "python -m compiler.dev.refresh"
 RULES_RELATIVE_PATH = "sources/mapping-rules.json"
 GRAPH_FILE = "graph-beta-signin.json"
@@ -35,7 +37,7 @@ LOG_ANALYTICS_TYPES = {"string", "int", "long", "real", "bool", "datetime", "dyn
 DEFAULT_RULES = {None, "topLevelSameNameIgnoreCase"}
 OVERRIDE_KEYS = {"path", "platform", "tables", "optional", "target", "_comment"}
 PENDING_KEYS = {"table", "from", "exceptColumns", "_comment"}
-TARGET_KEYS = {"column", "path", "constant", "encoding"}
+TARGET_KEYS = {"column", "path", "constant", "encoding", "absent"}
 
 
 class RefreshError(Exception):
@@ -89,6 +91,7 @@ def build_catalog(graph: dict[str, Any], sha256: str) -> dict[str, Any]:
                 "collection": is_collection,
                 "description": prop.get("description"),
                 "betaOnly": not in_v1,
+                "nullable": bool(prop.get("nullable", True)),
             }
             kind = prop["kind"]
             if kind == "primitive":
@@ -179,6 +182,8 @@ def build_table(
     columns = []
     seen: set[str] = set()
     for ref in ref_table["columns"]:
+        if ref.get("removedIn"):  # the current page no longer lists it: queries must not read it
+            continue
         if ref["name"] in seen:
             errors.append(f"{name}: column {ref['name']} is listed twice")
         seen.add(ref["name"])
@@ -216,9 +221,12 @@ def _check_target(
     if not isinstance(target, dict):
         return [f"{where}: target must be an object"]
     errors = [f"{where}: unknown target key '{key}'" for key in target if key not in TARGET_KEYS]
+    kinds = [key for key in ("column", "constant", "absent") if key in target]
     has_column, has_constant = "column" in target, "constant" in target
-    if has_column == has_constant:
-        errors.append(f"{where}: target needs exactly one of 'column' and 'constant'")
+    if len(kinds) != 1:
+        errors.append(f"{where}: target needs exactly one of 'column', 'constant' and 'absent'")
+    if "absent" in target and (set(target) != {"absent"} or not isinstance(target["absent"], str) or not target["absent"]):
+        errors.append(f"{where}: an absent target is only the reason why, as text")
     if has_constant:
         if set(target) != {"constant"}:
             errors.append(f"{where}: a constant target takes no other key")
@@ -456,6 +464,16 @@ def generate(reference_dir: Path, rules_path: Path) -> dict[str, dict[str, Any]]
                 spec["reference"],
                 sha,
             )
+    sources = Path(rules_path).parent
+    observations, observations_sha = _read_json(sources / Path(OBSERVATIONS_RELATIVE_PATH).name)
+    realdata_rules, realdata_sha = _read_json(sources / Path(REALDATA_RULES_RELATIVE_PATH).name)
+    problems = annotate_catalog(catalog, observations, realdata_rules)
+    if problems:
+        raise RefreshError(f"{REALDATA_RULES_RELATIVE_PATH}:\n  " + "\n  ".join(problems))
+    catalog["source"]["realData"] = {
+        OBSERVATIONS_RELATIVE_PATH: observations_sha, REALDATA_RULES_RELATIVE_PATH: realdata_sha,
+    }
+    annotate_tables({t: d for t, d in tables.items() if d["platform"] == "sentinel"}, observations)
     mappings = build_mappings(rules, catalog, tables)
 
     documents = {"signin-catalog.json": catalog}
