@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .catalog import Catalog, default_catalog
+from .backends.kql import GENERATORS
 from .convert import Query, QueryBuilder
 from .convert_correlation import CorrelationBuilder
 from .correlation import bind_correlations, build_correlation, rule_label
@@ -191,6 +192,17 @@ def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], 
     return names, diagnostics
 
 
+def no_impacted_asset(registry: Registry, query: Query) -> str | None:
+    """Why a Defender query cannot become a custom detection: no table it reads has a column
+    naming an impacted user (service principal sign-ins have none)."""
+    columns = GENERATORS["defender"].impacted_asset_columns
+    lacking = [t for t in query.tables if not any(c in registry.tables[t].columns for c in columns)]
+    if not lacking:
+        return None
+    return (f"{', '.join(lacking)} has no column naming an impacted user ({', '.join(columns)}), which a custom "
+            "detection needs; the hunting query is written")
+
+
 def build_outputs(
     compiler: Compiler, paths: list[Path], formats: tuple[str, ...] = ALL_FORMATS, result: BuildResult | None = None
 ) -> OutputSet:
@@ -224,6 +236,9 @@ def build_outputs(
                 continue
             if fmt == "defender-detection" and rule.correlation is not None:
                 skipped[fmt] = "a custom detection must return event rows (Timestamp, ReportId); a correlation returns groups"
+                continue
+            if fmt == "defender-detection" and (reason := no_impacted_asset(compiler.registry, compiled.queries[platform])):
+                skipped[fmt] = reason
                 continue
             if fmt in ("sentinel-yaml", "arm", "defender-detection") and deployment is None:
                 skipped[fmt] = "deployment settings have errors"

@@ -24,6 +24,10 @@ class Enum:
     name: str
     members: tuple[str, ...]
     flags: bool
+    values: tuple[tuple[str, int], ...] = ()  # member → its number (flags enums: its bit)
+
+    def number(self, member: str) -> int | None:
+        return dict(self.values).get(member)
 
     def canonical(self, value: str) -> str | None:
         """The member spelled as Graph spells it, matched case-insensitively."""
@@ -53,6 +57,13 @@ class Field:
     format: str | None
     description: str | None
     flags: bool = False  # a flags enum: values may list several members, comma-separated
+    # What real rows show (signin-catalog.json `realData`; evidence in `evidence`):
+    false_when_absent: bool = False  # false is written by leaving the key out: false means "not true"
+    bitmask: bool = False  # a flags enum the tables store as its number
+    never_filled: str | None = None  # never filled in the tables; the path to read instead
+    spellings: tuple[tuple[str, str], ...] = ()  # member → how the tables spell it
+    element_key: str | None = None  # array elements may be objects holding the value under this key
+    evidence: tuple[tuple[str, str], ...] = ()  # flag → the real rows behind it
 
     @property
     def array_root(self) -> str | None:
@@ -64,17 +75,53 @@ class Field:
         return self.type != "object"
 
 
+def _real_data(real: dict) -> dict:
+    """The Field attributes a catalog entry's `realData` sets."""
+    evidence = {}
+    for flag, value in real.items():
+        evidence[flag] = value if isinstance(value, str) else value["evidence"]
+    spellings = (real.get("spellings") or {}).get("values") or {}
+    return {
+        "false_when_absent": "falseWhenAbsent" in real,
+        "bitmask": "bitmask" in real,
+        "never_filled": real["neverFilled"]["instead"] if "neverFilled" in real else None,
+        "spellings": tuple(sorted(spellings.items())),
+        "element_key": real["elementKey"]["key"] if "elementKey" in real else None,
+        "evidence": tuple(sorted(evidence.items())),
+    }
+
+
+def real_data_notes(field: Field) -> list[str]:
+    """What real rows show about a field, one sentence each, with the evidence: for `entra-sigma
+    fields` and the generated field reference."""
+    evidence = dict(field.evidence)
+    notes = []
+    if field.false_when_absent:
+        notes.append(f"false is written as absence: `false` matches rows without the key ({evidence['falseWhenAbsent']})")
+    if field.bitmask:
+        notes.append(f"stored as a number (a bitmask): a member matches when its bit is set ({evidence['bitmask']})")
+    if field.never_filled:
+        notes.append(f"never filled in the tables ({evidence['neverFilled']}); read `{field.never_filled}` instead")
+    if field.spellings:
+        spelt = ", ".join(f"{member} as {text}" for member, text in field.spellings)
+        notes.append(f"the tables spell {spelt} ({evidence['spellings']})")
+    if field.element_key:
+        notes.append(f"elements may be objects, whose `{field.element_key}` is then the value ({evidence['elementKey']})")
+    return notes
+
+
 class Catalog:
-    def __init__(self, fields: dict[str, Field], enums: dict[str, Enum]):
+    def __init__(self, fields: dict[str, Field], enums: dict[str, Enum], not_supported: dict[str, dict] | None = None):
         self.fields = fields
         self.enums = enums
+        self.not_supported = not_supported or {}  # keys the logs carry that are not Graph properties
         self._lower = {path.lower(): path for path in fields}
 
     @classmethod
     def from_file(cls, path: Path = CATALOG_PATH) -> "Catalog":
         data = json.loads(path.read_text(encoding="utf-8"))
         enums = {
-            name: Enum(name, tuple(spec["members"]), bool(spec.get("flags")))
+            name: Enum(name, tuple(spec["members"]), bool(spec.get("flags")), tuple(sorted((spec.get("values") or {}).items())))
             for name, spec in data["enums"].items()
         }
         fields = {
@@ -87,16 +134,22 @@ class Catalog:
                 format=spec.get("format"),
                 description=spec.get("description"),
                 flags=bool(spec.get("enum") and enums.get(spec["enum"]) and enums[spec["enum"]].flags),
+                **_real_data(spec.get("realData") or {}),
             )
             for name, spec in data["fields"].items()
         }
-        return cls(fields, enums)
+        return cls(fields, enums, data.get("notSupported") or {})
 
     def get(self, path: str) -> Field | None:
         return self.fields.get(path)
 
     def enum_of(self, field: Field) -> Enum | None:
         return self.enums.get(field.enum) if field.enum else None
+
+    def unsupported(self, path: str) -> str | None:
+        """Why a key the logs carry, but Graph does not define, cannot be matched (or None)."""
+        lowered = path.replace("[]", "").lower()
+        return next((e["reason"] for p, e in self.not_supported.items() if p.lower() == lowered), None)
 
     def suggest(self, path: str) -> str | None:
         """A likely intended path: same spelling in another case, a `[]` path, or a close match."""

@@ -19,7 +19,7 @@ from . import incremental
 from .build import BuildResult, Compiler, build_outputs
 from .cache import Cache, context_key
 from .render import TemplateFailure
-from .catalog import default_catalog
+from .catalog import default_catalog, real_data_notes
 from .diagnostics import format_github, format_json, format_sarif, format_text
 from .loader import display_path_for
 from .tables import bundled_registry
@@ -57,6 +57,9 @@ TableSchemas = Annotated[
     typer.Option("--table-schema", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
 ]
 Templates = Annotated[Optional[Path], typer.Option("--templates", help="A folder of templates laid over the bundled ones.")]
+Strict = Annotated[bool, typer.Option(
+    "--strict", help="Treat warnings (a table left out, a field never filled, a skipped format) as errors.",
+)]
 Jobs = Annotated[Optional[int], typer.Option(
     "--jobs", min=1, help="Processes to compile with. Default: one per core once there are hundreds of rules.",
 )]
@@ -134,15 +137,17 @@ def validate(
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
     templates: Templates = None,
+    strict: Strict = False,
 ) -> None:
     """Check rules as `build` would, writing nothing: schema, catalog, every target table,
     deployment settings; Defender gaps are warnings."""
     with user_errors():
         outputs = build_outputs(make_compiler(table_schema, templates), paths)
     report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
-    if fmt is DiagnosticFormat.text and outputs.ok:
+    ok = outputs.ok and not (strict and outputs.diagnostics)
+    if fmt is DiagnosticFormat.text and ok:
         typer.echo(f"{outputs.rules} rule file(s) OK", err=True)
-    raise typer.Exit(0 if outputs.ok else 1)
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command("compile")
@@ -154,19 +159,21 @@ def compile_command(
     table_schema: TableSchemas = None,
     templates: Templates = None,
     jobs: Jobs = None,
+    strict: Strict = False,
 ) -> None:
     """Compile rules to KQL: to standard output, or one file per rule with --out."""
     with user_errors():
         compiler = make_compiler(table_schema, templates)
         queries = incremental.compile_queries(lambda: compiler, paths, target.value, named=out is not None, jobs=jobs)
     report(BuildResult([], [], queries.diagnostics, queries.rules), fmt)
+    ok = queries.ok and not (strict and queries.diagnostics)
     if out is None:
         sys.stdout.write("\n".join(queries.texts))
     else:
         files = queries.files
-        write_all_or_nothing(out, files, queries.ok)
+        write_all_or_nothing(out, files, ok)
         typer.echo(f"wrote {len(files)} quer{'y' if len(files) == 1 else 'ies'} to {display_path_for(out)}", err=True)
-    raise typer.Exit(0 if queries.ok else 1)
+    raise typer.Exit(0 if ok else 1)
 
 
 def write_all_or_nothing(out: Path, files: dict[str, str], ok: bool) -> None:
@@ -187,7 +194,7 @@ def build(
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
     templates: Templates = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Treat skipped formats (warnings) as errors.")] = False,
+    strict: Strict = False,
     cache: Annotated[Optional[Path], typer.Option(
         "--cache", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
     )] = None,
@@ -326,6 +333,8 @@ def fields(
         enum = catalog.enum_of(spec)
         if enum:
             typer.echo(f"    members{' (flags)' if enum.flags else ''}: {', '.join(enum.members)}")
+        for note in real_data_notes(spec):
+            typer.echo(f"    real rows: {note}")
         for table in tables:
             typer.echo(f"    {table}: {describe_resolution(registry.mapping(table).resolve(path))}")
 
@@ -334,7 +343,7 @@ def describe_resolution(resolved) -> str:
     from .tables import Absent, Constant
 
     if isinstance(resolved, Absent):
-        return "—"
+        return f"— (not read: {resolved.reason})" if resolved.deliberate else "—"
     if isinstance(resolved, Constant):
         return f"constant {resolved.value!r}"
     text = resolved.column + "".join(f".{p}" for p in resolved.path)

@@ -88,18 +88,30 @@ class QueryBuilder:
     def target_tables(self, rule: Rule) -> list[str]:
         if self.forced_tables is not None:
             return list(self.forced_tables)
-        if self.platform == "defender":
-            if rule.service not in self.registry.targets.get("defender", {}):
-                return []
-            chosen = rule.settings("defender").get("table")
-            return [chosen] if chosen else self.registry.tables_for("defender", rule.service)
-        return self.registry.tables_for("sentinel", rule.service)
+        chosen = rule.settings("defender").get("table") if self.platform == "defender" else None
+        if chosen and chosen in self.registry.choices_for(self.platform, rule.service):
+            return [chosen]
+        return self.registry.tables_for(self.platform, rule.service)
+
+    def table_choice_problem(self, rule: Rule) -> Diagnostic | None:
+        """`defender: {table: ...}` naming a table that holds other sign-ins than the rule's service."""
+        chosen = rule.settings("defender").get("table") if self.platform == "defender" else None
+        choices = self.registry.choices_for(self.platform, rule.service)
+        if chosen is None or chosen in choices or not choices:
+            return None
+        return Diagnostic(
+            "E206", f"Defender table '{chosen}' does not hold the sign-ins of service '{rule.service}'",
+            rule.document.location("defender", "table"), rule.title, f"choose {' or '.join(choices)}",
+        )  # a setting's mistake, an error wherever Defender is built (no [defender] target, which build downgrades)
 
     def build(self, rule: Rule, columns: list[str | tuple[str, str]] | None = None) -> tuple[Query | None, list[Diagnostic]]:
         """The query of a single-event rule. With `columns` each leg projects those instead of
         the rule's `fields` (correlations build on that): a (name, beta path) pair becomes a
         typed column, a string is taken as KQL text, with `{time}` standing for the time column."""
         locate = origin_locator(rule.document)
+        problem = self.table_choice_problem(rule) if self.forced_tables is None else None
+        if problem is not None:
+            return None, [problem]
         target = self.target_tables(rule)
         if not target:
             return None, [Diagnostic(
@@ -107,10 +119,11 @@ class QueryBuilder:
                 rule.document.location("logsource", "service"), rule.title, target=self.platform,
             )]
         lowered: dict[str, Tree] = {}
+        mappers: dict[str, TableMapper] = {}
         missing_everywhere: set[str] | None = None
         diagnostics: list[Diagnostic] = []
         for table in target:
-            mapper = TableMapper(self.registry.mapping(table), self.catalog)
+            mapper = mappers[table] = TableMapper(self.registry.mapping(table), self.catalog)
             try:
                 lowered[table] = mapper.lower(rule.condition)
             except MappingProblem as problem:
@@ -119,15 +132,17 @@ class QueryBuilder:
                     rule.title, target=self.platform,
                 ))
                 continue
-            missing_everywhere = mapper.missing if missing_everywhere is None else missing_everywhere & mapper.missing
+            missing = set(mapper.missing)
+            missing_everywhere = missing if missing_everywhere is None else missing_everywhere & missing
         if diagnostics:
             return None, diagnostics
         matches = {m.field: m for m in ir.walk_matches(rule.condition)}
         for path in sorted(missing_everywhere or ()):
             origin = matches[path].origin if path in matches else None
+            reasons = [m.missing[path].reason for m in mappers.values() if m.missing[path].deliberate]
             diagnostics.append(Diagnostic(
                 "E201", f"field '{path}' has no column in {', '.join(target)}",
-                locate(origin), rule.title, target=self.platform,
+                locate(origin), rule.title, "; ".join(reasons) or None, target=self.platform,
             ))
         if diagnostics:
             return None, diagnostics
@@ -138,18 +153,48 @@ class QueryBuilder:
                 rule.document.location("detection", "condition"), rule.title,
                 hint="a field it requires has no column there, or is constant", target=self.platform,
             )]
+        diagnostics += self.left_out(rule, [mappers[t] for t in lowered if t not in live], matches)
         if columns is not None:
-            legs = [self.leg(table, tree, (), columns) for table, tree in live.items()]
+            legs = [self.leg(table, tree, (), columns, rule.service) for table, tree in live.items()]
             return Query(rule, self.platform, legs), diagnostics
         projected, problems = self.returnable_fields(rule, list(live))
         diagnostics += problems
         if any(d.severity == "error" for d in problems):
             return None, diagnostics
-        legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
+        legs = [self.leg(table, tree, tuple(projected), service=rule.service) for table, tree in live.items()]
         if len(legs) > 1 and not projected:
             self.normalise(legs)
         returned = {p: output_name(p) for p in projected} if projected else self.raw_columns(list(live))
         return Query(rule, self.platform, legs, returned=returned), diagnostics
+
+    def left_out(self, rule: Rule, dropped: list[TableMapper], matches: dict[str, ir.Match]) -> list[Diagnostic]:
+        """A table the logsource names where the rule can never match (W202): say which, why,
+        and how to get it back, rather than let its leg disappear."""
+        locate = origin_locator(rule.document)
+        diagnostics = []
+        for mapper in dropped:
+            table = mapper.mapping.table.name
+            if mapper.missing:
+                path, absent = sorted(mapper.missing.items())[0]
+                fields = ", ".join(f"'{p}'" for p in sorted(mapper.missing))
+                message = f"{table} is left out: {fields} {'has' if len(mapper.missing) == 1 else 'have'} no column there"
+                hint = absent.reason if absent.deliberate else (
+                    f"if your workspace has the column, pass its '{table} | getschema' export with --table-schema {table}.json"
+                )
+            else:
+                path = min(mapper.constants, default="")
+                values = ", ".join(
+                    f"'{p}' is always {self.constant_text(constant_for(mapper.mapping, p).value)}" for p in sorted(mapper.constants)
+                )
+                message = f"{table} is left out: {values or 'the condition is always false'} there"
+                hint = "choose a logsource service that reads only the tables the rule is about: see docs/rule-format.md#logsource"
+            origin = matches[path].origin if path in matches else None
+            location = locate(origin) if origin else rule.document.location("logsource", "service")
+            diagnostics.append(Diagnostic("W202", message, location, rule.title, hint, severity="warning", target=self.platform))
+        return diagnostics
+
+    def constant_text(self, value) -> str:
+        return self.generator.boolean(value) if isinstance(value, bool) else self.generator.string(str(value))
 
     def returnable_fields(self, rule: Rule, tables: list[str]) -> tuple[list[str], list[Diagnostic]]:
         """The rule's `fields` that some queried table has. On Sentinel, the tables the rule is
@@ -177,8 +222,14 @@ class QueryBuilder:
         return dict(_raw_columns(self.registry, self.catalog, tuple(tables)))
 
     # -- one table ------------------------------------------------------------------------
-    def leg(self, table: str, tree: Tree, fields: tuple[str, ...], columns: list[str | tuple[str, str]] | None = None) -> Leg:
+    def leg(
+        self, table: str, tree: Tree, fields: tuple[str, ...],
+        columns: list[str | tuple[str, str]] | None = None, service: str | None = None,
+    ) -> Leg:
         leg = Leg(table)
+        row_filter = self.registry.row_filter(self.platform, service, table) if service else None
+        if row_filter is not None:  # the table mixes services: keep the rule's own
+            leg.steps.append(f"where {self.generator.row_filter(*row_filter)}")
         elements: list[AnyElement] = []
         collect_elements(tree, elements)
         flags = {element: f"_any{index + 1}" for index, element in enumerate(elements)}
@@ -205,7 +256,8 @@ class QueryBuilder:
 
     def projection(self, mapping: TableMapping, paths: tuple[str, ...]) -> str:
         """Project the rule's fields under their beta names, typed the same in every table."""
-        columns = [c.format(time=mapping.table.time_column) for c in self.generator.projection_prefix]
+        prefix = [c.format(time=mapping.table.time_column) for c in self.generator.projection_prefix]
+        columns = [c for c in prefix if c in mapping.table.columns]  # e.g. no AccountObjectId for service principals
         columns += [f"{output_name(path)} = {self.column_expression(mapping, path)}" for path in paths]
         return "project " + ", ".join(columns)
 
@@ -216,8 +268,7 @@ class QueryBuilder:
         access = projection_access(mapping, path)
         constant = constant_for(mapping, path)
         if constant is not None:
-            value = constant.value
-            return generator.boolean(value) if isinstance(value, bool) else generator.string(str(value))
+            return self.constant_text(constant.value)
         if access is None:
             return generator.typed_nulls["object" if spec.collection else spec.type]
         if spec.collection or spec.type == "object":
@@ -227,15 +278,15 @@ class QueryBuilder:
         text, kind = generator.typed(spec, access)
         if kind != generator.converted_types[spec.type]:
             text = f"{generator.converters[spec.type]}({text})"
-        return text
+        return f"coalesce({text}, false)" if spec.false_when_absent else text
 
     def decode(self, access, spec) -> str:
         """Numbers back to Graph's member names (or booleans), so every table returns the same values."""
         generator = self.generator
         column = generator.member(access.column)
         if spec.type == "bool":
-            true_value = dict(access.encoding).get("true")
-            return f"{column} == {generator.number(true_value)}"
+            truth = generator.truth(column, access.encoding)
+            return f"coalesce({truth}, false)" if spec.false_when_absent else truth
         cases = ", ".join(f"{column} == {generator.number(v)}, {generator.string(k)}" for k, v in access.encoding)
         return f'case({cases}, "")'
 

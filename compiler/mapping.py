@@ -8,7 +8,7 @@ array inside one selection are bound to the same array element.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import ir
@@ -121,7 +121,8 @@ class TableMapper:
     def __init__(self, mapping: TableMapping, catalog: Catalog):
         self.mapping = mapping
         self.catalog = catalog
-        self.missing: set[str] = set()
+        self.missing: dict[str, Absent] = {}  # path with no column here → why
+        self.constants: set[str] = set()  # paths with one value on every row here
 
     def lower(self, node: ir.Node) -> Tree:
         return simplify(self._lower(node, None))
@@ -173,7 +174,7 @@ class TableMapper:
     def _any_element(self, array: str, inner: ir.Node) -> Tree:
         resolved = self.mapping.resolve(array)
         if isinstance(resolved, Absent):
-            self.missing.add(array)
+            self.missing[array] = resolved
             return ir.Const(False)  # no array, no element can match
         if isinstance(resolved, Constant):
             raise MappingProblem(f"'{array}' is constant in {self.mapping.table.name}", None)
@@ -183,6 +184,8 @@ class TableMapper:
     def _match(self, match: ir.Match, scope: tuple[str, str] | None) -> Tree:
         spec = self.catalog.get(match.field)
         assert spec is not None  # validated before mapping
+        if spec.bitmask and match.op == "eq":
+            match = self._as_bits(match, spec)
         if spec.array_root and scope is None and not whole_array(spec, match):
             return self._any_element(spec.array_root, match)
         if scope is not None:
@@ -207,12 +210,21 @@ class TableMapper:
             other = (other_spec, other_access)
         return Predicate(match, spec, access, other)
 
+    def _as_bits(self, match: ir.Match, spec: Field) -> ir.Match:
+        """A flags enum stored as its number: the member becomes its bit (0 for `none`)."""
+        enum = self.catalog.enum_of(spec)
+        number = enum.number(str(match.value)) if enum else None
+        if number is None:
+            raise MappingProblem(f"'{match.field}' is stored as a number, and '{match.value}' has no known number", match)
+        return replace(match, op="bits", value=number)
+
     def _access(self, path: str, match: ir.Match) -> ColumnAccess | bool:
         resolved = self.mapping.resolve(path)
         if isinstance(resolved, Absent):
-            self.missing.add(path)
+            self.missing[path] = resolved
             return evaluate_missing(match) if path == match.field else False
         if isinstance(resolved, Constant):
+            self.constants.add(path)
             return evaluate_constant(match, resolved.value)
         return resolved
 

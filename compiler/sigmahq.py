@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from . import ir
-from .catalog import Catalog
+from .catalog import Catalog, Field
 from .diagnostics import Diagnostic, SourceLocation
 from .loader import RuleDocument
 from .paths import SCHEMAS_DIR
@@ -233,7 +233,7 @@ class Translator:
         if spec and spec.collection and spec.path == spec.array_root and m.op == "eq" and m.value == EMPTY_ARRAY:
             self._read(m.field, found, name.path, "'[]' means empty or missing")
             return replace(m, field=name.path, op="null", value=None)
-        self._read(m.field, found, name.path)
+        self._read(m.field, found, name.path, real_data_reading(spec, m))
         return replace(m, field=name.path)
 
     def _status(self, m: ir.Match, found: Lookup, entry: dict, where: SourceLocation) -> ir.Node:
@@ -266,6 +266,17 @@ class Translator:
             self._read(str(spelling), found, found.name.path)
             paths.append(found.name.path)
         return tuple(paths)
+
+
+def real_data_reading(spec: Field | None, m: ir.Match) -> str:
+    """How the value reads on real rows, where they differ from Graph (for the report)."""
+    if spec is None or m.op != "eq":
+        return ""
+    if spec.false_when_absent and str(m.value).lower() == "false":
+        return "Entra leaves the key out when it is false, so 'false' also matches rows without it"
+    if spec.bitmask:
+        return "the tables store the bitmask number, so the member's bit is tested"
+    return ""
 
 
 def translate(document: RuleDocument, condition: ir.Node, catalog: Catalog, locate: Locate) -> Translation:

@@ -52,6 +52,7 @@ class Absent:
     """The table has no column for the field: Sigma treats it as a missing field."""
 
     reason: str
+    deliberate: bool = False  # the mapping leaves it out on purpose (the reason says why)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class TableMapping:
                 continue
             if "constant" in target:
                 return Constant(target["constant"])
+            if "absent" in target:
+                return Absent(target["absent"], deliberate=True)
             column = target["column"]
             column_type = self.table.column_type(column)
             if column_type is None:
@@ -188,6 +191,17 @@ class Registry:
 
     def tables_for(self, platform: str, service: str) -> list[str]:
         return list(self.targets.get(platform, {}).get(service, []))
+
+    def choices_for(self, platform: str, service: str) -> list[str]:
+        """The tables a rule of this service may choose on this platform (defaults first)."""
+        defaults = self.tables_for(platform, service)
+        alternatives = self.targets.get(f"{platform}Alternatives", {})
+        return defaults + [t for table in defaults for t in alternatives.get(table, [])]
+
+    def row_filter(self, platform: str, service: str, table: str) -> tuple[str, object] | None:
+        """(column, value) that picks this service's rows out of a table that mixes services."""
+        found = self.targets.get("rowFilters", {}).get(platform, {}).get(service, {}).get(table)
+        return (found["column"], found["equals"]) if found else None
 
     def services(self, platform: str) -> list[str]:
         return sorted(self.targets.get(platform, {}))

@@ -18,6 +18,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from .caseshape import shape_problems
+from .catalog import default_catalog
 from .diagnostics import Diagnostic, SourceLocation
 from .loader import TEST_SUFFIXES, RuleDocument, parse_yaml
 from .paths import SCHEMAS_DIR
@@ -89,7 +91,7 @@ def load_cases(path: Path, display: str, registry: Registry) -> tuple[list[Case]
             groups = tuple(tuple(sorted(group.items())) for group in expect["groups"])
             expect = "groups"
         cases.append(Case(raw["name"], expect, groups, rows, raw.get("rule"), document.location(*where)))
-    return (cases if not diagnostics else []), diagnostics
+    return (cases if not any(d.severity == "error" for d in diagnostics) else []), diagnostics
 
 
 def _describe(error) -> str:
@@ -133,6 +135,11 @@ def _typed_rows(document: RuleDocument, where: tuple, raw: dict, registry: Regis
                         "E503", f"{label}: {table_name}.{column} is {kind}; {problem}", location, None,
                     ))
                 typed[column] = converted
+            for column, problem, fix in shape_problems(table_name, row, registry, default_catalog()):
+                diagnostics.append(Diagnostic(
+                    "W503", f"{label}: {problem}", document.location(*where, "rows", table_name, number, column), None, fix,
+                    severity="warning",
+                ))
             rows[table_name].append(typed)
     return rows, diagnostics
 

@@ -57,6 +57,10 @@ class FieldChecker:
     # -- fields ------------------------------------------------------------------------
     def field(self, path: str, origin: ir.Origin | None) -> Field | None:
         found = self.catalog.get(path)
+        unsupported = self.catalog.unsupported(path)
+        if found is None and unsupported is not None:
+            self.error("E101", f"field '{path}' is not supported", origin, unsupported)
+            return None
         if found is None:
             suggestion = self.catalog.suggest(path)
             self.error(
@@ -70,6 +74,8 @@ class FieldChecker:
                 origin,
             )
             return None
+        if found.never_filled:
+            self.diagnostics.append(never_filled_warning(found, self.locate(origin), self.rule))
         return found
 
     # -- the tree ----------------------------------------------------------------------
@@ -201,11 +207,26 @@ class FieldChecker:
         return m
 
 
+def never_filled_warning(spec: Field, location: SourceLocation, rule: str | None) -> Diagnostic:
+    """A field the tables never fill (real rows show it empty): a rule on it can hardly fire."""
+    evidence = dict(spec.evidence).get("neverFilled", "")
+    return Diagnostic(
+        "W102", f"field '{spec.path}' is never filled in the sign-in tables: {evidence}", location, rule,
+        f"read '{spec.never_filled}' instead", severity="warning",
+    )
+
+
 def check_fields(paths: list[str], catalog: Catalog, locate_field: Callable[[int], SourceLocation], rule: str | None) -> list[Diagnostic]:
     """The rule's `fields` list: each a known path, not inside an array element."""
     diagnostics = []
     for index, path in enumerate(paths):
         spec = catalog.get(path)
+        unsupported = catalog.unsupported(path) if spec is None else None
+        if unsupported is not None:
+            diagnostics.append(Diagnostic("E101", f"field '{path}' in 'fields' is not supported", locate_field(index), rule, unsupported))
+            continue
+        if spec is not None and spec.never_filled:
+            diagnostics.append(never_filled_warning(spec, locate_field(index), rule))
         if spec is None:
             suggestion = catalog.suggest(path)
             diagnostics.append(Diagnostic(

@@ -42,11 +42,11 @@ def compile_text(
     document, diagnostics = parse_yaml(text, Path(path), path)
     if document is None:
         return None, diagnostics
-    rules, diagnostics = compiler.rules([document])
+    rules, found = compiler.rules([document])
     if not rules:
-        return None, diagnostics
+        return None, found
     compiled, diagnostics = compiler.compile_rule(rules[0], (platform,), [table] if table else None)
-    return compiled.texts.get(platform), diagnostics
+    return compiled.texts.get(platform), found + diagnostics
 
 
 def check_kql(texts: dict[str, str]) -> dict[str, list[str]]:

@@ -81,9 +81,25 @@ def test_defender_reads_one_table_which_a_rule_may_choose():
 
 
 def test_a_service_without_a_defender_table_is_located_at_the_service():
-    assert build(rule_text(APP, "serviceprincipal"), "defender") == (None, [Diagnostic(
-        "E204", "service 'serviceprincipal' has no defender sign-in table", SourceLocation("r.yml", 3, 29), "t",
+    assert build(rule_text(APP, "interactive"), "defender") == (None, [Diagnostic(
+        "E204", "service 'interactive' has no defender sign-in table", SourceLocation("r.yml", 3, 29), "t",
         target="defender",
+    )])
+
+
+@pytest.mark.parametrize("service, managed", [("serviceprincipal", "false"), ("managedidentity", "true")])
+def test_defender_keeps_the_services_rows_of_its_mixed_service_principal_table(service, managed):
+    query, diagnostics = build(rule_text(APP, service), "defender")
+    assert diagnostics == []
+    assert legs(query) == {"EntraIdSpnSignInEvents": [
+        f"where IsManagedIdentity == {managed}", 'where ApplicationId =~ "00000003-0000-0000-c000-000000000000"',
+    ]}
+
+
+def test_a_defender_table_of_another_service_is_refused_at_the_setting():
+    assert build(rule_text(APP, extra="defender: {table: EntraIdSpnSignInEvents}\n"), "defender") == (None, [Diagnostic(
+        "E206", "Defender table 'EntraIdSpnSignInEvents' does not hold the sign-ins of service 'signins'",
+        SourceLocation("r.yml", 7, 12), "t", "choose EntraIdSignInEvents or AADSignInEventsBeta",
     )])
 
 
@@ -96,14 +112,29 @@ def test_forced_tables_override_the_service():
 # -- folding tables away ----------------------------------------------------------------------------------
 
 
-def test_a_constant_folds_a_table_away():
+def test_a_constant_folds_a_table_away_and_says_so():
     query, diagnostics = build(rule_text("  sel: {isInteractive: true, appId: x}\n  condition: sel"))
-    assert diagnostics == []
-    assert legs(query) == {"SigninLogs": ['where AppId =~ "x"']}
+    assert legs(query) == {"SigninLogs": ["where IsInteractive == true", 'where AppId =~ "x"']}
+    assert diagnostics == [Diagnostic(
+        "W202", "AADNonInteractiveUserSignInLogs is left out: 'isInteractive' is always false there",
+        SourceLocation("r.yml", 5, 9), "t",
+        "choose a logsource service that reads only the tables the rule is about: see docs/rule-format.md#logsource",
+        severity="warning", target="sentinel",
+    )]
+
+
+def test_a_missing_column_that_drops_a_table_is_a_warning_with_the_fix():
+    query, diagnostics = build(rule_text("  sel: {signInEventTypes: interactiveUser}\n  condition: sel"))
+    assert query.tables == ["AADNonInteractiveUserSignInLogs"]
+    assert diagnostics == [Diagnostic(
+        "W202", "SigninLogs is left out: 'signInEventTypes' has no column there", SourceLocation("r.yml", 5, 9), "t",
+        "if your workspace has the column, pass its 'SigninLogs | getschema' export with --table-schema SigninLogs.json",
+        severity="warning", target="sentinel",
+    )]
 
 
 def test_a_condition_that_is_always_true_leaves_a_bare_table():
-    query, _ = build(rule_text("  sel: {isInteractive: false}\n  condition: sel"))
+    query, _ = build(rule_text("  sel: {isInteractive: false}\n  condition: sel", "noninteractive"))
     assert legs(query) == {"AADNonInteractiveUserSignInLogs": []}
 
 
@@ -199,11 +230,13 @@ def test_projection_gives_each_field_its_beta_name_and_one_type_in_every_table()
     query, diagnostics = build(rule_text(APP, extra=f"fields: [{', '.join(FIELDS)}]\n"))
     assert diagnostics == []
     assert {table: steps[-1] for table, steps in legs(query).items()} == {
+        # isManaged is left out when false, so a missing key is returned as false
         "SigninLogs": "project TimeGenerated, Type, userPrincipalName = UserPrincipalName, status_errorCode = toint(ResultType), "
-                      "deviceDetail_isManaged = tobool(DeviceDetail.isManaged), isInteractive = true, incomingTokenType = \"\", "
+                      "deviceDetail_isManaged = coalesce(tobool(DeviceDetail.isManaged), false), isInteractive = IsInteractive, "
+                      "incomingTokenType = IncomingTokenType, "
                       "authenticationDetails = todynamic(AuthenticationDetails), createdDateTime = CreatedDateTime",
         "AADNonInteractiveUserSignInLogs": "project TimeGenerated, Type, userPrincipalName = UserPrincipalName, "
-                      "status_errorCode = toint(ResultType), deviceDetail_isManaged = tobool(todynamic(DeviceDetail).isManaged), "
+                      "status_errorCode = toint(ResultType), deviceDetail_isManaged = coalesce(tobool(todynamic(DeviceDetail).isManaged), false), "
                       "isInteractive = false, incomingTokenType = IncomingTokenType, "
                       "authenticationDetails = todynamic(AuthenticationDetails), createdDateTime = CreatedDateTime",
     }
@@ -211,14 +244,21 @@ def test_projection_gives_each_field_its_beta_name_and_one_type_in_every_table()
 
 
 def test_defender_projection_decodes_numbers_back_to_graph_values():
-    query, diagnostics = build(rule_text(APP, extra="fields: [tokenIssuerType, deviceDetail.isManaged, status.errorCode]\n"), "defender")
+    rule = rule_text(APP, extra="fields: [tokenIssuerType, deviceDetail.isManaged, status.errorCode]\ndefender: {table: AADSignInEventsBeta}\n")
+    query, diagnostics = build(rule, "defender")
     assert diagnostics == []
     (steps,) = legs(query).values()
     assert steps[-1].startswith("project Timestamp, ReportId, ")
     assert steps[-1].endswith(
         ', tokenIssuerType = case(TokenIssuerType == 1, "ADFederationServices", TokenIssuerType == 0, "AzureAD", ""), '
-        "deviceDetail_isManaged = IsManaged == 1, status_errorCode = ErrorCode"
+        "deviceDetail_isManaged = coalesce(IsManaged == 1, false), status_errorCode = ErrorCode"
     )
+
+
+def test_defender_projection_keeps_the_prefix_columns_its_table_has():
+    query, _ = build(rule_text(APP, "serviceprincipal", "fields: [servicePrincipalId]\n"), "defender")
+    (steps,) = legs(query).values()
+    assert steps[-1] == "project Timestamp, ReportId, servicePrincipalId = ServicePrincipalId"  # no AccountObjectId there
 
 
 def test_a_returned_field_no_sentinel_table_has_is_an_error():
@@ -241,16 +281,18 @@ def test_a_returned_field_defender_lacks_is_a_warning_and_left_out():
 
 
 def test_a_returned_field_only_a_folded_away_table_has_is_an_error():
-    query, diagnostics = build(rule_text("  sel: {isInteractive: true, appId: x}\n  condition: sel", extra="fields: [appId, incomingTokenType]\n"))
+    query, diagnostics = build(rule_text("  sel: {isInteractive: true, appId: x}\n  condition: sel", extra="fields: [appId, signInEventTypes]\n"))
     assert query is None
-    assert [(d.code, d.message) for d in diagnostics] == [(
-        "E205", "field 'incomingTokenType' in 'fields' has no column in SigninLogs",
-    )]
+    assert [(d.code, d.message) for d in diagnostics] == [
+        ("W202", "AADNonInteractiveUserSignInLogs is left out: 'isInteractive' is always false there"),
+        ("E205", "field 'signInEventTypes' in 'fields' has no column in SigninLogs"),
+    ]
 
 
 # -- the union, as Kusto.Language types it ---------------------------------------------------------------------
 
-PROJECTABLE = [p for p, f in sorted(CATALOG.fields.items()) if not f.arrays or f.collection]
+# every returnable path (never-filled ones warn, W102, which test_validate covers)
+PROJECTABLE = [p for p, f in sorted(CATALOG.fields.items()) if (not f.arrays or f.collection) and not f.never_filled]
 CONDITION = "  sel: {appId: x}\n  condition: sel"
 
 
@@ -260,8 +302,8 @@ def unions() -> dict[str, tuple[Query, list[str]]]:
     cases = {}
     query, _ = build(rule_text(CONDITION))
     cases["normalised"] = (query, sorted(REGISTRY.tables["SigninLogs"].columns))
-    for platform, service in (("sentinel", "signins"), ("sentinel", "serviceprincipal"), ("defender", "signins")):
-        tables = REGISTRY.tables_for("defender", "signins") if platform == "defender" else REGISTRY.tables_for(platform, service)
+    for platform, service in (("sentinel", "signins"), ("sentinel", "serviceprincipal"), ("defender", "signins"), ("defender", "serviceprincipal")):
+        tables = REGISTRY.tables_for(platform, service)
         # Sentinel refuses a returned field none of its tables has (E205); Defender leaves it out (W201)
         fields = PROJECTABLE if platform == "defender" else [
             p for p in PROJECTABLE if any(not isinstance(REGISTRY.mapping(t).resolve(p), Absent) for t in tables)
@@ -280,8 +322,8 @@ def kusto(unions) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("key", ["normalised", "every-field/sentinel/signins", "every-field/sentinel/serviceprincipal",
-                                 "every-field/defender/signins"])
+                                 "every-field/defender/signins", "every-field/defender/serviceprincipal"])
 def test_every_column_keeps_its_name_after_the_union(unions, kusto, key):
     _query, names = unions[key]
-    assert len(names) > 20, "nothing to check"
+    assert len(names) > 15, "nothing to check"
     assert kusto[key] == []

@@ -45,7 +45,9 @@ def test_fields_page_lists_every_path_and_enum(pages):
         assert f"| `{path}` |" in text, path
     for name in catalog.enums:
         assert f"### Enum `{name}`" in text, name
-    assert "e.g. `primaryRefreshToken, refreshToken`" in text
+    assert "the tables write them as `primaryRefreshToken, refreshToken`" in text
+    assert "## What real rows show" in text
+    assert "| `deviceDetail.isManaged` | false is written as absence" in text
 
 
 def test_mappings_page_has_one_row_per_path_and_a_column_per_table(pages):
@@ -53,7 +55,7 @@ def test_mappings_page_has_one_row_per_path_and_a_column_per_table(pages):
     order = table_order(registry)
     assert order[:4] == ["SigninLogs", "AADNonInteractiveUserSignInLogs",
                          "AADServicePrincipalSignInLogs", "AADManagedIdentitySignInLogs"]
-    assert set(order[4:]) == {"EntraIdSignInEvents", "AADSignInEventsBeta"}
+    assert set(order[4:]) == {"EntraIdSignInEvents", "AADSignInEventsBeta", "EntraIdSpnSignInEvents"}
     text = pages[MAPPINGS_PAGE]
     header = next(line for line in text.splitlines() if line.startswith("| Path |"))
     assert header == "| Path | " + " | ".join(f"`{t}`" for t in order) + " |"
@@ -63,5 +65,6 @@ def test_mappings_page_has_one_row_per_path_and_a_column_per_table(pages):
     assert "| `status.errorCode` | `ResultType` |" in text
     assert "`todynamic(DeviceDetail).isManaged` (JSON text)" in text
     assert "`IsManaged` (1/0)" in text
-    assert "| `isInteractive` | constant true | constant false |" in text
-    assert "- `SigninLogs`: `Agent`, " in text
+    assert "| `isInteractive` | `IsInteractive` | constant false |" in text
+    assert "- `SigninLogs`: `SignInEventTypes`." in text
+    assert "| — (not read: EntraIdSignInEvents.TokenIssuerType became a string column" in text

@@ -36,7 +36,7 @@ def pred(field: str, op: str, value, access, cased: bool = False, other: tuple[s
                      (CATALOG.get(other[0]), other[1]) if other else None)
 
 
-SIGNIN, NONINTERACTIVE, ENTRA = "SigninLogs", "AADNonInteractiveUserSignInLogs", "EntraIdSignInEvents"
+SIGNIN, NONINTERACTIVE, ENTRA, BETA = "SigninLogs", "AADNonInteractiveUserSignInLogs", "EntraIdSignInEvents", "AADSignInEventsBeta"
 UPN = col(SIGNIN, "UserPrincipalName")
 AGENT = col(SIGNIN, "UserAgent")
 ELEMENT = ElementAccess("_authenticationDetails", ("succeeded",))
@@ -135,13 +135,16 @@ PREDICATES: dict[str, tuple[str, Predicate, str]] = {
                    'IncomingTokenType has "primaryRefreshToken"'),
     "number-on-text-column": (SIGNIN, pred("status.errorCode", "eq", 50126, col(SIGNIN, "ResultType")), 'ResultType == "50126"'),
     "number-on-int-column": (ENTRA, pred("status.errorCode", "eq", 50126, col(ENTRA, "ErrorCode")), "ErrorCode == 50126"),
+    # Entra leaves isManaged out when it is false: `false` means "not true"
     "bool-in-dynamic": (SIGNIN, pred("deviceDetail.isManaged", "eq", False, col(SIGNIN, "DeviceDetail", "isManaged")),
-                        "tobool(DeviceDetail.isManaged) == false"),
+                        "coalesce(tobool(DeviceDetail.isManaged), false) == false"),
     "bool-in-json-text": (NONINTERACTIVE, pred("deviceDetail.isManaged", "eq", True, col(NONINTERACTIVE, "DeviceDetail", "isManaged")),
                           "tobool(todynamic(DeviceDetail).isManaged) == true"),
     "bool-on-bool-column": (SIGNIN, pred("flaggedForReview", "eq", True, col(SIGNIN, "FlaggedForReview")), "FlaggedForReview == true"),
     "encoded-bool": (ENTRA, pred("deviceDetail.isManaged", "eq", True, encoded(ENTRA, "deviceDetail.isManaged")), "IsManaged == 1"),
-    "encoded-enum": (ENTRA, pred("tokenIssuerType", "eq", "ADFederationServices", encoded(ENTRA, "tokenIssuerType")), "TokenIssuerType == 1"),
+    "encoded-bool-false": (ENTRA, pred("deviceDetail.isCompliant", "eq", False, encoded(ENTRA, "deviceDetail.isCompliant")),
+                           "coalesce(IsCompliant == 1, false) == false"),
+    "encoded-enum": (BETA, pred("tokenIssuerType", "eq", "ADFederationServices", encoded(BETA, "tokenIssuerType")), "TokenIssuerType == 1"),
     "datetime": (SIGNIN, pred("createdDateTime", "eq", "2025-01-31T08:00:00Z", col(SIGNIN, "CreatedDateTime")),
                  "CreatedDateTime == datetime(2025-01-31T08:00:00Z)"),
     "contains": (SIGNIN, pred("userAgent", "contains", 'say "hi"', AGENT), r'UserAgent contains "say \"hi\""'),
@@ -171,6 +174,9 @@ PREDICATES: dict[str, tuple[str, Predicate, str]] = {
     "fieldref-numbers": (SIGNIN, pred("processingTimeInMilliseconds", "fieldref", "autonomousSystemNumber", col(SIGNIN, "ProcessingTimeInMilliseconds"),
                                       other=("autonomousSystemNumber", col(SIGNIN, "AutonomousSystemNumber"))),
                          "coalesce(toint(ProcessingTimeInMilliseconds) == toint(AutonomousSystemNumber), false)"),
+    "fieldref-bools-written-as-absence": (SIGNIN, pred("deviceDetail.isManaged", "fieldref", "deviceDetail.isCompliant", col(SIGNIN, "DeviceDetail", "isManaged"),
+                                                       other=("deviceDetail.isCompliant", col(SIGNIN, "DeviceDetail", "isCompliant"))),
+                                          "coalesce(coalesce(tobool(DeviceDetail.isManaged), false) == coalesce(tobool(DeviceDetail.isCompliant), false), false)"),
     "exists-string": (SIGNIN, pred("userAgent", "exists", True, AGENT), "isnotempty(UserAgent)"),
     "null-string": (SIGNIN, pred("userAgent", "null", None, AGENT), "isempty(UserAgent)"),
     "exists-in-dynamic": (SIGNIN, pred("deviceDetail.browser", "exists", True, col(SIGNIN, "DeviceDetail", "browser")),
@@ -192,10 +198,33 @@ def test_predicate(case):
     assert GEN.predicate(predicate) == text
 
 
+CA_SATISFIED = ElementAccess("_appliedConditionalAccessPolicies", ("conditionsSatisfied",))
+AUDIENCE = ElementAccess("_conditionalAccessAudiences", ())
+
+
 def test_element_predicates_convert_from_dynamic():
     assert GEN.predicate(pred("authenticationDetails.succeeded", "eq", True, ELEMENT)) == "tobool(_authenticationDetails.succeeded) == true"
+    # real steps write succeeded: false, so false stays a plain comparison there
+    assert GEN.predicate(pred("authenticationDetails.succeeded", "eq", False, ELEMENT)) == "tobool(_authenticationDetails.succeeded) == false"
     assert GEN.predicate(pred("authenticationMethodsUsed", "eq", "Password", ElementAccess("_authenticationMethodsUsed", ()))) == (
         'tostring(_authenticationMethodsUsed) =~ "Password"')
+
+
+def test_a_flags_enum_stored_as_a_number_tests_bits():
+    bits = lambda value: pred("appliedConditionalAccessPolicies.conditionsSatisfied", "bits", value, CA_SATISFIED)
+    value = "toint(_appliedConditionalAccessPolicies.conditionsSatisfied)"
+    assert GEN.predicate(bits(1)) == f"binary_and({value}, 1) != 0"
+    assert GEN.predicate(bits(0)) == f"{value} == 0"  # `none`: no bit set
+    # a list of members (Sigma's any-of) is one mask; `none` in it adds the zero test
+    assert GEN.condition(ir.Or((bits(1), bits(16))), {}) == f"binary_and({value}, 17) != 0"
+    assert GEN.condition(ir.And((ir.Or((bits(0), bits(4))), A)), {}) == f'({value} == 0 or binary_and({value}, 4) != 0) and UserPrincipalName =~ "a"'
+    # |all: every member's bit, one test each
+    assert GEN.condition(ir.And((bits(1), bits(2))), {}) == f"binary_and({value}, 1) != 0 and binary_and({value}, 2) != 0"
+
+
+def test_an_element_written_as_an_object_is_read_through_its_key():
+    assert GEN.predicate(pred("conditionalAccessAudiences", "eq", "00000003-0000-0000-c000-000000000000", AUDIENCE)) == (
+        'tostring(coalesce(_conditionalAccessAudiences.applicationId, _conditionalAccessAudiences)) =~ "00000003-0000-0000-c000-000000000000"')
 
 
 # -- in-list folding ---------------------------------------------------------------------------------------
@@ -221,9 +250,13 @@ IN_LISTS: dict[str, tuple[str, ir.Or, str]] = {
                               "ErrorCode in (1, 2)"),
     "flags": (NONINTERACTIVE, either(pred("incomingTokenType", "eq", "primaryRefreshToken", TOKENS), pred("incomingTokenType", "eq", "refreshToken", TOKENS)),
               'IncomingTokenType has_any ("primaryRefreshToken", "refreshToken")'),
-    "encoded": (ENTRA, either(pred("tokenIssuerType", "eq", "AzureAD", encoded(ENTRA, "tokenIssuerType")),
-                              pred("tokenIssuerType", "eq", "ADFederationServices", encoded(ENTRA, "tokenIssuerType"))),
+    "encoded": (BETA, either(pred("tokenIssuerType", "eq", "AzureAD", encoded(BETA, "tokenIssuerType")),
+                             pred("tokenIssuerType", "eq", "ADFederationServices", encoded(BETA, "tokenIssuerType"))),
                 "TokenIssuerType in (0, 1)"),
+    # absent counts as false, so `false` is no plain list member
+    "bools-written-as-absence-not-folded": (SIGNIN, either(pred("deviceDetail.isManaged", "eq", True, col(SIGNIN, "DeviceDetail", "isManaged")),
+                                                           pred("deviceDetail.isManaged", "eq", False, col(SIGNIN, "DeviceDetail", "isManaged"))),
+                                            "tobool(DeviceDetail.isManaged) == true or coalesce(tobool(DeviceDetail.isManaged), false) == false"),
     "two-fields-not-folded": (SIGNIN, either(pred("userPrincipalName", "eq", "a", UPN), pred("userAgent", "eq", "b", AGENT)),
                               'UserPrincipalName =~ "a" or UserAgent =~ "b"'),
     "mixed-case-not-folded": (SIGNIN, either(pred("userPrincipalName", "eq", "a", UPN), pred("userPrincipalName", "eq", "B", UPN, True)),
@@ -319,6 +352,13 @@ def kusto() -> dict[str, list[str]]:
     queries["element"] = (
         "SigninLogs | mv-apply " + GEN.element_test(ELEMENT_TEST).replace("{flag}", "_any1") + " | where _any1 | project-away _any1"
     )
+    bits = [pred("appliedConditionalAccessPolicies.conditionsSatisfied", "bits", v, CA_SATISFIED) for v in (0, 1, 16)]
+    ca_test = AnyElement(col(NONINTERACTIVE, "ConditionalAccessPolicies"), "_appliedConditionalAccessPolicies", ir.Or(tuple(bits)))
+    queries["element-bits"] = (
+        f"{NONINTERACTIVE} | mv-apply " + GEN.element_test(ca_test).replace("{flag}", "_any1") + " | where _any1 | project-away _any1"
+    )
+    audience = AnyElement(col(SIGNIN, "ConditionalAccessAudiences"), "_conditionalAccessAudiences", pred("conditionalAccessAudiences", "eq", "x", AUDIENCE))
+    queries["element-key"] = "SigninLogs | mv-apply " + GEN.element_test(audience).replace("{flag}", "_any1") + " | where _any1"
     queries["literals"] = "print " + ", ".join(
         [GEN.string(v) for v in ("", 'say "hi"', "C:\\temp\\", "a\nb\r\tc", "zürich €")]
         + [GEN.regex(v) for v in (r"\d+\.exe$", 'say "x"', r"\\server\share", "line\nbreak\\d")]
@@ -330,7 +370,7 @@ def kusto() -> dict[str, list[str]]:
 @pytest.mark.parametrize(
     "key",
     [f"predicate/{k}" for k in PREDICATES] + [f"in-list/{k}" for k in IN_LISTS]
-    + [f"condition/{k}" for k in CONDITIONS] + ["element", "literals"],
+    + [f"condition/{k}" for k in CONDITIONS] + ["element", "element-bits", "element-key", "literals"],
 )
 def test_kusto_language_accepts(kusto, key):
     assert kusto[key] == []

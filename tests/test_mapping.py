@@ -51,7 +51,7 @@ def p(match: ir.Match, access) -> Predicate:
 
 def lower(node: ir.Node) -> tuple[object, set[str]]:
     mapper = TableMapper(MAPPING, CATALOG)
-    return mapper.lower(node), mapper.missing
+    return mapper.lower(node), set(mapper.missing)
 
 
 def element(path: str) -> ElementAccess:

@@ -102,7 +102,7 @@ def test_deployment_settings_are_checked_too():
     ]
     assert validate(GOOD + "defender: {table: DeviceEvents}\n") == [
         "r.yml:7:12: error: 'defender.table' must be one of EntraIdSignInEvents, AADSignInEventsBeta, "
-        "not 'DeviceEvents' in rule 't'"
+        "EntraIdSpnSignInEvents, not 'DeviceEvents' in rule 't'"
     ]
 
 

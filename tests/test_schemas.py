@@ -28,7 +28,7 @@ SENTINEL_TABLES = [
     "AADServicePrincipalSignInLogs",
     "AADManagedIdentitySignInLogs",
 ]
-DEFENDER_TABLES = ["AADSignInEventsBeta", "EntraIdSignInEvents"]
+DEFENDER_TABLES = ["AADSignInEventsBeta", "EntraIdSignInEvents", "EntraIdSpnSignInEvents"]
 ALL_TABLES = SENTINEL_TABLES + DEFENDER_TABLES
 
 
@@ -140,16 +140,16 @@ def test_tables_named_by_targets_have_schemas_and_mappings():
     if not targets_path.is_file():
         return
     targets = load(targets_path)
-    named = {
-        table
-        for platform, value in targets.items()
-        if not platform.startswith("$")
-        for table in (value.values() if isinstance(value, dict) else [value])
-        for table in (table if isinstance(table, list) else [table])
-    }
+    named = {table for platform in ("sentinel", "defender") for tables in targets[platform].values() for table in tables}
+    named |= {t for default, others in targets["defenderAlternatives"].items() for t in [default, *others]}
+    named |= {t for services in targets["rowFilters"].values() for filters in services.values() for t in filters}
     for table in sorted(named):
         assert (SCHEMAS / "tables" / f"{table}.json").is_file(), table
         assert (SCHEMAS / "mappings" / f"{table}.json").is_file(), table
+    for services in targets["rowFilters"].values():
+        for filters in services.values():
+            for table, where in filters.items():
+                assert column_types(load(SCHEMAS / "tables" / f"{table}.json"))[where["column"]] == "bool"
 
 
 # ----------------------------------------------------------------------------- mappings
@@ -170,7 +170,7 @@ def test_every_mapped_column_exists_in_its_table(tables, mappings):
         assert pending == sorted(set(pending)), f"{table}: pendingColumns must be sorted and unique"
         missing = set()
         for path, target in mapping["fields"].items():
-            assert ("column" in target) != ("constant" in target), f"{table}: {path}"
+            assert sum(key in target for key in ("column", "constant", "absent")) == 1, f"{table}: {path}"
             if "column" in target and target["column"] not in columns:
                 assert target["column"] in pending, f"{table}: {path} -> missing column {target['column']}"
                 missing.add(target["column"])
@@ -182,11 +182,10 @@ def test_every_mapped_column_exists_in_its_table(tables, mappings):
 def test_signinlogs_pending_columns_come_from_the_noninteractive_table(tables, mappings):
     signin = mappings["SigninLogs"]
     pending = signin["pendingColumns"]
-    for column in ("IncomingTokenType", "ClientCredentialType", "SessionId", "Agent", "AppOwnerTenantId",
-                   "ResourceOwnerTenantId", "OriginalTransferMethod", "TokenProtectionStatusDetails",
-                   "IsThroughGlobalSecureAccess", "HomeTenantName", "FederatedCredentialId",
-                   "ConditionalAccessAudiences"):
-        assert column in pending, column
+    # the 2026 page lists what the 2024 one lacked; only what it still lacks is pending
+    assert pending == ["SignInEventTypes"]
+    for column in ("IncomingTokenType", "ClientCredentialType", "SessionId", "Agent", "TokenProtectionStatusDetails"):
+        assert column in column_types(tables["SigninLogs"]), column
     assert "ProcessingTimeInMs" not in pending
     assert signin["fields"]["processingTimeInMilliseconds"] == {"column": "ProcessingTimeInMilliseconds"}
     noninteractive = mappings["AADNonInteractiveUserSignInLogs"]["fields"]
@@ -264,7 +263,7 @@ def test_constants_fit_their_field(catalog, mappings):
 
 def test_overrides_asked_for_in_the_design(mappings):
     signin = mappings["SigninLogs"]["fields"]
-    assert signin["isInteractive"] == {"constant": True}
+    assert signin["isInteractive"] == {"column": "IsInteractive"}  # real SigninLogs rows hold false too
     for table in SENTINEL_TABLES:
         fields = mappings[table]["fields"]
         if table != "SigninLogs":
@@ -274,16 +273,21 @@ def test_overrides_asked_for_in_the_design(mappings):
         assert fields["appliedConditionalAccessPolicies"] == {"column": "ConditionalAccessPolicies"}
         assert fields["resourceId"] == {"column": "ResourceIdentity"}
         used = {target.get("column") for target in fields.values()}
-        assert not used & {"IsInteractive", "Location", "AppliedConditionalAccessPolicies", "ResourceId"}
+        assert not used & {"Location", "AppliedConditionalAccessPolicies", "ResourceId"}
     assert mappings["AADNonInteractiveUserSignInLogs"]["fields"]["processingTimeInMilliseconds"] == {
         "column": "ProcessingTimeInMs"
     }
-    for table in DEFENDER_TABLES:
+    for table in ("AADSignInEventsBeta", "EntraIdSignInEvents"):
         fields = mappings[table]["fields"]
         assert fields["userPrincipalName"] == {"column": "AccountUpn"}
-        assert fields["tokenIssuerType"]["encoding"] == {"AzureAD": 0, "ADFederationServices": 1}
         assert fields["deviceDetail.isManaged"]["encoding"] == {"true": 1, "false": 0}
         assert "isInteractive" not in fields
+    assert mappings["AADSignInEventsBeta"]["fields"]["tokenIssuerType"]["encoding"] == {"AzureAD": 0, "ADFederationServices": 1}
+    assert set(mappings["EntraIdSignInEvents"]["fields"]["tokenIssuerType"]) == {"absent"}  # a string column now
+    assert mappings["EntraIdSignInEvents"]["fields"]["isThroughGlobalSecureAccess"] == {"column": "IsSignInThroughGlobalSecureAccess"}
+    spn = mappings["EntraIdSpnSignInEvents"]["fields"]
+    assert spn["servicePrincipalId"] == {"column": "ServicePrincipalId"} and spn["isInteractive"] == {"constant": False}
+    assert "userPrincipalName" not in spn
 
 
 # ----------------------------------------------------------------------------- generator

@@ -72,7 +72,8 @@ COMPILES = {
         warnings=(f"25:9 {W101_TRUSTTYPE}", f"27:9 {W101_TRUSTTYPE}"),
     ),
     f"rules/{D}azure_ad_sign_ins_from_noncompliant_devices.yml": Compiles(
-        ("tobool(DeviceDetail.isCompliant) == false", "tobool(todynamic(DeviceDetail).isCompliant) == false"),
+        # Entra leaves isCompliant out when it is false: absent counts as false
+        ("coalesce(tobool(DeviceDetail.isCompliant), false) == false", "coalesce(tobool(todynamic(DeviceDetail).isCompliant), false) == false"),
     ),
     # '[]' is how Log Analytics shows an empty array: no named network location
     f"rules/{D}azure_ad_sign_ins_from_unknown_devices.yml": Compiles((
@@ -315,12 +316,14 @@ def test_numbers_as_text_compare_and_fieldref_read_sigmahq_names():
     assert check_kql({"q": text}) == {"q": []}
 
 
-def test_diagnostic_settings_location_is_the_country_and_isinteractive_a_constant():
+def test_diagnostic_settings_location_is_the_country_and_isinteractive_the_column():
     text, diagnostics, rule = compile_rule("  sel:\n    location: GB\n    IsInteractive: false\n  condition: sel\n")
     assert diagnostics == []
+    # real SigninLogs rows hold IsInteractive false too; the other table is non-interactive throughout
     assert [leg.table for leg in Compiler().compile_rule(rule, ("sentinel",))[0].queries["sentinel"].legs] == [
-        "AADNonInteractiveUserSignInLogs"
+        "SigninLogs", "AADNonInteractiveUserSignInLogs"
     ]
+    assert "| where IsInteractive == false" in text
     assert 'tostring(todynamic(LocationDetails).countryOrRegion) =~ "GB"' in text
 
 

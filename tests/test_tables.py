@@ -120,15 +120,15 @@ def test_workspace_schema_replaces_columns_and_keeps_the_rest(tmp_path):
     registry = bundled_registry()
     path = tmp_path / "SigninLogs.json"
     path.write_text(json.dumps([{"ColumnName": "TimeGenerated", "ColumnType": "datetime"},
-                                {"ColumnName": "IncomingTokenType", "ColumnType": "string"}]), encoding="utf-8")
+                                {"ColumnName": "SignInEventTypes", "ColumnType": "string"}]), encoding="utf-8")
     workspace = registry.with_workspace_schemas([path])
     assert workspace.tables["SigninLogs"] == Table("SigninLogs", "sentinel", "TimeGenerated", {
-        "TimeGenerated": "datetime", "IncomingTokenType": "string",
+        "TimeGenerated": "datetime", "SignInEventTypes": "string",
     })
     assert workspace.tables["AADNonInteractiveUserSignInLogs"] is registry.tables["AADNonInteractiveUserSignInLogs"]
-    assert workspace.mapping("SigninLogs").resolve("incomingTokenType") == ColumnAccess("IncomingTokenType", "string")
-    assert registry.mapping("SigninLogs").resolve("incomingTokenType") == Absent(
-        "column IncomingTokenType is not in SigninLogs"
+    assert workspace.mapping("SigninLogs").resolve("signInEventTypes") == ColumnAccess("SignInEventTypes", "string")
+    assert registry.mapping("SigninLogs").resolve("signInEventTypes") == Absent(
+        "column SignInEventTypes is not in SigninLogs"
     )  # the bundled registry is untouched
 
 
@@ -152,4 +152,25 @@ def test_bundled_registry_is_loaded_once_from_schemas():
     assert bundled_registry() is registry
     assert registry.tables_for("sentinel", "signins") == ["SigninLogs", "AADNonInteractiveUserSignInLogs"]
     assert registry.tables["EntraIdSignInEvents"].time_column == "Timestamp"
-    assert registry.mapping("SigninLogs").resolve("isInteractive") == Constant(True)
+    # real SigninLogs rows are not all interactive (2020), so the column is read there
+    assert registry.mapping("SigninLogs").resolve("isInteractive") == ColumnAccess("IsInteractive", "bool")
+    assert registry.mapping("AADNonInteractiveUserSignInLogs").resolve("isInteractive") == Constant(False)
+    assert registry.mapping("SigninLogs").resolve("incomingTokenType") == ColumnAccess("IncomingTokenType", "string")
+
+
+def test_defender_tables_per_service_and_the_rows_of_a_mixed_table():
+    registry = bundled_registry()
+    assert registry.tables_for("defender", "signins") == ["EntraIdSignInEvents"]
+    assert registry.choices_for("defender", "signins") == ["EntraIdSignInEvents", "AADSignInEventsBeta"]
+    assert registry.choices_for("defender", "serviceprincipal") == ["EntraIdSpnSignInEvents"]
+    assert registry.row_filter("defender", "managedidentity", "EntraIdSpnSignInEvents") == ("IsManagedIdentity", True)
+    assert registry.row_filter("defender", "serviceprincipal", "EntraIdSpnSignInEvents") == ("IsManagedIdentity", False)
+    assert registry.row_filter("defender", "signins", "EntraIdSignInEvents") is None
+    assert registry.row_filter("sentinel", "managedidentity", "AADManagedIdentitySignInLogs") is None
+
+
+def test_a_column_left_out_on_purpose_says_why():
+    resolved = bundled_registry().mapping("EntraIdSignInEvents").resolve("tokenIssuerType")
+    assert isinstance(resolved, Absent) and resolved.deliberate
+    assert "became a string column" in resolved.reason
+    assert bundled_registry().mapping("AADSignInEventsBeta").resolve("tokenIssuerType").column == "TokenIssuerType"

@@ -11,7 +11,7 @@ import pytest
 from compiler import ir
 from compiler.catalog import default_catalog
 from compiler.diagnostics import Diagnostic, SourceLocation
-from compiler.validate import FieldChecker, check_fields, regex_problem
+from compiler.validate import FieldChecker, check_fields, never_filled_warning, regex_problem
 
 CATALOG = default_catalog()
 
@@ -188,10 +188,33 @@ def test_a_match_without_origin_is_located_by_the_callback():
 def test_check_fields():
     paths = ["userPrincipalName", "authenticationDetails.succeeded", "authenticationDetails",
              "authenticationMethodsUsed", "zzz", "userPrincipalNam"]
+    never_filled = CATALOG.get("authenticationMethodsUsed")
     assert check_fields(paths, CATALOG, lambda i: SourceLocation("r.yml", 20 + i, 5), "R") == [
         Diagnostic("E108", "'authenticationDetails.succeeded' is inside the array 'authenticationDetails'; "
                            "return the whole array instead", SourceLocation("r.yml", 21, 5), "R", "use 'authenticationDetails'"),
+        never_filled_warning(never_filled, SourceLocation("r.yml", 23, 5), "R"),
         Diagnostic("E101", "unknown field 'zzz' in 'fields'", SourceLocation("r.yml", 24, 5), "R", None),
         Diagnostic("E101", "unknown field 'userPrincipalNam' in 'fields'", SourceLocation("r.yml", 25, 5), "R",
                    "did you mean 'userPrincipalName'?"),
     ]
+
+
+# -- what real rows show -----------------------------------------------------------------------------
+
+
+def test_a_field_the_tables_never_fill_is_a_warning_naming_what_to_read_instead():
+    checked, diagnostics = check(m("authenticationMethodsUsed", "eq", "PTA"))
+    assert checked == m("authenticationMethodsUsed", "eq", "PTA")  # still compiled
+    (warning,) = diagnostics
+    assert (warning.code, warning.severity, warning.hint) == ("W102", "warning", "read 'authenticationDetails.authenticationMethod' instead")
+    assert warning.message.startswith("field 'authenticationMethodsUsed' is never filled in the sign-in tables: empty in all ")
+    assert "real rows" in warning.message and "2020–2025" in warning.message
+
+
+def test_a_key_the_logs_carry_but_graph_lacks_is_refused_with_the_reason():
+    _, diagnostics = check(m("authenticationDetails.StatusSequence", "eq", "0"))
+    (error,) = diagnostics
+    assert (error.code, error.message) == ("E101", "field 'authenticationDetails.StatusSequence' is not supported")
+    assert "Graph's authenticationDetail has no such property" in error.hint
+    assert check_fields(["authenticationDetails.statusSequence"], CATALOG, lambda i: SourceLocation("r.yml", 3, 5), "R")[0].message == (
+        "field 'authenticationDetails.statusSequence' in 'fields' is not supported")

@@ -141,6 +141,9 @@ class KqlGenerator:
 
     def typed(self, spec: Field, access: ColumnAccess | ElementAccess) -> tuple[str, str]:
         text, kind = self.raw(access)
+        if spec.element_key and isinstance(access, ElementAccess) and not access.path:
+            # an element written as an object holds the value under element_key
+            text = f"coalesce({self._path(text, (spec.element_key,))}, {text})"
         if kind == "dynamic" and spec.type in self.converters:
             return f"{self.converters[spec.type]}({text})", self.converted_types[spec.type]
         return text, kind
@@ -167,6 +170,10 @@ class KqlGenerator:
             if kind == "string":
                 return f"isnotempty({text})" if present else f"isempty({text})"
             return f"isnotnull({text})" if present else f"isnull({text})"
+        if m.op == "eq" and spec.false_when_absent and m.value is False:
+            return self.not_true(text, encoding)
+        if m.op == "bits":
+            return self.bits(self.number_of(p.access), (m.value,))
         if m.op == "eq":
             if encoding is not None:
                 key = self.boolean(m.value) if isinstance(m.value, bool) else str(m.value)
@@ -194,8 +201,41 @@ class KqlGenerator:
             other, other_kind = self.typed(other_spec, other_access)
             if spec.type in ("string", "enum"):  # two empty (missing) values are not equal
                 return f"isnotempty({text}) and {text} {'==' if m.cased else '=~'} {other}"
+            if spec.false_when_absent or other_spec.false_when_absent:  # absent is false on that side
+                left = f"coalesce({text}, false)" if spec.false_when_absent else text
+                right = f"coalesce({other}, false)" if other_spec.false_when_absent else other
+                return self.null_safe(f"{left} == {right}")
             return self.null_safe(f"{self.as_number(spec, text, kind)} == {self.as_number(other_spec, other, other_kind)}")
         raise ValueError(f"unknown match operator {m.op}")
+
+    def truth(self, text: str, encoding: tuple[tuple[str, object], ...] | None) -> str:
+        """A boolean field as true, false or null (a number-encoded column compared with its true)."""
+        return f"{text} == {self.number(dict(encoding)['true'])}" if encoding is not None else text
+
+    def not_true(self, text: str, encoding: tuple[tuple[str, object], ...] | None) -> str:
+        """`false` on a key the tables leave out when false: absent (null) counts as false."""
+        return f"coalesce({self.truth(text, encoding)}, false) == false"
+
+    def number_of(self, access: ColumnAccess | ElementAccess) -> str:
+        """A flags enum stored as its number, as an integer."""
+        text, kind = self.raw(access)
+        return text if kind in ("int", "long") else f"toint({text})"
+
+    @staticmethod
+    def bits(value: str, members: tuple[int, ...]) -> str:
+        """Any of the members' bits set; a member numbered 0 (`none`) means no bit is set."""
+        mask = 0
+        for bit in members:
+            mask |= bit
+        tests = [f"{value} == 0"] if 0 in members else []
+        if mask:
+            tests.append(f"binary_and({value}, {mask}) != 0")
+        return " or ".join(tests)  # two tests only for a list of members: an Or, which condition() brackets
+
+    def row_filter(self, column: str, value: object) -> str:
+        """Keep the rows of one service in a table that mixes several (IsManagedIdentity)."""
+        literal = self.boolean(value) if isinstance(value, bool) else self.string(str(value))
+        return f"{self.member(column)} == {literal}"
 
     @staticmethod
     def null_safe(expression: str) -> str:
@@ -231,12 +271,17 @@ class KqlGenerator:
     def in_list(self, node: ir.Or) -> str | None:
         """`a =~ x or a =~ y` → `a in~ (x, y)` when every branch is plain equality on one access."""
         preds = node.args
-        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op == "eq" for p in preds):
+        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op in ("eq", "bits") for p in preds):
             return None
         first = preds[0]
-        if any(p.access != first.access or p.field != first.field or p.match.cased != first.match.cased for p in preds):
+        if any(p.access != first.access or p.field != first.field or p.match.cased != first.match.cased
+               or p.match.op != first.match.op for p in preds):
             return None
         spec = first.field
+        if first.match.op == "bits":
+            return self.bits(self.number_of(first.access), tuple(p.match.value for p in preds))
+        if spec.false_when_absent:  # `false` is not a plain value there
+            return None
         text, kind = self.typed(spec, first.access)
         encoding = first.access.encoding if isinstance(first.access, ColumnAccess) else None
         if encoding is not None:
@@ -291,8 +336,11 @@ class DefenderGenerator(KqlGenerator):
     """Advanced hunting in Microsoft Defender XDR: same language, other prefix columns."""
 
     dialect: ClassVar[str] = "defender"
-    # custom detections need Timestamp, ReportId and a column naming the impacted user
+    # custom detections need Timestamp, ReportId and a column naming the impacted user; a
+    # projection keeps those its table has
     projection_prefix: ClassVar[tuple[str, ...]] = ("{time}", "ReportId", "AccountObjectId")
+    # the columns of a sign-in table that can name a custom detection's impacted asset
+    impacted_asset_columns: ClassVar[tuple[str, ...]] = ("AccountObjectId", "AccountUpn")
 
 
 GENERATORS: dict[str, type[KqlGenerator]] = {"sentinel": KqlGenerator, "defender": DefenderGenerator}

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..catalog import Catalog, Enum, Field, default_catalog
+from ..catalog import Catalog, Enum, Field, default_catalog, real_data_notes
 from ..paths import PROJECT_ROOT
 from ..tables import MAPPINGS_DIR, TABLES_DIR, Absent, ColumnAccess, Constant, Registry, Resolution
 
@@ -93,6 +93,22 @@ def _type_text(field: Field) -> str:
     return field.type
 
 
+def _real_data_label(field: Field) -> str:
+    """A short mark in the path's row; the notes themselves are in 'What real rows show'."""
+    labels = []
+    if field.false_when_absent:
+        labels.append("false = key absent")
+    if field.bitmask:
+        labels.append("stored as a bitmask number")
+    if field.never_filled:
+        labels.append("never filled")
+    if field.spellings:
+        labels.append("spelt " + ", ".join(text for _, text in field.spellings))
+    if field.element_key:
+        labels.append(f"elements may be objects ({field.element_key})")
+    return "; ".join(labels)
+
+
 def _array_text(field: Field) -> str:
     enclosing = [a for a in field.arrays if a != field.path]
     parts = []
@@ -128,7 +144,7 @@ def render_fields(catalog: Catalog) -> str:
         "",
     ]
     lines += [f"- [`{p}`](#{slug(code(p))})" for p in top_level]
-    lines += ["- [Enums](#enums)", ""]
+    lines += ["- [What real rows show](#what-real-rows-show)", "- [Enums](#enums)", ""]
     for top in top_level:
         group = [p for p in paths if p == top or p.startswith(top + ".")]
         rows = []
@@ -139,10 +155,32 @@ def render_fields(catalog: Catalog) -> str:
                 _type_text(field),
                 _array_text(field),
                 code(field.format) if field.format else "",
+                _real_data_label(field),
                 cell(field.description),
             ])
         lines += [f"## {code(top)}", ""]
-        lines += _table(["Path", "Type", "Array", "Format", "Description"], rows)
+        lines += _table(["Path", "Type", "Array", "Format", "Real rows", "Description"], rows)
+        lines.append("")
+
+    lines += [
+        "## What real rows show",
+        "",
+        "Sign-in rows that Entra wrote (tests/realdata/ and the team's shared real data) differ from "
+        "Graph's description for these paths. Each note carries its evidence; "
+        "[semantics.md](../semantics.md#what-real-rows-show) explains what the compiler does about it.",
+        "",
+    ]
+    lines += _table(["Path", "What real rows show"], [
+        [code(path), cell("; ".join(real_data_notes(catalog.fields[path])).replace("`", ""))]
+        for path in paths if real_data_notes(catalog.fields[path])
+    ])
+    lines.append("")
+    if catalog.not_supported:
+        lines += [
+            "Keys the real rows carry that are not Graph beta properties, and so cannot be used in a rule:",
+            "",
+        ]
+        lines += _table(["Key", "Why"], [[code(path), cell(entry["reason"])] for path, entry in sorted(catalog.not_supported.items())])
         lines.append("")
 
     used_by: dict[str, list[str]] = {}
@@ -162,7 +200,9 @@ def render_fields(catalog: Catalog) -> str:
         lines += [f"### {enum_heading(name)}", ""]
         if enum.flags:
             lines += [
-                f"Flags enum: values may combine several members, e.g. {flags_example(enum)}.",
+                f"Flags enum: one sign-in may carry several members at once (the tables write them as {flags_example(enum)}, "
+                "or as the sum of their numbers where a path is stored as a bitmask). A rule names one member per value "
+                "and matches when that member is among them.",
                 "",
             ]
         lines.append("Members: " + ", ".join(code(m) for m in enum.members) + ".")
@@ -214,7 +254,7 @@ def _kind_suffix(access: ColumnAccess) -> str:
 def resolution_text(resolution: Resolution, field: Field, enclosing: ColumnAccess | None) -> str:
     """How one cell reads; `enclosing` is the resolution of the innermost enclosing array."""
     if isinstance(resolution, Absent):
-        return ABSENT
+        return f"{ABSENT} (not read: {cell(resolution.reason)})" if resolution.deliberate else ABSENT
     if isinstance(resolution, Constant):
         return f"constant {json.dumps(resolution.value)}"
     access = resolution
@@ -263,7 +303,9 @@ def render_mappings(catalog: Catalog, registry: Registry) -> str:
         "`member=number` for enums). Values without a number cannot be matched.",
         "- `constant true`: the table holds only rows with this value, so the field selects tables "
         "rather than filtering rows.",
-        f"- `{ABSENT}`: the table has no column for the path; Sigma treats it as a missing field.",
+        f"- `{ABSENT}`: the table has no column for the path; Sigma treats it as a missing field. "
+        f"`{ABSENT} (not read: ...)`: the table has a column, but what it holds is not known well "
+        "enough to read it (the reason follows).",
         "- Arrays: the row of the array path shows the column that holds the array; the rows of paths "
         "inside it show `element.<subpath>`, the path within one array element (nested arrays "
         "are relative to the innermost enclosing array).",
