@@ -84,8 +84,7 @@ def outcome_text(change: Change) -> str:
 
 # -- text ------------------------------------------------------------------------------------
 def render_text(plan: Plan) -> str:
-    verb = "Applied" if plan.applied else "Plan"
-    out = [f"{verb} for {plan.scope}: {summary(plan)}"]
+    out = [f"Plan for {plan.scope}: {summary(plan)}"]
     for change in ordered(plan):
         if change.action == UNCHANGED:
             continue
