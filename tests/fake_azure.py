@@ -88,6 +88,7 @@ class FakeAzure:
         self.contract_errors: list[tuple[str, str, list[str]]] = []
         self.faults: list[Fault] = []
         self.delay = 0.0
+        self.rewrite = None  # a function the fake ARM service applies to the properties it stores
         self.in_flight = 0
         self.max_in_flight = 0
         self.lock = threading.RLock()
@@ -243,6 +244,8 @@ class FakeAzure:
         properties.setdefault("templateVersion", None)
         properties.setdefault("alertDetailsOverride", None)
         properties["lastModifiedUtc"] = self.stamp()
+        if self.rewrite is not None:
+            self.rewrite(properties)
         stored = {
             "id": match.group(0), "name": name, "type": "Microsoft.SecurityInsights/alertRules", "kind": body["kind"],
             "etag": self.new_etag(), "systemData": {"lastModifiedBy": "entra-sigma-tests"}, "properties": properties,

@@ -221,9 +221,19 @@ def test_the_workspace_is_addressed_by_valid_names_only(fake):
     from tests.deploy_helpers import run
 
     result = run(["deploy", "sentinel", RULES, "--subscription", "not-a-guid", "--resource-group", "rg/..",
-                  "--workspace", "law", "--arm-endpoint", fake.url])
+                  "--workspace", "law_1", "--arm-endpoint", fake.url])
     assert result.exit_code == 2
     assert "--subscription 'not-a-guid': expected a subscription id" in result.stderr
     assert "--resource-group 'rg/..': not a resource group name" in result.stderr
-    assert "--workspace 'law': not a Log Analytics workspace name" in result.stderr
+    assert "--workspace 'law_1': not a Log Analytics workspace name" in result.stderr
     assert fake.requests == []
+
+
+def test_a_service_that_stores_other_values_than_were_sent_is_a_warning(fake):
+    fake.rewrite = lambda properties: properties.update(suppressionDuration="PT6H")
+    result = sentinel(fake, RULES, "--apply")
+    assert result.exit_code == 0
+    assert "=> created; warning W601: the service stored other values than were sent for properties.suppressionDuration" in result.stdout
+    change = plan_json(sentinel(fake, RULES, "--format", "json"))["changes"][0]
+    assert change["action"] == "drift"
+    assert change["fields"] == [{"path": "properties.suppressionDuration", "deployed": "PT6H", "rules": "PT5H"}]

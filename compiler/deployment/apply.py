@@ -42,7 +42,7 @@ def apply_change(target, change: Change) -> Outcome:
     except Conflict as conflict:
         return after_conflict(target, change, done, str(conflict))
     except RequestFailed as failure:
-        return Outcome("failed", "E601", failure.describe())
+        return Outcome("failed", "E601", f"{failure.method} failed: {failure.answer()}")
     return Outcome(done, warnings=stored_differs(change, stored))
 
 
@@ -60,7 +60,7 @@ def after_conflict(target, change: Change, done: str, message: str) -> Outcome:
     try:
         current = target.read(change.id)
     except RequestFailed as failure:
-        return Outcome("conflict", "E602", f"{message}; reading it again failed: {failure.describe()}")
+        return Outcome("conflict", "E602", f"{message}; reading it again failed: {failure.answer()}")
     if is_written(change, current):
         return Outcome(done)
     if current is None:

@@ -52,7 +52,7 @@ def desired_rules(
                 raise ValueError(f"it names the rule {rule.id!r}, not the rule's id {entry['id']!r}")
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             result.diagnostics.append(Diagnostic(
-                "E606", f"the built file {built[0]} is not a deployable {platform} rule: {error}",
+                "E604", f"the built file {built[0]} is not a deployable {platform} rule: {error}",
                 SourceLocation(entry["source"]), entry["title"], hint="check your --templates override", target=platform,
             ))
             continue

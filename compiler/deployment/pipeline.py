@@ -66,9 +66,13 @@ class RequestFailed(Exception):
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        return f"{self.method} {self.url}: {self.answer()}"
+
+    def answer(self) -> str:
+        """What came back, without the URL (when the rule it was about is named already)."""
         answer = f"HTTP {self.status}" if self.status else "no answer"
         code = f" {self.code}" if self.code else ""
-        return f"{self.method} {self.url}: {answer}{code}: {self.message}"
+        return f"{answer}{code}: {self.message}"
 
 
 @dataclass
@@ -122,8 +126,8 @@ class ApiClient:
         try:
             response = self._client.send_request(request, **self._options)
             response.read()
-        except ClientAuthenticationError as error:
-            raise RequestFailed(method, url, None, "AuthenticationFailed", first_line(error.message)) from None
+        except ClientAuthenticationError as error:  # no credential worked: its message lists what each one said
+            raise RequestFailed(method, url, None, "AuthenticationFailed", " ".join(str(error.message).split())[:1000]) from None
         except AzureError as error:
             raise RequestFailed(method, url, None, type(error).__name__, first_line(error.message)) from None
         if response.status_code >= 400 and response.status_code not in ok:

@@ -32,7 +32,7 @@ DURATIONS = frozenset({
 })
 SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 RESOURCE_GROUP = re.compile(r"^[-\w.()]{1,90}$")  # ARM's rule; may not end in a period
-WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]$")
+WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,88}[A-Za-z0-9]$")  # common/2.0/types.json#/parameters/WorkspaceName
 
 
 def check_scope(subscription: str, resource_group: str, workspace: str) -> list[str]:
@@ -43,7 +43,7 @@ def check_scope(subscription: str, resource_group: str, workspace: str) -> list[
     if not RESOURCE_GROUP.match(resource_group) or resource_group.endswith("."):
         problems.append(f"--resource-group {resource_group!r}: not a resource group name")
     if not WORKSPACE.match(workspace):
-        problems.append(f"--workspace {workspace!r}: not a Log Analytics workspace name (4-63 letters, digits and hyphens)")
+        problems.append(f"--workspace {workspace!r}: not a Log Analytics workspace name (letters, digits and inner hyphens)")
     return problems
 
 
