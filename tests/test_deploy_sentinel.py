@@ -237,3 +237,12 @@ def test_a_service_that_stores_other_values_than_were_sent_is_a_warning(fake):
     change = plan_json(sentinel(fake, RULES, "--format", "json"))["changes"][0]
     assert change["action"] == "drift"
     assert change["fields"] == [{"path": "properties.suppressionDuration", "deployed": "PT6H", "rules": "PT5H"}]
+
+
+def test_a_folder_without_rules_is_refused_rather_than_planned_as_deleting_everything(fake, tmp_path):
+    assert sentinel(fake, RULES, "--apply").exit_code == 0
+    (tmp_path / "empty").mkdir()
+    result = sentinel(fake, tmp_path / "empty", "--apply", "--prune")
+    assert result.exit_code == 2
+    assert "no rule files in" in result.stderr and "nothing to deploy" in result.stderr
+    assert len(workspace_rules(fake)) == 4 and not any(r.method == "DELETE" for r in fake.requests)

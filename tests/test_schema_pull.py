@@ -9,7 +9,6 @@ import pytest
 
 from compiler.tables import bundled_registry, table_from_getschema
 from tests.deploy_helpers import fake, run  # noqa: F401 - fixture
-from tests.helpers import check_kql
 
 REGISTRY = bundled_registry()
 SIGNIN_TABLES = sorted(t for t, table in REGISTRY.tables.items() if table.platform == "sentinel")

@@ -12,11 +12,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
 from .endpoints import EndpointError, resolve
+
+if TYPE_CHECKING:
+    from .pipeline import HttpSettings
 
 deploy_app = typer.Typer(
     help="Deploy the built rules: a plan of what would change, and with --apply the changes.",
@@ -61,7 +64,7 @@ class Common:
     detailed_exitcode: bool
     table_schema: list[Path] | None
     templates: Path | None
-    settings: object
+    settings: "HttpSettings"
 
 
 def debugging() -> bool:
@@ -72,18 +75,17 @@ def debugging() -> bool:
 
 @contextmanager
 def debug_logging():
-    """--debug: azure-core's HTTP logging on stderr, redacted."""
-    from .redaction import disable_debug_logging, enable_debug_logging
+    """--debug: azure-core's HTTP logging on stderr, redacted; otherwise the SDK's logs are dropped."""
+    from .redaction import enable_debug_logging, quiet_logging, restore_logging
 
-    handler = enable_debug_logging(sys.stderr) if debugging() else None
+    handler = enable_debug_logging(sys.stderr) if debugging() else quiet_logging()
     try:
         yield
     finally:
-        if handler is not None:
-            disable_debug_logging(handler)
+        restore_logging(handler)
 
 
-def settings_from(concurrency: int, retries: int, max_wait: float, timeout: float):
+def settings_from(concurrency: int, retries: int, max_wait: float, timeout: float) -> "HttpSettings":
     from .pipeline import HttpSettings
 
     return HttpSettings(retries=retries, max_wait=max_wait, backoff=min(0.8, max_wait), timeout=timeout, concurrency=concurrency)
@@ -123,6 +125,8 @@ def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make
     with user_errors():
         desired = desired_rules(lambda: compiler, common.rules, kind.platform, kind.output_format, kind.desired)
     report(BuildResult([], [], desired.diagnostics, desired.files), DiagnosticFormat.text)
+    if desired.files == 0:  # a wrong path must not plan the deletion of every rule
+        raise usage_error(f"no rule files in {', '.join(str(p) for p in common.rules)}: nothing to deploy")
     if not desired.ok:
         typer.echo(f"nothing sent to {kind.platform}: fix the errors above", err=True)
         raise typer.Exit(1)

@@ -58,6 +58,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def quiet_logging() -> logging.Handler:
+    """Without --debug the Azure SDK's log records go nowhere (rather than to Python's
+    last-resort handler, which would print its warnings unredacted on stderr)."""
+    handler = logging.NullHandler()
+    logging.getLogger("azure").addHandler(handler)
+    return handler
+
+
 def enable_debug_logging(stream) -> logging.Handler:
     """azure-core's and azure-identity's logs on `stream`, every record redacted. HTTP requests
     and responses are logged by azure-core's HttpLoggingPolicy (headers it does not know are
@@ -71,7 +79,7 @@ def enable_debug_logging(stream) -> logging.Handler:
     return handler
 
 
-def disable_debug_logging(handler: logging.Handler) -> None:
+def restore_logging(handler: logging.Handler) -> None:
     logger = logging.getLogger("azure")
     logger.removeHandler(handler)
     logger.setLevel(logging.NOTSET)
