@@ -89,6 +89,7 @@ class FakeAzure:
         self.faults: list[Fault] = []
         self.delay = 0.0
         self.rewrite = None  # a function the fake ARM service applies to the properties it stores
+        self.next_link_base = None  # where next links point (default: this server)
         self.in_flight = 0
         self.max_in_flight = 0
         self.lock = threading.RLock()
@@ -210,7 +211,7 @@ class FakeAzure:
             page = [copy.deepcopy(rules[n]) for n in names[skip: skip + self.page_size]]
             answer = {"value": page}
             if skip + self.page_size < len(names):
-                answer["nextLink"] = f"{self.url}{base}?api-version={API_VERSION}&$skipToken={skip + self.page_size}"
+                answer["nextLink"] = f"{self.next_link_base or self.url}{base}?api-version={API_VERSION}&$skipToken={skip + self.page_size}"
             return 200, {}, answer
         key = name.lower()
         current = rules.get(key)

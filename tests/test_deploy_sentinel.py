@@ -246,3 +246,35 @@ def test_a_folder_without_rules_is_refused_rather_than_planned_as_deleting_every
     assert result.exit_code == 2
     assert "no rule files in" in result.stderr and "nothing to deploy" in result.stderr
     assert len(workspace_rules(fake)) == 4 and not any(r.method == "DELETE" for r in fake.requests)
+
+
+def test_the_list_follows_next_links_on_the_same_host_only(fake):
+    assert sentinel(fake, RULES, "--apply").exit_code == 0
+    before = len(fake.requests)
+    assert "Nothing to do." in sentinel(fake, RULES).stdout
+    pages = fake.requests[before:]
+    assert [r.query.get("$skipToken") for r in pages] == [None, ["2"]]  # four rules, two per page
+    fake.next_link_base = "https://elsewhere.example"
+    result = sentinel(fake, RULES)
+    assert result.exit_code == 1
+    assert "https://elsewhere.example/subscriptions/" in result.stderr
+    assert "UnexpectedNextLink: the next page is on another host: not followed" in result.stderr
+
+
+def test_the_fake_service_refuses_another_api_version(fake):
+    import json as json_module
+    import urllib.error
+    import urllib.request
+
+    from tests.deploy_helpers import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE
+
+    url = (f"{fake.url}/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.OperationalInsights"
+           f"/workspaces/{WORKSPACE}/providers/Microsoft.SecurityInsights/alertRules?api-version=2023-02-01")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {fake.tokens['arm']}"})
+    try:
+        urllib.request.urlopen(request, timeout=5)
+    except urllib.error.HTTPError as error:
+        assert error.code == 400
+        assert json_module.loads(error.read())["error"]["code"] == "InvalidApiVersionParameter"
+    else:
+        raise AssertionError("the fake service accepted api-version 2023-02-01")
