@@ -98,7 +98,7 @@ class DefenderTarget:
         if now is None:
             raise Conflict("the rule was deleted on the service since it was read")
         if now.version != current.version or now.content != current.content:
-            raise Conflict(f"the rule changed on the service since it was read (lastModifiedDateTime {now.version})")
+            raise Conflict(f"lastModifiedDateTime is now {now.version}, not {current.version}")
 
     def update(self, rule: DesiredRule, current: DeployedRule) -> DeployedRule | None:
         self._unchanged_since(current)
