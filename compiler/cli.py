@@ -352,6 +352,16 @@ def describe_resolution(resolved) -> str:
     return f"{text} ({kind}{encoding})"
 
 
+def _add_deployment_verbs() -> None:
+    from .deployment.commands import deploy_app, schema_app
+
+    app.add_typer(deploy_app, name="deploy")
+    app.add_typer(schema_app, name="schema")
+
+
+_add_deployment_verbs()
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,108 @@
+"""`schema pull`: each sign-in table's `getschema`, as the workspace has it, in files `--table-schema` reads.
+
+One query per table through azure-monitor-query's LogsQueryClient (with our bounded retry
+policy). A table the workspace does not have (its diagnostic setting is off) is reported and
+left out; any other failure writes nothing. Each file is `<Table>.json`: the getschema rows
+(ColumnName, ColumnOrdinal, DataType, ColumnType) in column order, which
+`tables.table_from_getschema` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.pipeline import policies
+from azure.core.pipeline.transport import RequestsTransport
+
+from .endpoints import Endpoint
+from .pipeline import BoundedRetryPolicy, HttpSettings, RequestFailed, first_line
+
+GETSCHEMA_COLUMNS = ("ColumnName", "ColumnOrdinal", "DataType", "ColumnType")
+MISSING_TABLE = ("Failed to resolve table", "SEM0100")
+
+
+@dataclass
+class Pulled:
+    files: dict[str, str] = field(default_factory=dict)  # file name → text
+    missing: list[str] = field(default_factory=list)  # tables the workspace does not have
+
+
+def logs_client(endpoint: Endpoint, credential, settings: HttpSettings):
+    from azure.monitor.query import LogsQueryClient
+
+    return LogsQueryClient(
+        credential, endpoint=endpoint.url, retry_policy=BoundedRetryPolicy(settings),
+        transport=RequestsTransport(connection_timeout=settings.connect_timeout, read_timeout=settings.timeout),
+        logging_policy=policies.NetworkTraceLoggingPolicy(logging_enable=False),  # never on: it logs tokens
+        http_logging_policy=policies.HttpLoggingPolicy(),
+    )
+
+
+def schema_rows(table) -> list[dict]:
+    """The getschema rows of a LogsTable, in column order, with exactly the four getschema columns."""
+    missing = [c for c in GETSCHEMA_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"the answer lacks the getschema column(s) {', '.join(missing)}")
+    rows = [{name: row[table.columns.index(name)] for name in GETSCHEMA_COLUMNS} for row in table.rows]
+    return sorted(rows, key=lambda r: (int(r["ColumnOrdinal"]), str(r["ColumnName"])))
+
+
+def pull(client, endpoint: Endpoint, workspace_id: str, tables: list[str]) -> Pulled:
+    options = {"enforce_https": False} if endpoint.insecure_loopback else {}
+    result = Pulled()
+    url = f"{endpoint.url}/v1/workspaces/{workspace_id}/query"
+    for table in tables:
+        try:
+            answer = client.query_workspace(workspace_id, f"{table} | getschema", timespan=None, **options)
+        except HttpResponseError as error:
+            text = _response_text(error)
+            if error.status_code == 400 and any(mark in text for mark in MISSING_TABLE):
+                result.missing.append(table)
+                continue
+            raise RequestFailed("POST", url, error.status_code, _error_code(error), first_line(error.message)) from None
+        except AzureError as error:
+            raise RequestFailed("POST", url, None, type(error).__name__, first_line(error.message)) from None
+        if not getattr(answer, "tables", None):
+            raise RequestFailed("POST", url, 200, "PartialResult", f"'{table} | getschema' returned no table")
+        try:
+            rows = schema_rows(answer.tables[0])
+        except (ValueError, TypeError, KeyError) as error:
+            raise RequestFailed("POST", url, 200, "InvalidResponse", str(error)) from None
+        result.files[f"{table}.json"] = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    return result
+
+
+def _response_text(error: HttpResponseError) -> str:
+    try:
+        return error.response.text() if error.response is not None else str(error)
+    except Exception:  # noqa: BLE001 - an unreadable body is only a worse message
+        return str(error)
+
+
+def _error_code(error: HttpResponseError) -> str | None:
+    try:
+        return json.loads(_response_text(error))["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def write_files(out: Path, files: dict[str, str]) -> list[Path]:
+    """Each file written whole (a temporary file renamed over it); other files in `out` stay."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in sorted(files.items()):
+        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=out)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+                stream.write(text)
+            os.replace(temporary, out / name)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        written.append(out / name)
+    return written
