@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler.build import Compiler
-from compiler.diagnostics import Diagnostic
-from compiler.kusto_language import check_queries
-from compiler.loader import parse_yaml
-from compiler.tables import bundled_registry
+from entra_sigma.build import Compiler
+from entra_sigma.diagnostics import Diagnostic
+from entra_sigma.kusto_language import check_queries
+from entra_sigma.loader import parse_yaml
+from entra_sigma.tables import bundled_registry
 
 TESTS = Path(__file__).parent
 CASES = TESTS / "cases"

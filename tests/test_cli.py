@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler import __version__
-from compiler.cli import app
+from entra_sigma import __version__
+from entra_sigma.cli import app
 
 from .helpers import REGISTRY
 
@@ -301,13 +301,13 @@ def test_sarif_diagnostics_for_code_scanning(work):
 
 def test_ctrl_c_ends_the_command_quietly_with_130(monkeypatch, capsys):
     """Even while the command line is still being imported (most of a second)."""
-    import compiler.cli
-    from compiler.entry import main
+    import entra_sigma.cli
+    from entra_sigma.entry import main
 
     def interrupted():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(compiler.cli, "main", interrupted)
+    monkeypatch.setattr(entra_sigma.cli, "main", interrupted)
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 130

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler.build import Compiler
-from compiler.cli import app
-from compiler.coverage import Attack, collect, coverage_files, navigator_json, navigator_layer, render_markdown
-from compiler.coverage_svg import render_svg
-from compiler.deploy import attack_data
+from entra_sigma.build import Compiler
+from entra_sigma.cli import app
+from entra_sigma.coverage import Attack, collect, coverage_files, navigator_json, navigator_layer, render_markdown
+from entra_sigma.coverage_svg import render_svg
+from entra_sigma.deploy import attack_data
 
 from .helpers import REPO
 

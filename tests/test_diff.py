@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler.build import Compiler
-from compiler.cli import app
-from compiler.diff import diff_rules
-from compiler.diff_report import render_markdown, render_text
-from compiler.gitrev import DiffError, rules_at_revision
+from entra_sigma.build import Compiler
+from entra_sigma.cli import app
+from entra_sigma.diff import diff_rules
+from entra_sigma.diff_report import render_markdown, render_text
+from entra_sigma.gitrev import DiffError, rules_at_revision
 
 from .helpers import REPO
 
@@ -214,7 +214,7 @@ def test_rules_at_revision_leaves_nothing_behind(repo: Path) -> None:
 
 
 def test_fence_outlasts_backticks_in_the_diff() -> None:
-    from compiler.diff_report import fenced
+    from entra_sigma.diff_report import fenced
 
     assert fenced("a\n```\nb\n", "diff") == "````diff\na\n```\nb\n````"
     assert fenced("plain\n", "diff") == "```diff\nplain\n```"

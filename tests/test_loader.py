@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import Diagnostic, SourceLocation
-from compiler.loader import discover, display_path_for, load_documents, parse_yaml
+from entra_sigma.diagnostics import Diagnostic, SourceLocation
+from entra_sigma.loader import discover, display_path_for, load_documents, parse_yaml
 
 
 def parse(text: str, display: str = "r.yml"):
@@ -174,7 +174,7 @@ def test_display_path_is_relative_when_possible_and_always_posix(tmp_path):
 
 def test_a_file_may_hold_several_documents(tmp_path):
     """Sigma keeps a correlation rule and the rules it correlates in one file, `---` apart."""
-    from compiler.loader import parse_documents
+    from entra_sigma.loader import parse_documents
 
     documents, diagnostics = parse_documents("---\na: 1\n---\nb:\n  c: 2\n---\n", Path("r.yml"), "r.yml")
     assert diagnostics == []
@@ -193,7 +193,7 @@ def test_rule_test_cases_are_not_rules(tmp_path):
 def test_libyaml_and_pure_python_read_every_rule_alike():
     """The fast loader (libyaml, when PyYAML has it) must give the same data and positions as
     the pure-Python one, or outputs would differ between machines."""
-    from compiler.loader import _FastRuleLoader, _RuleLoader, _parse
+    from entra_sigma.loader import _FastRuleLoader, _RuleLoader, _parse
 
     repo = Path(__file__).resolve().parents[1]
     files = sorted((repo / "rules").rglob("*.yml")) + sorted((repo / "tests" / "cases").rglob("*.yml"))

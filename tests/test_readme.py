@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import format_text
+from entra_sigma.diagnostics import format_text
 
 from .helpers import REPO, check_kql, compile_text
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import Compiler, build_outputs
-from compiler.ruletests import FAILED, NOT_REPLAYED, PASSED, run_tests
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.ruletests import FAILED, NOT_REPLAYED, PASSED, run_tests
 
 from .helpers import REPO
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from compiler import ir
-from compiler.catalog import default_catalog
-from compiler.diagnostics import Diagnostic, SourceLocation
-from compiler.validate import FieldChecker, check_fields, regex_problem
+from entra_sigma import ir
+from entra_sigma.catalog import default_catalog
+from entra_sigma.diagnostics import Diagnostic, SourceLocation
+from entra_sigma.validate import FieldChecker, check_fields, regex_problem
 
 CATALOG = default_catalog()
 
