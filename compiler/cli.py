@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
 from . import incremental
@@ -25,12 +26,26 @@ from .loader import display_path_for
 from .tables import bundled_registry
 from .write import OutputError, replace_folder
 
+FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+class Verbs(TyperGroup):
+    """The verbs. `--debug true` is a flag given a value, not an unknown verb: say so."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0].lower() in FLAG_VALUES and self.get_command(ctx, args[0]) is None:
+            ctx.fail(f"{args[0]!r} is not a command: flags such as --debug take no value (write the flag alone)")
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
     name="entra-sigma",
+    cls=Verbs,
     help="Compile Sigma rules on Microsoft Graph beta signIn fields into KQL for Sentinel and Defender XDR.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags without a `<bool>` type, paragraphs wrapped as sentences
 )
 
 
@@ -50,15 +65,17 @@ class State:
     debug = False
 
 
-Paths = Annotated[list[Path], typer.Argument(help="Rule files or folders (searched recursively for .yml/.yaml).")]
+Paths = Annotated[list[Path], typer.Argument(
+    metavar="PATH", help="Rule files or folders (searched recursively for .yml/.yaml).", show_default=False,
+)]
 FormatOption = Annotated[DiagnosticFormat, typer.Option("--format", help="How to print diagnostics.")]
 TableSchemas = Annotated[
     Optional[list[Path]],
-    typer.Option("--table-schema", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
+    typer.Option("--table-schema", metavar="FILE", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
 ]
-Templates = Annotated[Optional[Path], typer.Option("--templates", help="A folder of templates laid over the bundled ones.")]
+Templates = Annotated[Optional[Path], typer.Option("--templates", metavar="DIR", help="A folder of templates laid over the bundled ones.")]
 Jobs = Annotated[Optional[int], typer.Option(
-    "--jobs", min=1, help="Processes to compile with. Default: one per core once there are hundreds of rules.",
+    "--jobs", min=1, metavar="N", help="Processes to compile with. Default: one per core once there are hundreds of rules.",
 )]
 
 
@@ -135,8 +152,10 @@ def validate(
     table_schema: TableSchemas = None,
     templates: Templates = None,
 ) -> None:
-    """Check rules as `build` would, writing nothing: schema, catalog, every target table,
-    deployment settings; Defender gaps are warnings."""
+    """Check rules as `build` would, writing nothing.
+
+    Checks the schema, the catalog, every target table and the deployment settings. What
+    Defender cannot run is a warning."""
     with user_errors():
         outputs = build_outputs(make_compiler(table_schema, templates), paths)
     report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
@@ -148,14 +167,16 @@ def validate(
 @app.command("compile")
 def compile_command(
     paths: Paths,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write one .kql per rule here (the folder is replaced whole).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Write one .kql per rule here (the folder is replaced whole).")] = None,
     target: Annotated[Target, typer.Option("--target", help="sentinel: Log Analytics tables; defender: advanced hunting.")] = Target.sentinel,
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
     templates: Templates = None,
     jobs: Jobs = None,
 ) -> None:
-    """Compile rules to KQL: to standard output, or one file per rule with --out."""
+    """Compile rules to KQL.
+
+    Prints the queries on standard output, or writes one file per rule with --out."""
     with user_errors():
         compiler = make_compiler(table_schema, templates)
         queries = incremental.compile_queries(lambda: compiler, paths, target.value, named=out is not None, jobs=jobs)
@@ -182,18 +203,21 @@ def write_all_or_nothing(out: Path, files: dict[str, str], ok: bool) -> None:
 
 @app.command()
 def build(
-    rules_dir: Annotated[Path, typer.Argument(help="The folder of rules to build.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (replaced whole).")] = Path("build"),
+    rules_dir: Annotated[Path, typer.Argument(metavar="RULES_DIR", help="The folder of rules to build.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output folder (replaced whole).")] = Path("build"),
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
     templates: Templates = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat skipped formats (warnings) as errors.")] = False,
     cache: Annotated[Optional[Path], typer.Option(
-        "--cache", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
+        "--cache", metavar="DIR", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
     )] = None,
     jobs: Jobs = None,
 ) -> None:
-    """Build every rule in every format (KQL, Sentinel YAML, ARM, Defender hunting and detection) plus a manifest."""
+    """Build every rule in every format, plus a manifest.
+
+    The formats: KQL, Sentinel YAML, ARM, Defender hunting query and custom detection. If any
+    rule has an error, nothing is written."""
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
     compiler = make_compiler(table_schema, templates)
@@ -216,7 +240,7 @@ def diff_command(
         help="The git revision to compare with. Default: the merge base of HEAD with the default branch "
              "(origin/HEAD, main or master); HEAD itself when HEAD is that branch.",
     )] = None,
-    rules_dir: Annotated[Path, typer.Option("--rules", help="The folder of rules in the working tree.")] = Path("rules"),
+    rules_dir: Annotated[Path, typer.Option("--rules", metavar="DIR", help="The folder of rules in the working tree.")] = Path("rules"),
     report_format: Annotated[str, typer.Option(
         "--format", metavar="[text|markdown]", help="text, or markdown for a pull-request comment.",
     )] = "text",
@@ -224,7 +248,10 @@ def diff_command(
     table_schema: TableSchemas = None,
     templates: Templates = None,
 ) -> None:
-    """Show how the built outputs (the KQL by default) change between BASE_REV and the working tree, per rule."""
+    """Show how the KQL changes since a git revision.
+
+    Compares BASE_REV with the working tree, rule by rule: added, removed and changed rules, with a unified diff of the KQL (of every
+    output file with --all-formats)."""
     from .diff import diff_rules
     from .diff_report import render_markdown, render_text
     from .gitrev import DiffError
@@ -249,8 +276,10 @@ def test_command(
     strict: Annotated[bool, typer.Option("--strict", help="Fail when a rule has no test cases, or lacks a match or a no-match case.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passed cases too.")] = False,
 ) -> None:
-    """Replay each rule's test cases (<rule>.tests.yml) through the exact KQL the compiler ships,
-    on a local KQL engine; report passed, failed and not replayed cases per rule."""
+    """Replay each rule's test cases through the KQL it ships.
+
+    The cases (<rule>.tests.yml beside the rule) run on a local KQL engine; the report gives
+    passed, failed and not replayed cases per rule."""
     from .ruletests import run_tests
     from .ruletests_report import render_text as render_tests
 
@@ -263,7 +292,7 @@ def test_command(
 
 @app.command()
 def coverage(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Rule files or folders (default: rules).")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", help="Rule files or folders (default: rules).", show_default=False)] = None,
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write the rule catalog page (Markdown) here.")] = None,
     navigator: Annotated[Optional[Path], typer.Option("--navigator", help="Write an ATT&CK Navigator layer (JSON) here.")] = None,
     svg: Annotated[Optional[Path], typer.Option("--svg", help="Write the beta field × rule grid (SVG) here; the page shows it.")] = None,
@@ -272,8 +301,10 @@ def coverage(
     table_schema: TableSchemas = None,
     templates: Templates = None,
 ) -> None:
-    """What the rules cover (beta fields, tables, ATT&CK techniques): a summary line, and on
-    request a catalog page, a Navigator layer and an SVG grid."""
+    """Show what the rules cover.
+
+    Beta fields, tables and ATT&CK techniques: prints a summary line, and on request writes a catalog page, a Navigator layer and an
+    SVG grid."""
     from .coverage import collect, coverage_files, stale_files, write_files
 
     compiler = make_compiler(table_schema, templates)
@@ -300,9 +331,11 @@ def coverage(
 
 @app.command()
 def fields(
-    text: Annotated[Optional[str], typer.Argument(help="Only paths containing this text (case-insensitive).")] = None,
+    text: Annotated[Optional[str], typer.Argument(metavar="TEXT", help="Only paths containing this text (case-insensitive).", show_default=False)] = None,
 ) -> None:
-    """Browse the beta signIn catalog: type, enum members and the column in each table."""
+    """Browse the beta signIn field catalog.
+
+    For each field: its type, enum members and the column each table reads."""
     catalog = default_catalog()
     registry = bundled_registry()
     tables = sorted(registry.tables, key=lambda t: (registry.tables[t].platform != "sentinel", t))
