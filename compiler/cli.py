@@ -330,6 +330,29 @@ def coverage(
 
 
 @app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="The repository to set up (created if missing).", show_default=False)] = Path("."),
+    with_pack: Annotated[bool, typer.Option("--with-pack", help="Copy the bundled rule pack into rules/ as well.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist already.")] = False,
+) -> None:
+    """Set up a detection repository.
+
+    Writes rules/ with an example rule and its test cases, a GitHub Actions workflow, a
+    pre-commit configuration, editor settings with the rule schemas, a .gitignore and a README.
+    Writes nothing if a file exists already, unless --force."""
+    from .scaffold import InitError, scaffold, write_scaffold
+
+    try:
+        written = write_scaffold(folder, scaffold(with_pack).files, force)
+    except InitError as error:
+        raise usage_error(str(error))
+    rules = sum(1 for path in written if path.startswith("rules/") and not path.endswith((".tests.yml", ".tests.yaml")))
+    shown = display_path_for(folder)
+    typer.echo(f"wrote {len(written)} file(s) to {shown}, with {rules} rule(s) in {shown}/rules", err=True)
+    typer.echo(f"next: cd {shown} && entra-sigma validate rules && entra-sigma test rules", err=True)
+
+
+@app.command()
 def fields(
     text: Annotated[Optional[str], typer.Argument(metavar="TEXT", help="Only paths containing this text (case-insensitive).", show_default=False)] = None,
 ) -> None:
