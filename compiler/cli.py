@@ -293,9 +293,9 @@ def test_command(
 @app.command()
 def coverage(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", help="Rule files or folders (default: rules).", show_default=False)] = None,
-    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write the rule catalog page (Markdown) here.")] = None,
-    navigator: Annotated[Optional[Path], typer.Option("--navigator", help="Write an ATT&CK Navigator layer (JSON) here.")] = None,
-    svg: Annotated[Optional[Path], typer.Option("--svg", help="Write the beta field × rule grid (SVG) here; the page shows it.")] = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", metavar="FILE", help="Write the rule catalog page (Markdown) here; - for standard output.")] = None,
+    navigator: Annotated[Optional[Path], typer.Option("--navigator", metavar="FILE", help="Write an ATT&CK Navigator layer (JSON) here; - for standard output.")] = None,
+    svg: Annotated[Optional[Path], typer.Option("--svg", metavar="FILE", help="Write the beta field × rule grid (SVG) here (the page shows it); - for standard output.")] = None,
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a file is missing or out of date.")] = False,
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
@@ -305,8 +305,14 @@ def coverage(
 
     Beta fields, tables and ATT&CK techniques: prints a summary line, and on request writes a catalog page, a Navigator layer and an
     SVG grid."""
-    from .coverage import collect, coverage_files, stale_files, write_files
+    from .coverage import STANDARD_OUTPUT, collect, coverage_files, stale_files, write_files
 
+    to_stdout = [name for name, path in (("--markdown", markdown), ("--navigator", navigator), ("--svg", svg))
+                 if path == STANDARD_OUTPUT]
+    if len(to_stdout) > 1:
+        raise usage_error(f"{' and '.join(to_stdout)}: only one output can go to standard output ('-')")
+    if to_stdout and check:
+        raise usage_error(f"{to_stdout[0]} -: --check compares files, and standard output is not one")
     compiler = make_compiler(table_schema, templates)
     with user_errors():
         result, diagnostics = collect(compiler, paths or [Path("rules")])
@@ -315,7 +321,7 @@ def coverage(
     if any(d.severity == "error" for d in diagnostics):
         typer.echo("nothing written: fix the errors above", err=True)
         raise typer.Exit(1)
-    typer.echo(result.summary())
+    typer.echo(result.summary(), err=bool(to_stdout))  # standard output holds the file asked for
     if check:
         stale = stale_files(files)
         for path in stale:
@@ -326,7 +332,8 @@ def coverage(
     except OSError as error:
         raise usage_error(str(error))
     for path in files:
-        typer.echo(f"wrote {display_path_for(path)}", err=True)
+        if path != STANDARD_OUTPUT:
+            typer.echo(f"wrote {display_path_for(path)}", err=True)
 
 
 @app.command()
