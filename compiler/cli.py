@@ -21,7 +21,7 @@ from .build import BuildResult, Compiler, build_outputs
 from .cache import Cache, context_key
 from .render import TemplateFailure
 from .catalog import default_catalog
-from .diagnostics import format_github, format_json, format_sarif, format_text
+from .diagnostics import format_github, format_json, format_sarif, format_text, format_text_summary
 from .loader import display_path_for
 from .tables import bundled_registry
 from .write import OutputError, replace_folder
@@ -105,7 +105,7 @@ def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas:
     return Cache(folder, context_key(options, user_files))
 
 
-def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
+def report(result: BuildResult, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
     if fmt is DiagnosticFormat.json:
         sys.stderr.write(format_json(result.diagnostics))
     elif fmt is DiagnosticFormat.sarif:
@@ -113,7 +113,7 @@ def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
     elif fmt is DiagnosticFormat.github:
         sys.stderr.write(format_github(result.diagnostics))
     else:
-        sys.stderr.write(format_text(result.diagnostics))
+        sys.stderr.write((format_text_summary if summarise_warnings else format_text)(result.diagnostics))
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
         if errors:
             files = len({d.location.path for d in result.diagnostics if d.severity == "error"})
@@ -213,6 +213,7 @@ def build(
         "--cache", metavar="DIR", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
     )] = None,
     jobs: Jobs = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every warning, not one line per cause.")] = False,
 ) -> None:
     """Build every rule in every format, plus a manifest.
 
@@ -227,7 +228,7 @@ def build(
         )
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
-    report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
+    report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt, summarise_warnings=not verbose)
     write_all_or_nothing(out, files, outputs.ok and not (strict and outputs.diagnostics))
     typer.echo(f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}", err=True)
     raise typer.Exit(0)
