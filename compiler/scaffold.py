@@ -19,7 +19,7 @@ from . import __version__
 from .paths import RULE_PACK_DIR, SCHEMAS_DIR, TEMPLATES_DIR
 
 INIT_TEMPLATES = TEMPLATES_DIR / "init"
-EXAMPLE_RULE = "rules/disabled-account-signin.yml"
+EXAMPLE_RULE = "rules/scripting-client-signin.yml"
 
 # file in the new repository → template in templates/init/
 RENDERED = {

@@ -45,7 +45,7 @@ def test_init_writes_the_documented_files(repo: Path):
     written = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
     assert written == sorted([*RENDERED, *SCHEMAS])
     assert {".github/workflows/detections.yml", ".pre-commit-config.yaml", ".vscode/settings.json", ".gitignore",
-            "README.md", "rules/disabled-account-signin.yml", "rules/disabled-account-signin.tests.yml"} <= set(written)
+            "README.md", "rules/scripting-client-signin.yml", "rules/scripting-client-signin.tests.yml"} <= set(written)
     for path in written:
         text = (repo / path).read_text(encoding="utf-8")
         assert "\r" not in text and text.endswith("\n"), path
@@ -223,13 +223,13 @@ def test_the_diff_step_writes_the_pull_request_comment(tmp_path: Path):
     git_init(root, env)
     assert shell(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], root, env).returncode == 0
     rule = root / EXAMPLE_RULE
-    rule.write_text(rule.read_text(encoding="utf-8").replace("status.errorCode: 50057", "status.errorCode: 50053"),
+    rule.write_text(rule.read_text(encoding="utf-8").replace("      - aiohttp/\n", "      - aiohttp/\n      - Wget/\n"),
                     encoding="utf-8")
     result = shell(step_script(root, "kql-diff", "Diff the KQL"), root, {**env, "RULES": "rules", "BASE_REF": "main"})
     assert result.returncode == 0, result.stderr
     comment = (root / "kql-diff.md").read_text(encoding="utf-8")
     assert comment.startswith("### entra-sigma diff: 1 changed, 0 added, 0 removed, 0 unchanged\n")
-    assert '+    | where ResultType == "50053"' in comment
+    assert "Wget/" in comment and "\n+" in comment
 
 
 # -- pre-commit -------------------------------------------------------------------------------
@@ -251,4 +251,4 @@ def test_the_pre_commit_hooks_pass_then_catch_a_broken_rule(tmp_path: Path):
     rule.write_text(rule.read_text(encoding="utf-8").replace("status.errorCode:", "status.errorCod:"), encoding="utf-8")
     failed = shell(hooks, root, env)
     assert failed.returncode == 1
-    assert "rules/disabled-account-signin.yml:18:5: error: unknown field 'status.errorCod'" in failed.stdout
+    assert "rules/scripting-client-signin.yml:28:5: error: unknown field 'status.errorCod'" in failed.stdout
