@@ -264,7 +264,7 @@ def diff_command(
         result = diff_rules(compiler, rules_dir, base_rev, all_formats=all_formats)
     except DiffError as error:
         raise usage_error(str(error))
-    report(BuildResult(result.documents, [], result.diagnostics, len(result.documents)), DiagnosticFormat.text)
+    report(BuildResult(result.documents, [], result.reported_diagnostics(), len(result.documents)), DiagnosticFormat.text)
     sys.stdout.write(render_markdown(result) if report_format == "markdown" else render_text(result))
     raise typer.Exit(0 if result.ok else 1)
 
