@@ -195,7 +195,7 @@ def test_tabs_for_indentation_are_a_located_error():
     documents, diagnostics = parse(rule().replace("  product", "\tproduct"))
     problem = only(diagnostics)
     assert (problem.code, str(problem.location)) == ("E001", "r.yml:4:1")
-    assert "'\\t'" in problem.message
+    assert problem.message == "invalid YAML: a tab character: YAML indents with spaces only"
 
 
 def test_duplicate_keys_in_any_document_are_refused():

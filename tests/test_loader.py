@@ -99,7 +99,9 @@ def test_a_second_document_is_refused():
 
 def test_syntax_error_is_located_at_the_problem():
     # worded by the pure-Python parser even when libyaml did the first pass
-    assert parse("a: 1\nb: c: d\n") == (None, [e001("invalid YAML: mapping values are not allowed here", 2, 5)])
+    assert parse("a: 1\nb: c: d\n") == (
+        None, [e001("invalid YAML: ': ' inside the value of 'b': put the value in quotes, e.g. b: 'c: d'", 2, 5)],
+    )
 
 
 def test_python_tags_are_not_constructed():
@@ -160,7 +162,7 @@ def test_unreadable_and_broken_files_become_diagnostics_beside_good_ones(tree, m
     documents, diagnostics = load_documents([Path("rules")])
     assert [d.display_path for d in documents] == ["rules/b.yml", "rules/sub/a.yaml"]
     assert [(d.code, str(d.location)) for d in diagnostics] == [
-        ("E001", "rules/broken.yml:2:1"),
+        ("E001", "rules/broken.yml:1:8"),  # the '[' that is never closed
         ("E001", "rules/latin1.yml"),
     ]
     assert diagnostics[1].message.startswith("cannot read file: 'utf-8' codec can't decode byte 0xe9")
