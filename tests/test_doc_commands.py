@@ -68,8 +68,8 @@ def words(command: str) -> list[str]:
     for word in list(lexer)[1:]:
         if word in ENDS or word.startswith((">", "|")):
             break
-        if word.startswith("[") and word.endswith("]"):
-            continue  # an optional placeholder, e.g. [BASE_REV]
+        if (word.startswith("[") and word.endswith("]")) or word in ("…", "..."):
+            continue  # a placeholder, e.g. [BASE_REV], or `entra-sigma …`
         result.append(word.split("|")[0] if re.match(r"^[\w-]+(\|[\w-]+)+$", word) else word)
     return result
 
