@@ -56,7 +56,7 @@ def scaffold(with_pack: bool = False, rule_id: str | None = None) -> Scaffold:
         comment_start_string="[#", comment_end_string="#]",
         undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False,
     )
-    values = {"version": __version__, "rule_id": rule_id or str(uuid.uuid4())}
+    values = {"version": __version__, "rule_id": rule_id or str(uuid.uuid4()), "with_pack": with_pack}
     files = {target: environment.get_template(source).render(values) for target, source in RENDERED.items()}
     files.update({target: (SCHEMAS_DIR / source).read_text(encoding="utf-8") for target, source in SCHEMAS.items()})
     if with_pack:

@@ -252,3 +252,8 @@ def test_the_pre_commit_hooks_pass_then_catch_a_broken_rule(tmp_path: Path):
     failed = shell(hooks, root, env)
     assert failed.returncode == 1
     assert "rules/scripting-client-signin.yml:28:5: error: unknown field 'status.errorCod'" in failed.stdout
+
+
+def test_the_readme_mentions_the_packs_placeholders_only_with_the_pack():
+    assert "# REPLACE" in scaffold(with_pack=True).files["README.md"]
+    assert "# REPLACE" not in scaffold().files["README.md"]
