@@ -33,7 +33,7 @@ class Verbs(TyperGroup):
     """The verbs. `--debug true` is a flag given a value, not an unknown verb: say so."""
 
     def resolve_command(self, ctx, args):
-        if args and args[0].lower() in FLAG_VALUES and self.get_command(ctx, args[0]) is None:
+        if args and args[0].lower() in FLAG_VALUES and ctx.params.get("debug") and self.get_command(ctx, args[0]) is None:
             ctx.fail(f"{args[0]!r} is not a command: flags such as --debug take no value (write the flag alone)")
         return super().resolve_command(ctx, args)
 

@@ -80,6 +80,8 @@ def test_an_unknown_verb_is_still_reported_as_such():
     result = RUNNER.invoke(app, ["valdiate", "rules"])
     assert result.exit_code == 2
     assert "No such command 'valdiate'. Did you mean 'validate'?" in result.output
+    alone = RUNNER.invoke(app, ["true"])  # no flag before it: no hint about flags
+    assert alone.exit_code == 2 and "No such command 'true'." in alone.output and "flag" not in alone.output
 
 
 @pytest.fixture
