@@ -236,3 +236,10 @@ def test_the_actions_install_step_installs_the_wheel(dist: Path, venv: Path, tmp
     assert result.returncode == 0, result.stdout + result.stderr
     ran = shell(["entra-sigma", "--version"], tmp_path, env)
     assert ran.stdout == f"{VERSION}\n"
+
+
+@pytest.mark.slow
+def test_fields(team_repo):
+    result = entra_sigma(team_repo, "fields", "errorCode")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("status.errorCode  (int)") and "SigninLogs: ResultType" in result.stdout
