@@ -208,6 +208,7 @@ def step_script(repo: Path, job: str, name: str) -> str:
     return next(step["run"] for step in steps if step.get("name") == name)
 
 
+@pytest.mark.slow  # runs the verbs as subprocesses, `test` twice
 def test_the_check_jobs_steps_pass_when_run_in_a_shell(repo: Path, tmp_path: Path):
     env = {**command_env(tmp_path), "RULES": workflow(repo)["env"]["RULES"]}
     for name in ("Validate", "Test", "Build"):
@@ -238,6 +239,7 @@ def test_the_pre_commit_config_is_valid(repo: Path, tmp_path: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # runs the verbs as subprocesses, `test` twice
 def test_the_pre_commit_hooks_pass_then_catch_a_broken_rule(tmp_path: Path):
     root = tmp_path / "repo"
     assert init(str(root)).exit_code == 0
