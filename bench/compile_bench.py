@@ -28,7 +28,7 @@ import yaml
 from sigma.backends.test import TextQueryTestBackend
 from sigma.collection import SigmaCollection
 
-from compiler.build import Compiler, build_outputs
+from entra_sigma.build import Compiler, build_outputs
 from corpus import bundled_rules  # bench/corpus.py (the script's own folder is on sys.path)
 
 

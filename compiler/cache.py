@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .diagnostics import Diagnostic, SourceLocation
-from .paths import PROJECT_ROOT, SCHEMAS_DIR, TEMPLATES_DIR
+from .paths import PACKAGE_DIR, SCHEMAS_DIR, TEMPLATES_DIR
 
 FORMAT = 1  # bump when FileResult changes shape
 LIBRARIES = ("sigma", "jinja2", "yaml", "jsonschema")  # their versions can change output
@@ -84,7 +84,7 @@ def context_key(options: dict, user_files: Iterable[Path] = ()) -> str:
     digest.update(json.dumps({
         "format": FORMAT, "python": sys.version_info[:2], "libraries": _library_versions(), "options": options,
     }, sort_keys=True, default=str).encode())
-    _hash_tree(digest, PROJECT_ROOT / "compiler", (".py",))
+    _hash_tree(digest, PACKAGE_DIR, (".py",))
     _hash_tree(digest, SCHEMAS_DIR)
     _hash_tree(digest, TEMPLATES_DIR)
     for path in user_files:  # --templates folders and --table-schema files

@@ -152,14 +152,24 @@ class Catalog:
         return next((e["reason"] for p, e in self.not_supported.items() if p.lower() == lowered), None)
 
     def suggest(self, path: str) -> str | None:
-        """A likely intended path: same spelling in another case, a `[]` path, or a close match."""
+        """A likely intended path: same spelling in another case, a `[]` path, the full path of
+        a leaf name used alone (`errorCode` → `status.errorCode`), or a close match."""
+        found = self.suggestions(path)
+        return found[0] if found else None
+
+    def suggestions(self, path: str) -> list[str]:
+        """Every likely intended path, best first (a leaf name may end several paths)."""
         cleaned = path.replace("[]", "")
         if cleaned in self.fields:
-            return cleaned
+            return [cleaned]
         if cleaned.lower() in self._lower:
-            return self._lower[cleaned.lower()]
+            return [self._lower[cleaned.lower()]]
+        leaf = "." + cleaned.lower()
+        ending = sorted(self._lower[p] for p in self._lower if p.endswith(leaf))
+        if ending:
+            return ending
         close = difflib.get_close_matches(cleaned.lower(), list(self._lower), n=1, cutoff=0.75)
-        return self._lower[close[0]] if close else None
+        return [self._lower[close[0]]] if close else []
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
 from . import incremental
@@ -20,17 +21,31 @@ from .build import BuildResult, Compiler, build_outputs
 from .cache import Cache, context_key
 from .render import TemplateFailure
 from .catalog import default_catalog, real_data_notes
-from .diagnostics import format_github, format_json, format_sarif, format_text
+from .diagnostics import format_github, format_json, format_sarif, format_text, format_text_summary
 from .loader import display_path_for
 from .tables import bundled_registry
 from .write import OutputError, replace_folder
 
+FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+class Verbs(TyperGroup):
+    """The verbs. `--debug true` is a flag given a value, not an unknown verb: say so."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0].lower() in FLAG_VALUES and ctx.params.get("debug") and self.get_command(ctx, args[0]) is None:
+            ctx.fail(f"{args[0]!r} is not a command: flags such as --debug take no value (write the flag alone)")
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
     name="entra-sigma",
+    cls=Verbs,
     help="Compile Sigma rules on Microsoft Graph beta signIn fields into KQL for Sentinel and Defender XDR.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags without a `<bool>` type, paragraphs wrapped as sentences
 )
 
 
@@ -50,18 +65,20 @@ class State:
     debug = False
 
 
-Paths = Annotated[list[Path], typer.Argument(help="Rule files or folders (searched recursively for .yml/.yaml).")]
+Paths = Annotated[list[Path], typer.Argument(
+    metavar="PATH", help="Rule files or folders (searched recursively for .yml/.yaml).", show_default=False,
+)]
 FormatOption = Annotated[DiagnosticFormat, typer.Option("--format", help="How to print diagnostics.")]
 TableSchemas = Annotated[
     Optional[list[Path]],
-    typer.Option("--table-schema", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
+    typer.Option("--table-schema", metavar="FILE", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
 ]
-Templates = Annotated[Optional[Path], typer.Option("--templates", help="A folder of templates laid over the bundled ones.")]
+Templates = Annotated[Optional[Path], typer.Option("--templates", metavar="DIR", help="A folder of templates laid over the bundled ones.")]
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Treat warnings (a table left out, a field never filled, a skipped format) as errors.",
 )]
 Jobs = Annotated[Optional[int], typer.Option(
-    "--jobs", min=1, help="Processes to compile with. Default: one per core once there are hundreds of rules.",
+    "--jobs", min=1, metavar="N", help="Processes to compile with. Default: one per core once there are hundreds of rules.",
 )]
 
 
@@ -91,7 +108,7 @@ def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas:
     return Cache(folder, context_key(options, user_files))
 
 
-def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
+def report(result: BuildResult, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
     if fmt is DiagnosticFormat.json:
         sys.stderr.write(format_json(result.diagnostics))
     elif fmt is DiagnosticFormat.sarif:
@@ -99,7 +116,7 @@ def report(result: BuildResult, fmt: DiagnosticFormat) -> None:
     elif fmt is DiagnosticFormat.github:
         sys.stderr.write(format_github(result.diagnostics))
     else:
-        sys.stderr.write(format_text(result.diagnostics))
+        sys.stderr.write((format_text_summary if summarise_warnings else format_text)(result.diagnostics))
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
         if errors:
             files = len({d.location.path for d in result.diagnostics if d.severity == "error"})
@@ -139,8 +156,10 @@ def validate(
     templates: Templates = None,
     strict: Strict = False,
 ) -> None:
-    """Check rules as `build` would, writing nothing: schema, catalog, every target table,
-    deployment settings; Defender gaps are warnings."""
+    """Check rules as `build` would, writing nothing.
+
+    Checks the schema, the catalog, every target table and the deployment settings. What
+    Defender cannot run is a warning."""
     with user_errors():
         outputs = build_outputs(make_compiler(table_schema, templates), paths)
     report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
@@ -153,7 +172,7 @@ def validate(
 @app.command("compile")
 def compile_command(
     paths: Paths,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write one .kql per rule here (the folder is replaced whole).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Write one .kql per rule here (the folder is replaced whole).")] = None,
     target: Annotated[Target, typer.Option("--target", help="sentinel: Log Analytics tables; defender: advanced hunting.")] = Target.sentinel,
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
@@ -161,7 +180,9 @@ def compile_command(
     jobs: Jobs = None,
     strict: Strict = False,
 ) -> None:
-    """Compile rules to KQL: to standard output, or one file per rule with --out."""
+    """Compile rules to KQL.
+
+    Prints the queries on standard output, or writes one file per rule with --out."""
     with user_errors():
         compiler = make_compiler(table_schema, templates)
         queries = incremental.compile_queries(lambda: compiler, paths, target.value, named=out is not None, jobs=jobs)
@@ -189,18 +210,22 @@ def write_all_or_nothing(out: Path, files: dict[str, str], ok: bool) -> None:
 
 @app.command()
 def build(
-    rules_dir: Annotated[Path, typer.Argument(help="The folder of rules to build.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (replaced whole).")] = Path("build"),
+    rules_dir: Annotated[Path, typer.Argument(metavar="RULES_DIR", help="The folder of rules to build.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output folder (replaced whole).")] = Path("build"),
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
     templates: Templates = None,
     strict: Strict = False,
     cache: Annotated[Optional[Path], typer.Option(
-        "--cache", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
+        "--cache", metavar="DIR", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
     )] = None,
     jobs: Jobs = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every warning, not one line per cause.")] = False,
 ) -> None:
-    """Build every rule in every format (KQL, Sentinel YAML, ARM, Defender hunting and detection) plus a manifest."""
+    """Build every rule in every format, plus a manifest.
+
+    The formats: KQL, Sentinel YAML, ARM, Defender hunting query and custom detection. If any
+    rule has an error, nothing is written."""
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
     compiler = make_compiler(table_schema, templates)
@@ -210,7 +235,7 @@ def build(
         )
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
-    report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
+    report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt, summarise_warnings=not verbose)
     write_all_or_nothing(out, files, outputs.ok and not (strict and outputs.diagnostics))
     typer.echo(f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}", err=True)
     raise typer.Exit(0)
@@ -223,7 +248,7 @@ def diff_command(
         help="The git revision to compare with. Default: the merge base of HEAD with the default branch "
              "(origin/HEAD, main or master); HEAD itself when HEAD is that branch.",
     )] = None,
-    rules_dir: Annotated[Path, typer.Option("--rules", help="The folder of rules in the working tree.")] = Path("rules"),
+    rules_dir: Annotated[Path, typer.Option("--rules", metavar="DIR", help="The folder of rules in the working tree.")] = Path("rules"),
     report_format: Annotated[str, typer.Option(
         "--format", metavar="[text|markdown]", help="text, or markdown for a pull-request comment.",
     )] = "text",
@@ -231,7 +256,10 @@ def diff_command(
     table_schema: TableSchemas = None,
     templates: Templates = None,
 ) -> None:
-    """Show how the built outputs (the KQL by default) change between BASE_REV and the working tree, per rule."""
+    """Show how the KQL changes since a git revision.
+
+    Compares BASE_REV with the working tree, rule by rule: added, removed and changed rules, with a unified diff of the KQL (of every
+    output file with --all-formats)."""
     from .diff import diff_rules
     from .diff_report import render_markdown, render_text
     from .gitrev import DiffError
@@ -243,7 +271,7 @@ def diff_command(
         result = diff_rules(compiler, rules_dir, base_rev, all_formats=all_formats)
     except DiffError as error:
         raise usage_error(str(error))
-    report(BuildResult(result.documents, [], result.diagnostics, len(result.documents)), DiagnosticFormat.text)
+    report(BuildResult(result.documents, [], result.reported_diagnostics(), len(result.documents)), DiagnosticFormat.text)
     sys.stdout.write(render_markdown(result) if report_format == "markdown" else render_text(result))
     raise typer.Exit(0 if result.ok else 1)
 
@@ -256,8 +284,10 @@ def test_command(
     strict: Annotated[bool, typer.Option("--strict", help="Fail when a rule has no test cases, or lacks a match or a no-match case.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passed cases too.")] = False,
 ) -> None:
-    """Replay each rule's test cases (<rule>.tests.yml) through the exact KQL the compiler ships,
-    on a local KQL engine; report passed, failed and not replayed cases per rule."""
+    """Replay each rule's test cases through the KQL it ships.
+
+    The cases (<rule>.tests.yml beside the rule) run on a local KQL engine; the report gives
+    passed, failed and not replayed cases per rule."""
     from .ruletests import run_tests
     from .ruletests_report import render_text as render_tests
 
@@ -270,19 +300,27 @@ def test_command(
 
 @app.command()
 def coverage(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Rule files or folders (default: rules).")] = None,
-    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write the rule catalog page (Markdown) here.")] = None,
-    navigator: Annotated[Optional[Path], typer.Option("--navigator", help="Write an ATT&CK Navigator layer (JSON) here.")] = None,
-    svg: Annotated[Optional[Path], typer.Option("--svg", help="Write the beta field × rule grid (SVG) here; the page shows it.")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", help="Rule files or folders (default: rules).", show_default=False)] = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", metavar="FILE", help="Write the rule catalog page (Markdown) here; - for standard output.")] = None,
+    navigator: Annotated[Optional[Path], typer.Option("--navigator", metavar="FILE", help="Write an ATT&CK Navigator layer (JSON) here; - for standard output.")] = None,
+    svg: Annotated[Optional[Path], typer.Option("--svg", metavar="FILE", help="Write the beta field × rule grid (SVG) here (the page shows it); - for standard output.")] = None,
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a file is missing or out of date.")] = False,
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
     templates: Templates = None,
 ) -> None:
-    """What the rules cover (beta fields, tables, ATT&CK techniques): a summary line, and on
-    request a catalog page, a Navigator layer and an SVG grid."""
-    from .coverage import collect, coverage_files, stale_files, write_files
+    """Show what the rules cover.
 
+    Beta fields, tables and ATT&CK techniques: prints a summary line, and on request writes a catalog page, a Navigator layer and an
+    SVG grid."""
+    from .coverage import STANDARD_OUTPUT, collect, coverage_files, stale_files, write_files
+
+    to_stdout = [name for name, path in (("--markdown", markdown), ("--navigator", navigator), ("--svg", svg))
+                 if path == STANDARD_OUTPUT]
+    if len(to_stdout) > 1:
+        raise usage_error(f"{' and '.join(to_stdout)}: only one output can go to standard output ('-')")
+    if to_stdout and check:
+        raise usage_error(f"{to_stdout[0]} -: --check compares files, and standard output is not one")
     compiler = make_compiler(table_schema, templates)
     with user_errors():
         result, diagnostics = collect(compiler, paths or [Path("rules")])
@@ -291,7 +329,7 @@ def coverage(
     if any(d.severity == "error" for d in diagnostics):
         typer.echo("nothing written: fix the errors above", err=True)
         raise typer.Exit(1)
-    typer.echo(result.summary())
+    typer.echo(result.summary(), err=bool(to_stdout))  # standard output holds the file asked for
     if check:
         stale = stale_files(files)
         for path in stale:
@@ -302,14 +340,40 @@ def coverage(
     except OSError as error:
         raise usage_error(str(error))
     for path in files:
-        typer.echo(f"wrote {display_path_for(path)}", err=True)
+        if path != STANDARD_OUTPUT:
+            typer.echo(f"wrote {display_path_for(path)}", err=True)
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="The repository to set up (created if missing).", show_default=False)] = Path("."),
+    with_pack: Annotated[bool, typer.Option("--with-pack", help="Copy the bundled rule pack into rules/ as well.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist already.")] = False,
+) -> None:
+    """Set up a detection repository.
+
+    Writes rules/ with an example rule and its test cases, a GitHub Actions workflow, a
+    pre-commit configuration, editor settings with the rule schemas, a .gitignore and a README.
+    Writes nothing if a file exists already, unless --force."""
+    from .scaffold import InitError, scaffold, write_scaffold
+
+    try:
+        written = write_scaffold(folder, scaffold(with_pack).files, force)
+    except InitError as error:
+        raise usage_error(str(error))
+    rules = sum(1 for path in written if path.startswith("rules/") and not path.endswith((".tests.yml", ".tests.yaml")))
+    shown = display_path_for(folder)
+    typer.echo(f"wrote {len(written)} file(s) to {shown}, with {rules} rule(s) in {shown}/rules", err=True)
+    typer.echo(f"next: cd {shown} && entra-sigma validate rules && entra-sigma test rules", err=True)
 
 
 @app.command()
 def fields(
-    text: Annotated[Optional[str], typer.Argument(help="Only paths containing this text (case-insensitive).")] = None,
+    text: Annotated[Optional[str], typer.Argument(metavar="TEXT", help="Only paths containing this text (case-insensitive).", show_default=False)] = None,
 ) -> None:
-    """Browse the beta signIn catalog: type, enum members and the column in each table."""
+    """Browse the beta signIn field catalog.
+
+    For each field: its type, enum members and the column each table reads."""
     catalog = default_catalog()
     registry = bundled_registry()
     tables = sorted(registry.tables, key=lambda t: (registry.tables[t].platform != "sentinel", t))

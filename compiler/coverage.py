@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .render import Renderer
 from .rule import Rule
 
 PAGE_TEMPLATE = "docs/catalog.md.j2"
+STANDARD_OUTPUT = Path("-")  # an output file named `-` is standard output
 NAVIGATOR_VERSION, LAYER_VERSION = "5.2.0", "4.5"  # the Navigator release that reads layer format 4.5 on ATT&CK v18
 GRADIENT = ("#ffe766", "#8ec843", "#2f7d32")  # few rules → many rules
 _MARKDOWN = re.compile(r"([\\|*_<>\[\]`])")
@@ -315,10 +317,12 @@ def coverage_files(
     coverage: Coverage, markdown: Path | None = None, navigator: Path | None = None, svg: Path | None = None,
     templates: Path | None = None,
 ) -> dict[Path, str]:
-    """The requested views by output path; the catalog page shows the SVG when both are asked for."""
+    """The requested views by output path (`-` is standard output); the catalog page shows
+    the SVG when both are asked for and the SVG goes to a file."""
     files = {}
     if markdown is not None:
-        files[markdown] = render_markdown(coverage, markdown, svg, templates)
+        image = svg if svg != STANDARD_OUTPUT else None
+        files[markdown] = render_markdown(coverage, markdown, image, templates)
     if navigator is not None:
         files[navigator] = navigator_json(coverage)
     if svg is not None:
@@ -333,5 +337,9 @@ def stale_files(files: dict[Path, str]) -> list[Path]:
 
 def write_files(files: dict[Path, str]) -> None:
     for path, text in files.items():
+        if path == STANDARD_OUTPUT:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text.encode("utf-8"))

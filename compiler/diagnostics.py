@@ -63,6 +63,26 @@ def format_text(diagnostics: Iterable[Diagnostic]) -> str:
     return "".join(f"{d}\n" for d in sorted(diagnostics, key=sort_key))
 
 
+def format_text_summary(diagnostics: Iterable[Diagnostic]) -> str:
+    """Errors in full; warnings one line per cause (code, message, target) with a count and the
+    first place it occurs. A build of many rules repeats a handful of Defender gaps otherwise."""
+    diagnostics = sorted(diagnostics, key=sort_key)
+    warnings = [d for d in diagnostics if d.severity == "warning"]
+    if len(warnings) < 2:
+        return format_text(diagnostics)
+    causes: dict[tuple, list[Diagnostic]] = {}
+    for warning in warnings:
+        causes.setdefault((warning.code, warning.message, warning.target, warning.hint), []).append(warning)
+    lines = [f"{d}\n" for d in diagnostics if d.severity != "warning"]
+    for (code, message, target, hint), found in sorted(causes.items(), key=lambda c: (-len(c[1]), c[0][1])):
+        rules = len({(d.location.path, d.rule) for d in found})
+        text = f"warning: {message}{f' [{target}]' if target else ''}{f' ({hint})' if hint else ''}"
+        lines.append(f"{text}: {rules} rule(s) ({code}, e.g. {found[0].location})\n")
+    files = len({d.location.path for d in warnings})
+    lines.append(f"{len(warnings)} warning(s) of {len(causes)} kind(s) in {files} file(s); --verbose lists each one\n")
+    return "".join(lines)
+
+
 def format_json(diagnostics: Iterable[Diagnostic]) -> str:
     items = [d.to_json() for d in sorted(diagnostics, key=sort_key)]
     return json.dumps({"diagnostics": items}, indent=2, sort_keys=True) + "\n"

@@ -84,6 +84,7 @@ class RuleChange:
     hidden: list[str] = field(default_factory=list)  # changed output files not shown (not KQL)
     new_diagnostics: list[Diagnostic] = field(default_factory=list)
     resolved_diagnostics: list[Diagnostic] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # all of the rule's, in the working tree
     has_errors: bool = False  # in the working tree
     not_built: bool = False  # errors in the working tree left the rule without outputs
 
@@ -119,44 +120,70 @@ class RuleDiff:
     def any_change(self) -> bool:
         return bool(self.added or self.removed or self.changed)
 
+    def reported_diagnostics(self) -> list[Diagnostic]:
+        """What the command prints on stderr: every error (the build would fail on it), and
+        warnings only for the rules in the diff (not every unchanged rule's Defender gaps)."""
+        in_diff = [d for change in (*self.added, *self.changed) for d in change.diagnostics if d.severity != "error"]
+        return sorted([d for d in self.diagnostics if d.severity == "error"] + in_diff, key=sort_key)
 
-def _document_ids(side: Side) -> dict[str, str]:
-    """display path → rule id, from parsed documents and from the manifest."""
-    ids: dict[str, str] = {}
+
+def _document_keys(side: Side) -> dict[tuple[str, int], str]:
+    """(display path, document index) → rule id, for every document that has one."""
+    return {
+        (document.display_path, document.index): document.data["id"]
+        for document in side.documents
+        if isinstance(document.data, dict) and isinstance(document.data.get("id"), str)
+    }
+
+
+def _document_starts(side: Side) -> dict[str, list[tuple[int, int]]]:
+    """display path → [(first line, document index)], in file order."""
+    starts: dict[str, list[tuple[int, int]]] = {}
     for document in side.documents:
-        if isinstance(document.data, dict) and isinstance(document.data.get("id"), str):
-            ids[document.display_path] = document.data["id"]
-    for entry in side.outputs.manifest.get("rules", []):
-        ids[entry["source"]] = entry["id"]
-    return ids
+        line = document.positions.get((), (1, 1))[0]
+        starts.setdefault(document.display_path, []).append((line, document.index))
+    return {path: sorted(found) for path, found in starts.items()}
 
 
 def rule_states(side: Side, other: Side) -> dict[str, RuleState]:
-    """Every rule of a side by key. A file without an id takes the id the other side has for
-    the same path, so that a rule which stopped parsing shows as changed, not removed."""
-    own, theirs = _document_ids(side), _document_ids(other)
+    """Every rule of a side by key: its id, so that the rules of one file are told apart. A
+    document without an id takes the id the other side has for the same place, so that a rule
+    which stopped parsing shows as changed, not removed. Rules that output nothing on either
+    side and have no findings (a correlation's `generate: false` rules) are left out."""
+    own, theirs = _document_keys(side), _document_keys(other)
+    starts = _document_starts(side)
 
-    def key_for(path: str) -> str:
-        return own.get(path) or theirs.get(path) or f"file:{path}"
+    def key_for(path: str, index: int) -> str:
+        return own.get((path, index)) or theirs.get((path, index)) or f"file:{path}" + (f"#{index}" if index else "")
+
+    def index_at(path: str, line: int) -> int:
+        """The document of `path` that a finding on `line` belongs to (the first for file-level ones)."""
+        found = [index for start, index in starts.get(path, []) if start <= line]
+        return found[-1] if found else 0
 
     states: dict[str, RuleState] = {}
 
-    def state(path: str) -> RuleState:
-        key = key_for(path)
+    def state(key: str, path: str) -> RuleState:
         if key not in states:
             states[key] = RuleState(key, None if key.startswith("file:") else key, source=path)
         return states[key]
 
     for document in side.documents:
-        item = state(document.display_path)
+        item = state(key_for(document.display_path, document.index), document.display_path)
         item.title = item.title or document.title
     for entry in side.outputs.manifest.get("rules", []):
-        item = state(entry["source"])
+        item = state(entry["id"], entry["source"])
         item.title = item.title or entry.get("title")
         item.files.update(entry.get("files", {}))
     for diagnostic in side.outputs.diagnostics:
-        state(diagnostic.location.path).diagnostics.append(diagnostic)
+        path = diagnostic.location.path
+        state(key_for(path, index_at(path, diagnostic.location.line)), path).diagnostics.append(diagnostic)
     return states
+
+
+def _outputs_nothing(state: RuleState | None) -> bool:
+    """No output files and no errors: a correlation's `generate: false` rule, or nothing at all."""
+    return state is None or not (state.files or state.has_errors)
 
 
 def output_format(path: str) -> str:
@@ -232,16 +259,24 @@ def compare(base: Side, current: Side, all_formats: bool = False) -> tuple[list[
     added, removed, changed, unchanged = [], [], [], 0
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
+        silent = _outputs_nothing(old) and _outputs_nothing(new)  # counted only if its findings change
+        if silent and (old is None or new is None):
+            continue  # a rule that outputs nothing came or went: its correlation shows the change
         if old is None:
-            added.append(RuleChange(
-                "added", new.id, new.title, new.source,
-                new_diagnostics=sorted(new.diagnostics, key=sort_key), has_errors=new.has_errors,
-            ))
+            change = RuleChange(
+                "added", new.id, new.title, new.source, new_diagnostics=sorted(new.diagnostics, key=sort_key),
+                diagnostics=sorted(new.diagnostics, key=sort_key), has_errors=new.has_errors,
+            )
+            for fmt, _old_path, new_path in _pair_files({}, new.files):
+                if all_formats or fmt in KQL_FORMATS:  # a reviewer reads the new rule's KQL
+                    change.diffs.append(FileDiff(None, new_path, unified_diff("", current.outputs.files[new_path], None, new_path)))
+            added.append(change)
             continue
         if new is None:
             removed.append(RuleChange("removed", old.id, old.title, old.source))
             continue
-        change = RuleChange("changed", new.id, new.title or old.title, new.source, has_errors=new.has_errors)
+        change = RuleChange("changed", new.id, new.title or old.title, new.source, has_errors=new.has_errors,
+                            diagnostics=sorted(new.diagnostics, key=sort_key))
         change.new_diagnostics, change.resolved_diagnostics = _diagnostic_changes(old.diagnostics, new.diagnostics)
         change.not_built = new.has_errors and not new.files
         for fmt, old_path, new_path in _pair_files(old.files, new.files):
@@ -258,7 +293,7 @@ def compare(base: Side, current: Side, all_formats: bool = False) -> tuple[list[
             change.diffs.append(FileDiff(old_path, new_path, text))
         if change.outputs_changed or change.new_diagnostics or change.resolved_diagnostics:
             changed.append(change)
-        else:
+        elif not silent:
             unchanged += 1
 
     def order(change: RuleChange) -> tuple:

@@ -39,9 +39,10 @@ def render_text(result: RuleDiff) -> str:
             out.append(f"{title}:")
             out += [f"  {mark} {_rule_line(c)}" for c in items]
     for change in result.added:
-        if change.new_diagnostics:
-            out += ["", f"+ {_rule_line(change)}"]
-            out += [f"  {d}" for d in change.new_diagnostics]
+        out += ["", f"+ {_rule_line(change)}"]
+        out += [f"  {d}" for d in change.new_diagnostics]
+        for item in change.diffs:
+            out.append(item.text.rstrip("\n"))
     for change in result.changed:
         out += ["", f"~ {_rule_line(change)}"]
         out += [f"  new: {d}" for d in change.new_diagnostics]
@@ -91,18 +92,18 @@ def render_markdown(result: RuleDiff) -> str:
         out += [f"### entra-sigma diff: {_counts(result)}", "", f"{where}."]
     if result.errors:
         out += ["", f"**{result.errors} error(s)** in the working tree's rules: the build fails."]
-    for title, items in (("Added", result.added), ("Removed", result.removed)):
-        if items:
-            out += ["", f"**{title}**", ""]
-            for change in items:
-                line = f"- {_markdown_rule(change)}"
-                if change.has_errors:
-                    line += " — **has errors**"
-                out.append(line)
-    added_diagnostics = [d for change in result.added for d in change.new_diagnostics]
-    if added_diagnostics:
-        out += ["", "<details>", "<summary>Diagnostics of the added rules</summary>", ""]
-        out += [fenced("".join(f"{d}\n" for d in added_diagnostics), "text"), "", "</details>"]
+    if result.added:
+        out += ["", "**Added**"]
+    for change in result.added:
+        out += ["", "<details>", f"<summary>{_summary(change)}</summary>", ""]
+        if change.new_diagnostics:
+            out += [fenced("".join(f"{d}\n" for d in change.new_diagnostics), "text"), ""]
+        if change.diffs:
+            out += [fenced("".join(item.text for item in change.diffs), "diff"), ""]
+        out.append("</details>")
+    if result.removed:
+        out += ["", "**Removed**", ""]
+        out += [f"- {_markdown_rule(change)}" for change in result.removed]
     if result.changed:
         out += ["", "**Changed**"]
     for change in result.changed:

@@ -15,6 +15,7 @@ import yaml
 
 from .diagnostics import Diagnostic, SourceLocation
 from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, WORDING_LIMIT
+from .yaml_words import explain as explain_yaml_error
 
 RULE_SUFFIXES = (".yml", ".yaml")
 TEST_SUFFIXES = (".tests.yml", ".tests.yaml")  # rule test cases live beside rules; not rules
@@ -242,6 +243,9 @@ def _parse(
         problem = " ".join(
             part for part in (error.context, error.problem) if part
         ) or "invalid YAML"
+        plain = None if isinstance(error, _RuleError) else explain_yaml_error(error, text)
+        if plain:
+            problem, line, column = plain
         return [], [
             Diagnostic("E001", f"invalid YAML: {problem}", SourceLocation(display_path, line, column))
         ]

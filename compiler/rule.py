@@ -6,6 +6,7 @@ condition into IR; `FieldChecker` types it against the catalog.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ MEANINGLESS_MODIFIERS = {
     "day": "timestamp parts are not supported", "week": "timestamp parts are not supported",
     "month": "timestamp parts are not supported", "year": "timestamp parts are not supported",
 }
+KNOWN_MODIFIERS = sorted(set(modifier_mapping) - set(MEANINGLESS_MODIFIERS))  # for "did you mean"
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,10 @@ def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Dia
                     document.location(*path), title,
                 ))
             elif modifier not in modifier_mapping:
+                close = difflib.get_close_matches(modifier, KNOWN_MODIFIERS, n=1, cutoff=0.6)
                 diagnostics.append(Diagnostic(
                     "E110", f"unknown modifier '{modifier}'", document.location(*path), title,
-                    "see docs/rule-format.md#modifiers",
+                    f"did you mean '{close[0]}'?" if close else "see docs/rule-format.md#modifiers",
                 ))
     return diagnostics
 

@@ -8,6 +8,7 @@ pass whatever the rule said.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,12 +99,28 @@ def _tested_rule(compiled: list[CompiledRule], case: Case) -> tuple[CompiledRule
             rule = item.rule
             if case.rule in (rule.id, rule.title, rule.data.get("name")):
                 return item, ""
-        return None, f"no rule '{case.rule}' is output from this file"
+        if not compiled:
+            return None, f"no rule '{case.rule}' is output from this file: it outputs none"
+        names = [_rule_name(item) for item in compiled]
+        spellings = {s: _rule_name(i) for i in compiled for s in (i.rule.id, i.rule.title, i.rule.data.get("name")) if s}
+        close = difflib.get_close_matches(case.rule, list(spellings), n=1, cutoff=0.6)
+        guess = f"did you mean '{spellings[close[0]]}'? " if close else ""
+        return None, f"no rule '{case.rule}' is output from this file ({guess}rule: takes one of {_listing(names)})"
     if len(compiled) == 1:
         return compiled[0], ""
     if not compiled:
         return None, "this file outputs no rule (its rules are only correlated by others)"
-    return None, "the file outputs several rules: say which with 'rule:'"
+    return None, f"the file outputs several rules: say which with 'rule:' (one of {_listing([_rule_name(i) for i in compiled])})"
+
+
+def _rule_name(compiled: CompiledRule) -> str:
+    """How a case names a rule best: its `name`, else its id."""
+    name = compiled.rule.data.get("name")
+    return name if isinstance(name, str) else compiled.rule.id
+
+
+def _listing(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
 
 
 def _replay(engine: LocalEngine, compiler: Compiler, compiled: CompiledRule, case: Case, defender_reason: str | None) -> CaseResult:

@@ -62,10 +62,10 @@ class FieldChecker:
             self.error("E101", f"field '{path}' is not supported", origin, unsupported)
             return None
         if found is None:
-            suggestion = self.catalog.suggest(path)
+            suggestions = self.catalog.suggestions(path)
             self.error(
                 "E101", f"unknown field '{path}'", origin,
-                f"did you mean '{suggestion}'?" if suggestion else "see docs/reference/fields.md",
+                f"did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else "see docs/reference/fields.md",
             )
             return None
         if len(found.arrays) > 1:

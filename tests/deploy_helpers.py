@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler.cli import app
+from entra_sigma.cli import app
 from tests.fake_azure import FakeAzure
 
 CASES = Path(__file__).parent / "cases" / "deploy"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler.build import Compiler
-from compiler.diagnostics import Diagnostic
-from compiler.kusto_language import check_queries
-from compiler.loader import parse_yaml
-from compiler.tables import bundled_registry
+from entra_sigma.build import Compiler
+from entra_sigma.diagnostics import Diagnostic
+from entra_sigma.kusto_language import check_queries
+from entra_sigma.loader import parse_yaml
+from entra_sigma.tables import bundled_registry
 
 TESTS = Path(__file__).parent
 CASES = TESTS / "cases"
@@ -53,3 +53,39 @@ def check_kql(texts: dict[str, str]) -> dict[str, list[str]]:
     """Kusto.Language diagnostics (as strings) for each named query, in one Node process."""
     results = check_queries(sorted(texts.items()), kusto_schema())
     return {key: [str(d) for d in diagnostics] for key, diagnostics in results.items()}
+
+
+# -- commands in a shell, as a user or CI runs them -------------------------------------------
+VENV_BIN = Path(__import__("sys").executable).parent  # entra-sigma, pre-commit, check-jsonschema
+
+
+def command_env(tmp: Path, bin_dir: Path = VENV_BIN) -> dict[str, str]:
+    """A clean environment: `bin_dir` first on PATH, git without the user's configuration."""
+    import os
+
+    return {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(tmp),
+        "LANG": "C.UTF-8",
+        "GIT_CONFIG_GLOBAL": str(tmp / "no-global-gitconfig"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+        "PRE_COMMIT_HOME": str(tmp / "pre-commit-cache"),
+    }
+
+
+def shell(script: str | list[str], cwd: Path, env: dict[str, str], timeout: int = 300):
+    """Run a bash script (or an argument list) and return the completed process."""
+    import subprocess
+
+    args = ["bash", "-eo", "pipefail", "-c", script] if isinstance(script, str) else script
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def git_init(root: Path, env: dict[str, str]) -> None:
+    """A repository on branch main with everything in `root` committed."""
+    for args in (["init", "-q"], ["symbolic-ref", "HEAD", "refs/heads/main"], ["config", "commit.gpgsign", "false"],
+                 ["add", "-A"], ["commit", "-q", "-m", "first"]):
+        result = shell(["git", *args], root, env)
+        assert result.returncode == 0, result.stderr

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from compiler.build import Compiler
-from compiler.diagnostics import format_text
+from entra_sigma.build import Compiler
+from entra_sigma.diagnostics import format_text
 
 from .helpers import REPO, check_kql
 

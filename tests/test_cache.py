@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler import incremental
-from compiler.build import Compiler, build_outputs
-from compiler.cache import Cache, FileResult, context_key
-from compiler.diagnostics import format_text
-from compiler.parallel import can_fork, map_chunks, workers_for
+from entra_sigma import incremental
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.cache import Cache, FileResult, context_key
+from entra_sigma.diagnostics import format_text
+from entra_sigma.parallel import can_fork, map_chunks, workers_for
 
 from .helpers import REPO
 

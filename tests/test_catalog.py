@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from compiler.catalog import NUMERIC_TYPES, Catalog, Enum, Field, default_catalog
+from entra_sigma.catalog import NUMERIC_TYPES, Catalog, Enum, Field, default_catalog
 
 TOKENS = Enum("incomingTokenType", ("none", "primaryRefreshToken", "saml11", "saml20", "refreshToken"), True)
 

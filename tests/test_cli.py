@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler import __version__
-from compiler.cli import app
+from entra_sigma import __version__
+from entra_sigma.cli import app
 
 from .helpers import REGISTRY
 
@@ -315,14 +315,72 @@ def test_sarif_diagnostics_for_code_scanning(work):
 
 def test_ctrl_c_ends_the_command_quietly_with_130(monkeypatch, capsys):
     """Even while the command line is still being imported (most of a second)."""
-    import compiler.cli
-    from compiler.entry import main
+    import entra_sigma.cli
+    from entra_sigma.entry import main
 
     def interrupted():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(compiler.cli, "main", interrupted)
+    monkeypatch.setattr(entra_sigma.cli, "main", interrupted)
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == "entra-sigma: interrupted\n"
+
+
+# -- build: warnings summarised by cause -------------------------------------------------------------------
+def device_code_rule(number: int) -> str:
+    return (f"title: Device code sign-in {number}\nid: 3c1d7e2a-0b4f-4e6a-9c3d-5f8e1a2b7c{number:02d}\n"
+            "logsource: {product: entra, service: signins}\n"
+            "detection:\n  sel:\n    authenticationProtocol: deviceCode\n  condition: sel\n")
+
+
+@pytest.fixture
+def gaps(work) -> Path:
+    """Three rules Defender cannot run for one cause, one for another, and good.yml for a third."""
+    for number in (1, 2, 3):
+        (work / "rules" / f"device-code-{number}.yml").write_text(device_code_rule(number), encoding="utf-8")
+    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    return work
+
+
+NO_PROTOCOL = "field 'authenticationProtocol' has no column in EntraIdSignInEvents"
+NO_TOKEN_TYPE = "field 'incomingTokenType' has no column in EntraIdSignInEvents"
+NO_INTERACTIVE = "service 'interactive' has no defender sign-in table"
+
+
+def test_build_prints_one_line_per_warning_cause_with_a_count(gaps):
+    result = run("build", "rules", "--out", "build")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {NO_PROTOCOL} [defender]: 3 rule(s) (E201, e.g. rules/device-code-1.yml:6:5)",
+        f"warning: {NO_TOKEN_TYPE} [defender]: 1 rule(s) (E201, e.g. rules/prt.yml:6:5)",
+        f"warning: {NO_INTERACTIVE} [defender]: 1 rule(s) (E204, e.g. rules/good.yml:3:29)",
+        "5 warning(s) of 3 kind(s) in 5 file(s); --verbose lists each one",
+        "built 5 rule file(s) into 16 file(s) in build",
+    ]
+
+
+def test_build_verbose_lists_every_warning(gaps):
+    result = run("build", "rules", "--out", "build", "--verbose")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[:3] == [
+        f"rules/device-code-{n}.yml:6:5: warning: {NO_PROTOCOL} in rule 'Device code sign-in {n}' [defender]" for n in (1, 2, 3)
+    ]
+    assert lines[3] == f"rules/good.yml:3:29: warning: {NO_INTERACTIVE} in rule 'Legacy protocol sign-in' [defender]"
+    assert lines[4] == f"rules/prt.yml:6:5: warning: {NO_TOKEN_TYPE} in rule 'PRT from an unmanaged device' [defender]"
+    assert len(lines) == 6
+
+
+def test_build_summary_keeps_errors_in_full(gaps):
+    (gaps / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    result = run("build", "rules", "--out", "build")
+    assert result.exit_code == 1
+    assert "rules/bad.yml:6:5: error: unknown field 'incomingTokenTyp' in rule 'Misspelt field'" in result.stderr
+    assert f"warning: {NO_PROTOCOL} [defender]: 3 rule(s)" in result.stderr
+
+
+def test_machine_formats_keep_every_warning(gaps):
+    result = run("build", "rules", "--out", "build", "--format", "json")
+    assert len(json.loads(result.stderr.split("\nbuilt ")[0])["diagnostics"]) == 5

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.diagnostics import format_text
+from entra_sigma.diagnostics import format_text
 
 from .helpers import ALL_TABLES, CASES, SNAPSHOTS, check_kql, compile_text, platform_of
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from compiler import ir
-from compiler.build import Compiler
-from compiler.catalog import default_catalog
-from compiler.convert import Query, QueryBuilder, conjuncts, output_name
-from compiler.diagnostics import Diagnostic, SourceLocation
-from compiler.loader import parse_yaml
-from compiler.tables import Absent
+from entra_sigma import ir
+from entra_sigma.build import Compiler
+from entra_sigma.catalog import default_catalog
+from entra_sigma.convert import Query, QueryBuilder, conjuncts, output_name
+from entra_sigma.diagnostics import Diagnostic, SourceLocation
+from entra_sigma.loader import parse_yaml
+from entra_sigma.tables import Absent
 
 from .helpers import REGISTRY, check_kql
 

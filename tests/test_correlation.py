@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from compiler.build import Compiler, build_outputs
-from compiler.diagnostics import format_text
-from compiler.replay import LocalEngine, Replayed
-from compiler.testcases import convert_value
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.diagnostics import format_text
+from entra_sigma.replay import LocalEngine, Replayed
+from entra_sigma.testcases import convert_value
 
 from .helpers import CASES, SNAPSHOTS, check_kql
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler.build import Compiler
-from compiler.cli import app
-from compiler.coverage import Attack, collect, coverage_files, navigator_json, navigator_layer, render_markdown
-from compiler.coverage_svg import render_svg
-from compiler.deploy import attack_data
+from entra_sigma.build import Compiler
+from entra_sigma.cli import app
+from entra_sigma.coverage import Attack, collect, coverage_files, navigator_json, navigator_layer, render_markdown
+from entra_sigma.coverage_svg import render_svg
+from entra_sigma.deploy import attack_data
 
 from .helpers import REPO
 
@@ -303,6 +303,38 @@ def test_command_with_rule_errors_writes_nothing(pack, tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "rules/bad.yml:7:5: error: unknown field 'deviceDetail.isManagd'" in result.stderr
     assert "nothing written" in result.stderr and not Path("catalog.md").exists()
+
+
+@pytest.mark.parametrize("option", ["--markdown", "--navigator", "--svg"])
+def test_an_output_named_dash_goes_to_standard_output(pack, tmp_path, monkeypatch, option):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["coverage", "rules", option, "-"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules"], "no file named '-'"
+    view = {"--markdown": "markdown", "--navigator": "navigator", "--svg": "svg"}[option]
+    expected = coverage_files(collect(Compiler(), [Path("rules")])[0], **{view: Path("-")})
+    assert result.stdout == expected[Path("-")]  # the file alone: the summary line goes to stderr
+    assert result.stderr.startswith("4 rule(s), 1 of them correlation(s);") and "wrote" not in result.stderr
+
+
+def test_a_page_on_standard_output_links_a_grid_written_to_a_file(pack, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["coverage", "rules", "--markdown", "-", "--svg", "docs/grid.svg"])
+    assert result.exit_code == 0, result.output
+    assert "](docs/grid.svg)" in result.stdout and Path("docs/grid.svg").is_file()
+    grid_on_stdout = CliRunner().invoke(app, ["coverage", "rules", "--markdown", "page.md", "--svg", "-"])
+    assert grid_on_stdout.stdout.startswith("<svg") and "](-)" not in Path("page.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--markdown", "-", "--navigator", "-"], "--markdown and --navigator: only one output can go to standard output ('-')"),
+    (["--svg", "-", "--check"], "--svg -: --check compares files, and standard output is not one"),
+])
+def test_dash_misuse_is_a_usage_error(pack, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["coverage", "rules", *args])
+    assert result.exit_code == 2
+    assert result.stderr == f"entra-sigma: error: {message}\n"
 
 
 # -- the committed page ----------------------------------------------------------------------

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import Compiler, build_outputs
-from compiler.deployment import defender, sentinel
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.deployment import defender, sentinel
 from tests.api_contract import (
     DEFENDER_SCHEMA, MAX_QUERY_LENGTH, OPENAPI, defender_body_errors, openapi_scheduled_rule_schema, sentinel_body_errors,
 )

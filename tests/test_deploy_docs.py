@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 import yaml
 
-from compiler.cli import app
+from entra_sigma.cli import app
 from tests.deploy_helpers import (  # noqa: F401 - fixture
     RULES, SCOPE, WRONG_PASSWORD, fake, sentinel, workspace_rules,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from compiler.deployment.marker import split_marker
+from entra_sigma.deployment.marker import split_marker
 from tests.deploy_helpers import (  # noqa: F401 - fixtures
     ACCOUNT_LOCKED, DISABLED, REPO_RULES, ROPC, RULES, WRONG_PASSWORD, fake, rules, sentinel, workspace_rules,
 )

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler.build import Compiler
-from compiler.cli import app
-from compiler.diff import diff_rules
-from compiler.diff_report import render_markdown, render_text
-from compiler.gitrev import DiffError, rules_at_revision
+from entra_sigma.build import Compiler
+from entra_sigma.cli import app
+from entra_sigma.diff import diff_rules
+from entra_sigma.diff_report import render_markdown, render_text
+from entra_sigma.gitrev import DiffError, rules_at_revision
 
 from .helpers import REPO
 
@@ -106,6 +106,9 @@ def test_text_output(repo: Path) -> None:
     assert out.splitlines()[0].startswith("rules/ at HEAD (")
     assert "1 changed, 1 added, 1 removed, 2 unchanged" in out
     assert f"  + {ADDED[2]} [{ADDED[1]}]\n" in out
+    section = out.split(f"\n+ {ADDED[2]} [{ADDED[1]}]\n", 1)[1]
+    assert section.startswith(f"  rules/{ADDED[0]}:23:5: warning: field 'tokenIssuerType' has no column in EntraIdSignInEvents")
+    assert "\n--- /dev/null\n+++ b/kql/federated-signin.kql\n@@ -0,0 +1,11 @@\n+// " in section  # its KQL
     assert f"  - {REMOVED[2]} [{REMOVED[1]}]\n" in out
     assert f"  ~ {CHANGED[2]} [{CHANGED[1]}]\n" in out
     for other in KEPT:
@@ -122,9 +125,13 @@ def test_markdown_output(repo: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.startswith("### entra-sigma diff: 1 changed, 1 added, 1 removed, 2 unchanged\n")
-    added = out.split("**Added**\n\n", 1)[1].split("\n\n", 1)[0]
+    added = out.split("**Added**\n", 1)[1].split("**Removed**", 1)[0]
     removed = out.split("**Removed**\n\n", 1)[1].split("\n\n", 1)[0]
-    assert added == f"- {ADDED[2]} (`{ADDED[1]}`)"
+    assert added.count("<details>") == 1
+    assert f"<summary>{ADDED[2]} (<code>{ADDED[1]}</code>)</summary>" in added
+    kql = added.split("```diff\n", 1)[1].split("\n```\n", 1)[0]
+    assert kql.startswith("--- /dev/null\n+++ b/kql/federated-signin.kql\n@@ -0,0 +1,")
+    assert f"\n+// {ADDED[2]}\n" in kql and all(line[0] in "+-@" for line in kql.splitlines())
     assert removed == f"- {REMOVED[2]} (`{REMOVED[1]}`)"
     changed = out.split("**Changed**\n", 1)[1]
     assert changed.count("<details>") == 1 and changed.count("</details>") == 1
@@ -214,7 +221,55 @@ def test_rules_at_revision_leaves_nothing_behind(repo: Path) -> None:
 
 
 def test_fence_outlasts_backticks_in_the_diff() -> None:
-    from compiler.diff_report import fenced
+    from entra_sigma.diff_report import fenced
 
     assert fenced("a\n```\nb\n", "diff") == "````diff\na\n```\nb\n````"
     assert fenced("plain\n", "diff") == "```diff\nplain\n```"
+
+
+# -- several rules in one file, and what goes to stderr -------------------------------------------
+def two_rules(second_value: str) -> str:
+    """One file, two output rules; the second has a `name`."""
+    return (
+        "title: First of two\nid: 1a2b3c4d-0000-4000-8000-000000000001\n"
+        "logsource: {product: entra, service: interactive}\n"
+        "detection:\n  sel:\n    clientAppUsed: IMAP4\n  condition: sel\n"
+        "---\n"
+        "title: Second of two\nname: second_of_two\nid: 1a2b3c4d-0000-4000-8000-000000000002\n"
+        "logsource: {product: entra, service: interactive}\n"
+        f"detection:\n  sel:\n    clientAppUsed: {second_value}\n  condition: sel\n"
+    )
+
+
+def test_a_change_to_the_second_rule_of_a_file_is_reported_under_that_rule(repo: Path) -> None:
+    (repo / "rules" / "pair.yml").write_text(two_rules("POP3"), encoding="utf-8")
+    git(repo, "add", "rules")
+    git(repo, "commit", "-q", "-m", "pair")
+    (repo / "rules" / "pair.yml").write_text(two_rules("Authenticated SMTP"), encoding="utf-8")
+    result = diff_rules(Compiler(), Path("rules"))
+    assert [(c.id, c.title) for c in result.changed] == [("1a2b3c4d-0000-4000-8000-000000000002", "Second of two")]
+    assert result.unchanged == 5  # the four rules and the first of the pair
+    (change,) = result.changed
+    assert [d.new for d in change.diffs] == ["kql/pair.second_of_two.kql"]  # named by its `name`, not its id
+
+
+def test_adding_a_second_rule_to_a_file_adds_that_rule(repo: Path) -> None:
+    first = two_rules("POP3").split("---\n")[0]
+    (repo / "rules" / "pair.yml").write_text(first, encoding="utf-8")
+    git(repo, "add", "rules")
+    git(repo, "commit", "-q", "-m", "pair")
+    (repo / "rules" / "pair.yml").write_text(two_rules("POP3"), encoding="utf-8")
+    result = diff_rules(Compiler(), Path("rules"))
+    assert [(c.id, c.title) for c in result.added] == [("1a2b3c4d-0000-4000-8000-000000000002", "Second of two")]
+    assert result.changed == [] and result.unchanged == 5
+
+
+def test_warnings_on_stderr_are_only_those_of_rules_in_the_diff(repo: Path) -> None:
+    """Every rule here has a Defender gap; only the changed and added rules' gaps are printed."""
+    edit(repo)
+    result = run()
+    assert result.exit_code == 0, result.output
+    warned = sorted({line.split(":")[0] for line in result.stderr.splitlines()})
+    assert warned == ["rules/federated-signin.yml", "rules/ropc-signin.yml"]
+    everything = CliRunner().invoke(app, ["validate", "rules"])
+    assert "rules/device-code-flow.yml" in everything.stderr  # an unchanged rule that does warn

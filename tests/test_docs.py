@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.catalog import default_catalog
-from compiler.dev.docs import FIELDS_PAGE, MAPPINGS_PAGE, cell, render_docs, table_order
-from compiler.tables import Registry
+from entra_sigma.catalog import default_catalog
+from entra_sigma.dev.docs import FIELDS_PAGE, MAPPINGS_PAGE, cell, render_docs, table_order
+from entra_sigma.tables import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 HINT = "run `python -m compiler.dev.docs` to regenerate docs/reference/"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import Compiler
-from compiler.diagnostics import format_text
-from compiler.loader import parse_yaml
+from entra_sigma.build import Compiler
+from entra_sigma.diagnostics import format_text
+from entra_sigma.loader import parse_yaml
 
 from .helpers import CASES
 

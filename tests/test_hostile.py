@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from compiler import write
-from compiler.build import Compiler, build_outputs
-from compiler.diagnostics import Diagnostic, SourceLocation
-from compiler.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, condition_depth
-from compiler.loader import _FastRuleLoader, _parse, _RuleLoader, discover, load_documents, parse_documents
-from compiler.write import MARKER, OutputError, replace_folder
+from entra_sigma import write
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.diagnostics import Diagnostic, SourceLocation
+from entra_sigma.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, condition_depth
+from entra_sigma.loader import _FastRuleLoader, _parse, _RuleLoader, discover, load_documents, parse_documents
+from entra_sigma.write import MARKER, OutputError, replace_folder
 
 from .helpers import REPO
 
@@ -195,7 +195,7 @@ def test_tabs_for_indentation_are_a_located_error():
     documents, diagnostics = parse(rule().replace("  product", "\tproduct"))
     problem = only(diagnostics)
     assert (problem.code, str(problem.location)) == ("E001", "r.yml:4:1")
-    assert "'\\t'" in problem.message
+    assert problem.message == "invalid YAML: a tab character: YAML indents with spaces only"
 
 
 def test_duplicate_keys_in_any_document_are_refused():

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from compiler import ir
-from compiler.backends.kql import GENERATORS, DefenderGenerator, KqlGenerator, collect_elements
-from compiler.catalog import default_catalog
-from compiler.mapping import AnyElement, ElementAccess, Predicate
-from compiler.tables import ColumnAccess
+from entra_sigma import ir
+from entra_sigma.backends.kql import GENERATORS, DefenderGenerator, KqlGenerator, collect_elements
+from entra_sigma.catalog import default_catalog
+from entra_sigma.mapping import AnyElement, ElementAccess, Predicate
+from entra_sigma.tables import ColumnAccess
 
 from .helpers import REGISTRY, check_kql
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from compiler import kusto_language
-from compiler.kusto_language import (
+from entra_sigma import kusto_language
+from entra_sigma.kusto_language import (
     KustoCheckUnavailable,
     KustoDiagnostic,
     check_queries,

@@ -31,12 +31,12 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from compiler.backends.kql import KqlGenerator
-from compiler.build import Compiler, build_outputs
-from compiler.catalog import default_catalog
-from compiler.kusto_language import KustoLiteral, KustoSession
-from compiler.loader import parse_yaml
-from compiler.validate import regex_problem
+from entra_sigma.backends.kql import KqlGenerator
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.catalog import default_catalog
+from entra_sigma.kusto_language import KustoLiteral, KustoSession
+from entra_sigma.loader import parse_yaml
+from entra_sigma.validate import regex_problem
 
 from .helpers import REGISTRY, kusto_schema
 

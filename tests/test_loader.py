@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import Diagnostic, SourceLocation
-from compiler.loader import discover, display_path_for, load_documents, parse_yaml
+from entra_sigma.diagnostics import Diagnostic, SourceLocation
+from entra_sigma.loader import discover, display_path_for, load_documents, parse_yaml
 
 
 def parse(text: str, display: str = "r.yml"):
@@ -99,7 +99,9 @@ def test_a_second_document_is_refused():
 
 def test_syntax_error_is_located_at_the_problem():
     # worded by the pure-Python parser even when libyaml did the first pass
-    assert parse("a: 1\nb: c: d\n") == (None, [e001("invalid YAML: mapping values are not allowed here", 2, 5)])
+    assert parse("a: 1\nb: c: d\n") == (
+        None, [e001("invalid YAML: ': ' inside the value of 'b': put the value in quotes, e.g. b: 'c: d'", 2, 5)],
+    )
 
 
 def test_python_tags_are_not_constructed():
@@ -160,7 +162,7 @@ def test_unreadable_and_broken_files_become_diagnostics_beside_good_ones(tree, m
     documents, diagnostics = load_documents([Path("rules")])
     assert [d.display_path for d in documents] == ["rules/b.yml", "rules/sub/a.yaml"]
     assert [(d.code, str(d.location)) for d in diagnostics] == [
-        ("E001", "rules/broken.yml:2:1"),
+        ("E001", "rules/broken.yml:1:8"),  # the '[' that is never closed
         ("E001", "rules/latin1.yml"),
     ]
     assert diagnostics[1].message.startswith("cannot read file: 'utf-8' codec can't decode byte 0xe9")
@@ -174,7 +176,7 @@ def test_display_path_is_relative_when_possible_and_always_posix(tmp_path):
 
 def test_a_file_may_hold_several_documents(tmp_path):
     """Sigma keeps a correlation rule and the rules it correlates in one file, `---` apart."""
-    from compiler.loader import parse_documents
+    from entra_sigma.loader import parse_documents
 
     documents, diagnostics = parse_documents("---\na: 1\n---\nb:\n  c: 2\n---\n", Path("r.yml"), "r.yml")
     assert diagnostics == []
@@ -193,7 +195,7 @@ def test_rule_test_cases_are_not_rules(tmp_path):
 def test_libyaml_and_pure_python_read_every_rule_alike():
     """The fast loader (libyaml, when PyYAML has it) must give the same data and positions as
     the pure-Python one, or outputs would differ between machines."""
-    from compiler.loader import _FastRuleLoader, _RuleLoader, _parse
+    from entra_sigma.loader import _FastRuleLoader, _RuleLoader, _parse
 
     repo = Path(__file__).resolve().parents[1]
     files = sorted((repo / "rules").rglob("*.yml")) + sorted((repo / "tests" / "cases").rglob("*.yml"))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from compiler import ir
-from compiler.catalog import default_catalog
-from compiler.mapping import (
+from entra_sigma import ir
+from entra_sigma.catalog import default_catalog
+from entra_sigma.mapping import (
     AnyElement,
     ElementAccess,
     MappingProblem,
@@ -22,7 +22,7 @@ from compiler.mapping import (
     projection_access,
     simplify,
 )
-from compiler.tables import ColumnAccess, Constant, Table, TableMapping
+from entra_sigma.tables import ColumnAccess, Constant, Table, TableMapping
 
 CATALOG = default_catalog()
 TABLE = Table("T", "sentinel", "TimeGenerated", {

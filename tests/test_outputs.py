@@ -20,8 +20,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from compiler.build import Compiler, build_outputs
-from compiler.deploy import attack_data
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.deploy import attack_data
 
 from .helpers import REPO, SNAPSHOTS, check_kql
 

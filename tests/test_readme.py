@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import format_text
+from entra_sigma.diagnostics import format_text
 
 from .helpers import REPO, check_kql, compile_text
 
@@ -141,3 +141,14 @@ def test_documentation_links_in_compiler_hints_resolve():
             elif fragment and fragment not in anchors(REPO / path):
                 broken.append(f"{source.name}: {target}: no heading with anchor #{fragment}")
     assert broken == []
+
+
+def test_readme_starts_teams_with_pipx_and_init_and_keeps_the_repository_commands():
+    readme = README.read_text(encoding="utf-8")
+    first_commands = next(body for info, body in code_blocks(readme) if info == "sh")
+    assert first_commands.splitlines()[0] == "pipx install entra-sigma"
+    assert "entra-sigma init " in first_commands
+    sections = re.split(r"^## ", readme, flags=re.MULTILINE)
+    assert sections[1].startswith("In your own repository\n")
+    itself = next(s for s in sections if s.startswith("Working on entra-sigma itself\n"))
+    assert "make build" in itself and "make test" in itself

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from jinja2.exceptions import SecurityError, TemplateNotFound, UndefinedError
 
-from compiler.backends.kql import Leg
-from compiler.build import Compiler
-from compiler.convert import Query
-from compiler.loader import parse_yaml
-from compiler.render import TemplateFailure, Renderer, finish, kql_comment, make_environment, to_json, yaml_str
+from entra_sigma.backends.kql import Leg
+from entra_sigma.build import Compiler
+from entra_sigma.convert import Query
+from entra_sigma.loader import parse_yaml
+from entra_sigma.render import TemplateFailure, Renderer, finish, kql_comment, make_environment, to_json, yaml_str
 
 from .helpers import compile_text
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler import ir
-from compiler.catalog import default_catalog
-from compiler.diagnostics import Diagnostic, SourceLocation
-from compiler.loader import parse_yaml
-from compiler.rule import Rule, build_rule, detection_keys, origin_locator
+from entra_sigma import ir
+from entra_sigma.catalog import default_catalog
+from entra_sigma.diagnostics import Diagnostic, SourceLocation
+from entra_sigma.loader import parse_yaml
+from entra_sigma.rule import Rule, build_rule, detection_keys, origin_locator
 
 HEAD = """title: t
 id: 0e0a7f64-1c1e-4f3b-9a0e-6f1f6b1a2b3c

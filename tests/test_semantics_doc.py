@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from compiler.diagnostics import format_text
+from entra_sigma.diagnostics import format_text
 
 from .helpers import REPO, REGISTRY, check_kql, compile_text
 

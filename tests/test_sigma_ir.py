@@ -7,8 +7,8 @@ import yaml
 from sigma.rule import SigmaRule
 from sigma.types import SigmaString
 
-from compiler import ir
-from compiler.backends.sigma_ir import SigmaToIR, UnsupportedConstruct, string_match
+from entra_sigma import ir
+from entra_sigma.backends.sigma_ir import SigmaToIR, UnsupportedConstruct, string_match
 
 MULTI, SINGLE = ir.Wildcard.MULTI, ir.Wildcard.SINGLE
 

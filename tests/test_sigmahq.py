@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import Compiler
-from compiler.catalog import default_catalog
-from compiler.dev.sigmahq_report import PAGE, render_page
-from compiler.diagnostics import Diagnostic
-from compiler.loader import parse_yaml
-from compiler.sigmahq import GRAPH, Name, Vocabulary, aliases, vocabulary_for
-from compiler.tables import bundled_registry
+from entra_sigma.build import Compiler
+from entra_sigma.catalog import default_catalog
+from entra_sigma.dev.sigmahq_report import PAGE, render_page
+from entra_sigma.diagnostics import Diagnostic
+from entra_sigma.loader import parse_yaml
+from entra_sigma.sigmahq import GRAPH, Name, Vocabulary, aliases, vocabulary_for
+from entra_sigma.tables import bundled_registry
 
 from .helpers import REPO, TESTS, check_kql
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from compiler.tables import (
+from entra_sigma.tables import (
     Absent,
     ColumnAccess,
     Constant,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from compiler import ir
-from compiler.catalog import default_catalog
-from compiler.diagnostics import Diagnostic, SourceLocation
-from compiler.validate import FieldChecker, check_fields, never_filled_warning, regex_problem
+from entra_sigma import ir
+from entra_sigma.catalog import default_catalog
+from entra_sigma.diagnostics import Diagnostic, SourceLocation
+from entra_sigma.validate import FieldChecker, check_fields, never_filled_warning, regex_problem
 
 CATALOG = default_catalog()
 
@@ -218,3 +218,40 @@ def test_a_key_the_logs_carry_but_graph_lacks_is_refused_with_the_reason():
     assert "Graph's authenticationDetail has no such property" in error.hint
     assert check_fields(["authenticationDetails.statusSequence"], CATALOG, lambda i: SourceLocation("r.yml", 3, 5), "R")[0].message == (
         "field 'authenticationDetails.statusSequence' in 'fields' is not supported")
+
+
+# -- "did you mean" for a leaf name used alone, and for a misspelt modifier --------------------
+
+
+@pytest.mark.parametrize("written, hint", [
+    ("errorCode", "did you mean 'status.errorCode'?"),
+    ("city", "did you mean 'location.city'?"),
+    ("isManaged", "did you mean 'deviceDetail.isManaged'?"),
+    ("ErrorCode", "did you mean 'status.errorCode'?"),
+])
+def test_a_leaf_name_alone_suggests_its_full_path(written, hint):
+    _, diagnostics = check(m(written, "eq", "x"))
+    assert diagnostics == [diagnostic("E101", f"unknown field '{written}'", written, hint)]
+
+
+def test_a_leaf_shared_by_several_paths_lists_them_all():
+    _, diagnostics = check(m("displayName", "eq", "x"))
+    (problem,) = diagnostics
+    assert problem.hint == (
+        "did you mean 'appliedConditionalAccessPolicies.authenticationStrength.displayName' or "
+        "'appliedConditionalAccessPolicies.displayName' or 'deviceDetail.displayName'?"
+    )
+
+
+def test_a_misspelt_modifier_gets_a_suggestion():
+    from .helpers import compile_text
+
+    rule = ("title: t\nid: 1a2b3c4d-0000-4000-8000-000000000009\nlogsource: {product: entra, service: signins}\n"
+            "detection:\n  sel:\n    userAgent|endwith: x\n    appDisplayName|contain: y\n    ipAddress|cdr: 10.0.0.0/8\n"
+            "  condition: sel\n")
+    _, diagnostics = compile_text(rule)
+    assert [(str(d.location), d.message, d.hint) for d in diagnostics] == [
+        ("rule.yml:6:5", "unknown modifier 'endwith'", "did you mean 'endswith'?"),
+        ("rule.yml:7:5", "unknown modifier 'contain'", "did you mean 'contains'?"),
+        ("rule.yml:8:5", "unknown modifier 'cdr'", "did you mean 'cidr'?"),
+    ]

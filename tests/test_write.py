@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.write import MARKER, OutputError, replace_folder
+from entra_sigma.write import MARKER, OutputError, replace_folder
 
 
 def contents(folder: Path) -> dict[str, bytes]:
