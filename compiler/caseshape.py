@@ -39,7 +39,8 @@ def _values(node: Any, path: tuple[str, ...]) -> Iterator[Any]:
         yield from _values(node[path[0]], path[1:])
 
 
-def _parsed(value: Any) -> Any:
+def parsed(value: Any) -> Any:
+    """JSON text (a string column holding an object or array) as the object it holds."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
             return json.loads(value)
@@ -58,7 +59,7 @@ def shape_problems(table: str, row: dict[str, Any], registry: Registry, catalog:
         if not isinstance(access, ColumnAccess) or access.column not in row:
             continue
         where = ".".join((access.column, *access.path))
-        for value in _values(_parsed(row[access.column]), access.path):
+        for value in _values(parsed(row[access.column]), access.path):
             if field.false_when_absent and value is False:
                 key = access.path[-1] if access.path else access.column
                 problems.append((access.column, f"{where} is false, but Entra leaves the key out when it is false",

@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..caseshape import parsed
+
 # Diagnostic categories → Log Analytics tables.
 CATEGORIES = {
     "SignInLogs": "SigninLogs",
@@ -64,16 +66,6 @@ def _datetime(value: Any) -> Any:
     return value
 
 
-def _parsed(value: Any) -> Any:
-    """JSON text (a string column holding an object or array) as the object it holds."""
-    if isinstance(value, str) and value[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _read_json(path: Path) -> Any:
     raw = path.read_bytes()
     if path.suffix == ".gz":
@@ -86,7 +78,7 @@ def log_analytics_rows(path: Path, licence: str = "") -> list[RealRow]:
     data = _read_json(path)
     rows = []
     for index, raw in enumerate(data["rows"]):
-        values = {column: _parsed(_datetime(value)) for column, value in raw.items()}
+        values = {column: parsed(_datetime(value)) for column, value in raw.items()}
         date = str(values.get("TimeGenerated") or values.get("CreatedDateTime") or "")[:10]
         rows.append(RealRow(f"{data['id']}#{index}", data["table"], values, date, bool(data.get("obfuscated")), licence))
     return rows
@@ -150,7 +142,7 @@ def beta_view(row: RealRow, column_of: dict[str, str]) -> dict[str, Any]:
     view = {}
     for name, column in column_of.items():
         if column in row.values:
-            view[name] = _parsed(row.values[column])
+            view[name] = parsed(row.values[column])
     return view
 
 
