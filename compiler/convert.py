@@ -29,6 +29,7 @@ class Let:
     legs: list[Leg] = field(default_factory=list)
     source: str | None = None
     steps: list[str] = field(default_factory=list)
+    materialize: bool = False  # computed once and reused by the later steps (the table scans)
 
 
 @dataclass
@@ -46,8 +47,9 @@ class Query:
 
     @property
     def tables(self) -> list[str]:
-        """The tables read, each once, in the order the query reads them."""
-        legs = [leg.table for part in [*self.lets, self] for leg in part.legs]
+        """The tables read, each once, in the order the query reads them (a leg may read a let)."""
+        names = {let.name for let in self.lets}
+        legs = [leg.table for part in [*self.lets, self] for leg in part.legs if leg.table not in names]
         return list(dict.fromkeys(legs))
 
 
@@ -95,10 +97,24 @@ class QueryBuilder:
             return [chosen] if chosen else self.registry.tables_for("defender", rule.service)
         return self.registry.tables_for("sentinel", rule.service)
 
-    def build(self, rule: Rule, columns: list[str | tuple[str, str]] | None = None) -> tuple[Query | None, list[Diagnostic]]:
-        """The query of a single-event rule. With `columns` each leg projects those instead of
-        the rule's `fields` (correlations build on that): a (name, beta path) pair becomes a
-        typed column, a string is taken as KQL text, with `{time}` standing for the time column."""
+    def build(self, rule: Rule) -> tuple[Query | None, list[Diagnostic]]:
+        """The query of a single-event rule."""
+        live, diagnostics = self.live_trees(rule)
+        if live is None:
+            return None, diagnostics
+        projected, problems = self.returnable_fields(rule, list(live))
+        diagnostics += problems
+        if any(d.severity == "error" for d in problems):
+            return None, diagnostics
+        legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
+        if len(legs) > 1 and not projected:
+            self.normalise(legs)
+        returned = {p: output_name(p) for p in projected} if projected else self.raw_columns(list(live))
+        return Query(rule, self.platform, legs, returned=returned), diagnostics
+
+    def live_trees(self, rule: Rule) -> tuple[dict[str, Tree] | None, list[Diagnostic]]:
+        """The rule's condition lowered for each table it reads, without the tables where it
+        can never match; None (and why) when it has no such table."""
         locate = origin_locator(rule.document)
         target = self.target_tables(rule)
         if not target:
@@ -138,18 +154,7 @@ class QueryBuilder:
                 rule.document.location("detection", "condition"), rule.title,
                 hint="a field it requires has no column there, or is constant", target=self.platform,
             )]
-        if columns is not None:
-            legs = [self.leg(table, tree, (), columns) for table, tree in live.items()]
-            return Query(rule, self.platform, legs), diagnostics
-        projected, problems = self.returnable_fields(rule, list(live))
-        diagnostics += problems
-        if any(d.severity == "error" for d in problems):
-            return None, diagnostics
-        legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
-        if len(legs) > 1 and not projected:
-            self.normalise(legs)
-        returned = {p: output_name(p) for p in projected} if projected else self.raw_columns(list(live))
-        return Query(rule, self.platform, legs, returned=returned), diagnostics
+        return live, diagnostics
 
     def returnable_fields(self, rule: Rule, tables: list[str]) -> tuple[list[str], list[Diagnostic]]:
         """The rule's `fields` that some queried table has. On Sentinel, the tables the rule is
@@ -177,7 +182,7 @@ class QueryBuilder:
         return dict(_raw_columns(self.registry, self.catalog, tuple(tables)))
 
     # -- one table ------------------------------------------------------------------------
-    def leg(self, table: str, tree: Tree, fields: tuple[str, ...], columns: list[str | tuple[str, str]] | None = None) -> Leg:
+    def leg(self, table: str, tree: Tree, fields: tuple[str, ...]) -> Leg:
         leg = Leg(table)
         elements: list[AnyElement] = []
         collect_elements(tree, elements)
@@ -191,13 +196,7 @@ class QueryBuilder:
         for element in elements:
             leg.steps.append("mv-apply " + self.generator.element_test(element).replace("{flag}", flags[element]))
         leg.steps += [f"where {self.generator.condition(part, flags)}" for part in after]
-        if columns is not None:
-            mapping = self.registry.mapping(table)
-            leg.steps.append("project " + ", ".join(
-                c.replace("{time}", mapping.table.time_column) if isinstance(c, str)
-                else f"{c[0]} = {self.column_expression(mapping, c[1])}" for c in columns
-            ))
-        elif fields:
+        if fields:
             leg.steps.append(self.projection(self.registry.mapping(table), fields))
         elif flags:
             leg.steps.append("project-away " + ", ".join(flags.values()))

@@ -149,7 +149,7 @@ class DeploymentPlanner:
 
         settings = {**DEFAULTS, **rule.settings("sentinel")}
         if rule.correlation is not None and "queryPeriod" not in rule.settings("sentinel"):
-            settings["queryPeriod"] = correlation_period(settings["queryFrequency"], rule.correlation.seconds)
+            settings["queryPeriod"] = correlation_period(settings["queryFrequency"], rule.correlation.reach_seconds)
         suppression = {**SUPPRESSION_DEFAULTS, **(settings.get("suppression") or {})}
         incident = settings.get("incident") or {}
         grouping = {**GROUPING_DEFAULTS, **(incident.get("grouping") or {})}
@@ -211,13 +211,14 @@ class DeploymentPlanner:
         straddles two runs whole, the period must reach back one timespan before the last run."""
         if rule.correlation is None:
             return []
-        span = timedelta(seconds=rule.correlation.seconds)
+        span = timedelta(seconds=rule.correlation.reach_seconds)
+        reach = rule.correlation.reach
         if period < span:
-            error("E308", f"'sentinel.queryPeriod' is shorter than the correlation timespan {rule.correlation.timespan}: no window is ever seen whole",
+            error("E308", f"'sentinel.queryPeriod' is shorter than the correlation timespan {reach}: no window is ever seen whole",
                   "sentinel", "queryPeriod")
         elif period < frequency + span:
             return [Diagnostic(
-                "W308", f"'sentinel.queryPeriod' is less than queryFrequency + timespan ({rule.correlation.timespan}): a burst that straddles two runs can be missed",
+                "W308", f"'sentinel.queryPeriod' is less than queryFrequency + timespan ({reach}): a burst that straddles two runs can be missed",
                 rule.document.location("sentinel", "queryPeriod"), rule.title,
                 "leave queryPeriod out: correlations default to queryFrequency + timespan", severity="warning", target="sentinel",
             )]

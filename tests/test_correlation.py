@@ -14,7 +14,7 @@ from compiler.testcases import convert_value
 
 from .helpers import CASES, SNAPSHOTS, check_kql
 
-GOOD = sorted(p.stem for p in (CASES / "correlations").glob("*.yml"))
+GOOD = sorted(p.stem for p in (CASES / "correlations").glob("*.yml") if not p.name.endswith(".tests.yml"))
 BAD = sorted(p.stem for p in (CASES / "bad-correlations").glob("*.yml"))
 PLATFORMS = ("sentinel", "defender")
 
@@ -41,7 +41,8 @@ def test_every_type_has_a_case():
     for case in GOOD:
         _, correlations = compile_file(CASES / "correlations" / f"{case}.yml")
         types |= {c.rule.correlation.type for c in correlations}
-    assert types == {"event_count", "value_count", "temporal", "temporal_ordered"}
+    assert types == {"event_count", "value_count", "temporal", "temporal_ordered",
+                     "value_sum", "value_avg", "value_percentile", "value_median"}
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -63,11 +64,48 @@ def test_correlation_golden(case, platform, outputs, snapshot):
 
 
 def test_correlated_rules_are_not_output_unless_generated():
-    _, _ = compile_file(CASES / "correlations" / "event_count.yml")
     result, _ = compile_file(CASES / "correlations" / "event_count.yml")
     assert [c.rule.title for c in result.compiled] == ["event count"]
     result, _ = compile_file(CASES / "correlations" / "generate.yml")
     assert sorted(c.rule.title for c in result.compiled) == ["generate keeps the correlated rule", "generated base rule"]
+    result, _ = compile_file(CASES / "correlations" / "chained.yml")
+    assert [c.rule.title for c in result.compiled] == ["Correlation - Multiple Failed Logins Followed by Successful Login"]
+
+
+def test_generate_outputs_every_referenced_rule_in_every_format_and_no_deeper():
+    """The outer correlation generates its two references (a correlation and a rule); the
+    inner correlation does not generate its own rule, so that one stays a building block."""
+    outputs = build_outputs(Compiler(), [CASES / "correlations" / "generate_chain.yml"])
+    titles = {entry["title"]: entry for entry in outputs.manifest["rules"]}
+    assert set(titles) == {"generate also outputs the correlated correlation", "generated burst", "generated success"}
+    for title in ("generated burst", "generated success"):
+        formats = {path.split("/")[0] for path in titles[title]["files"]}
+        assert {"kql", "sentinel", "arm", "defender"} <= formats, (title, titles[title])
+    assert "defender/detections/generate_chain.generated_success.json" in titles["generated success"]["files"]
+    assert "a correlation returns groups" in titles["generated burst"]["skipped"]["defender-detection"]
+
+
+def test_a_chain_is_one_query_that_reads_each_table_once():
+    result, correlations = compile_file(CASES / "correlations" / "chained.yml")
+    text = correlations[0].texts["sentinel"]
+    assert text.count("SigninLogs\n") == 1 and text.count("AADNonInteractiveUserSignInLogs\n") == 1
+    assert text.count("materialize(") == 1
+    assert correlations[0].queries["sentinel"].tables == ["SigninLogs", "AADNonInteractiveUserSignInLogs"]
+
+
+def test_the_chained_example_replays_with_the_expected_groups():
+    """tests/cases/correlations/chained.tests.yml: a burst across a bin edge, a success before
+    the burst, a success inside it, and the window edges, through `entra-sigma test`."""
+    from compiler.ruletests import PASSED, run_tests
+
+    run = run_tests(Compiler(), [CASES / "correlations" / "chained.yml"])
+    results = [result for report in run.reports for result in report.results]
+    assert len(results) >= 8 and {r.outcome for r in results} == {PASSED}, [(r.case.name, r.detail) for r in results]
+
+
+def test_a_chain_deploys_with_a_period_covering_every_level():
+    outputs = build_outputs(Compiler(), [CASES / "correlations" / "chained.yml"])
+    assert "queryPeriod: 80m" in outputs.files["sentinel/chained.yaml"]  # 1h frequency + 10m burst + 10m follow-up
 
 
 def test_a_file_with_two_output_rules_writes_two_files():
