@@ -70,12 +70,7 @@ class EventsBuilder:
                 return None, diagnostics
             kept = {t: tree for t, tree in live.items() if self._has_columns(t, needed[rule.id])}
             if not kept:
-                level = next(level for level, r in pairs if r.id == rule.id)
-                names = level_names(level.correlation)
-                diagnostics.append(Diagnostic(
-                    "E406", f"rule '{rule_label(rule)}' has no column for {', '.join(names)} in {', '.join(live)}",
-                    level.document.location("correlation", "group-by"), level.title, target=self.single.platform,
-                ))
+                diagnostics.append(self._no_column(rule, [level for level, r in pairs if r.id == rule.id], list(live)))
                 return None, diagnostics
             trees[rule.id] = kept
         flags = _flag_names(rules) if len(rules) > 1 else {}
@@ -85,6 +80,21 @@ class EventsBuilder:
         legs = [self._leg(table, [(r, trees[r.id][table]) for r in rules if table in trees[r.id]], flags, columns)
                 for table in tables]
         return Events(Let(EVENTS, legs=legs, materialize=True), flags, columns), diagnostics
+
+    def _no_column(self, rule: Rule, levels: list[Rule], tables: list[str]) -> Diagnostic:
+        """E406: which names of which correlation have no column in any table the rule reads."""
+        for level in levels:
+            c = level.correlation
+            missing = [n for n in level_names(c) if not any(self._has_columns(t, [c.path_for(n, rule)]) for t in tables)]
+            if missing:
+                break
+        else:  # each name has a column somewhere, but no table has them all
+            level, missing = levels[0], level_names(levels[0].correlation)
+        where = ("correlation", "group-by") if set(missing) & set(level.correlation.group_by) else ("correlation", "condition", "field")
+        return Diagnostic(
+            "E406", f"rule '{rule_label(rule)}' has no column for {', '.join(missing)} in {', '.join(tables)}",
+            level.document.location(*where), level.title, target=self.single.platform,
+        )
 
     def _has_columns(self, table: str, paths) -> bool:
         """A leg whose group-by or measured field has no column can never join: leave it out."""

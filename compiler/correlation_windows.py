@@ -100,9 +100,17 @@ class Windows:
         ]
 
     # -- value_count and temporal: each value's first and last sighting per bin ---------------
+    def having_first_rule(self) -> list[str]:
+        """Only groups with an event of the first rule can hold all the rules: keep those
+        (for a chain, the few groups where the correlation it follows was met)."""
+        return [f"join kind=leftsemi ({self.name('in')} | where _rule == {self.labels[0]} | distinct {self.on}) on {self.on}"]
+
     def sightings(self, column: str) -> list[Let]:
+        c = self.correlation
+        everyone = column == "_rule" and c.expression is None and c.lower == len(self.labels)
         return [
             Let(self.name("seen"), source=self.name("in"), steps=[
+                *(self.having_first_rule() if everyone else []),
                 f"summarize _since = min(_time), _until = max(_time) by {self.on}, {column}, _bin = bin(_time, {self.span})",
             ]),
             Let(self.name("paired"), source=self.paired(self.name("seen"), "_bin")),
@@ -165,7 +173,9 @@ class Windows:
         labels = self.labels
         last = len(labels)
         lets = [
-            Let(self.name("seen"), source=self.name("in"), steps=[f"summarize by {self.on}, _rule, _time"]),
+            Let(self.name("seen"), source=self.name("in"), steps=[
+                *self.having_first_rule(), f"summarize by {self.on}, _rule, _time",
+            ]),
             Let(self.name("paired"), source=self.paired(self.name("seen"))),
             Let(self.name("pairs"), source=self.name("paired"), steps=[
                 f"summarize by {self.on}, _pair, _rule",
@@ -190,27 +200,52 @@ class Windows:
         return lets
 
     # -- metrics: the measure of each window ending at an event ------------------------------
-    def window_rows(self, mine: str = "") -> list[str]:
-        """Each window ending at an event, joined with the events of its pair that fall in it."""
+    def window_rows(self, narrowed: bool = False) -> list[str]:
+        """Each window ending at an event, joined with the events of its pair that fall in it
+        (`narrowed`: of the pairs in `{prefix}_pairs` only)."""
+        pairs = f"join kind=leftsemi {self.name('pairs')} on {self.on}, _pair"
+        paired = f"({self.name('paired')} | {pairs})" if narrowed else self.name("paired")
         return [
             *self.ends(),
-            f"summarize by {self.on}, _pair, _end = _time{mine}",
-            f"join kind=inner {self.name('paired')} on {self.on}, _pair",
+            *([pairs] if narrowed else []),
+            f"summarize by {self.on}, _pair, _end = _time",
+            f"join kind=inner {paired} on {self.on}, _pair",
             f"where _time between ((_end - {self.span}) .. _end)",
         ]
 
     def bounds(self) -> str:
         return " and ".join(f"_measure {OPERATORS[op]} {bound}" for op, bound in self.correlation.conditions)
 
+    def possible(self) -> tuple[list[str], str]:
+        """The pair summaries and the test that keep only pairs able to hold a window meeting
+        the bounds: an average or a percentile lies between the pair's smallest and largest
+        value, and a sum between the sums of its negative and of its positive values."""
+        sums = self.correlation.type == "value_sum"
+        summaries = {"_plus": "sumif(_value, _value > 0)", "_minus": "sumif(_value, _value < 0)",
+                     "_top": "max(_value)", "_bottom": "min(_value)"}
+        high, low = ("_plus", "_minus") if sums else ("_top", "_bottom")
+        tests = []
+        for op, bound in self.correlation.conditions:
+            if op in ("gt", "gte", "eq"):
+                tests.append((high, f"{high} {OPERATORS['gte' if op == 'eq' else op]} {bound}"))
+            if op in ("lt", "lte", "eq"):
+                tests.append((low, f"{low} {OPERATORS['lte' if op == 'eq' else op]} {bound}"))
+        used = list(dict.fromkeys(name for name, _ in tests))
+        return [f"{name} = {summaries[name]}" for name in used], " and ".join(test for _, test in tests)
+
     def metric(self) -> list[Let]:
         c = self.correlation
         # A percentile is the nearest rank, which Kusto's percentile() estimates (T-Digest).
         aggregate = {"value_sum": "sum(_value)", "value_avg": "avg(_value)"}.get(c.type, f"percentile(_value, {c.percentile})")
         measure = [f"summarize _measure = todouble({aggregate}) by {self.on}, _time = _end"]
+        summaries, test = self.possible()
         return [
             Let(self.name("paired"), source=self.paired(self.name("in"))),
+            Let(self.name("pairs"), source=self.name("paired"), steps=[
+                f"summarize {', '.join(summaries)} by {self.on}, _pair", f"where {test}",
+            ]),
             Let(self.name("met"), source=self.name("in"), steps=[
-                *self.window_rows(), *measure, f"where {self.bounds()}", f"project {self.on}, _time, _measure",
+                *self.window_rows(narrowed=True), *measure, f"where {self.bounds()}", f"project {self.on}, _time, _measure",
             ]),
         ]
 

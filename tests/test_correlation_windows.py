@@ -200,18 +200,21 @@ def nearest_rank(values: list[int], percentile: int) -> float:
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=events_strategy)
-@pytest.mark.parametrize("kind, extra, measure, bound", [
-    ("value_sum", "", lambda w: float(sum(e.ms for e in w)), 1300),
-    ("value_avg", "", lambda w: sum(e.ms for e in w) / len(w), 450),
-    ("value_median", "", lambda w: nearest_rank([e.ms for e in w], 50), 100),
-    ("value_percentile", "percentile: 90, ", lambda w: nearest_rank([e.ms for e in w], 90), 1000),
+@pytest.mark.parametrize("kind, extra, measure, op, bound", [
+    ("value_sum", "", lambda w: float(sum(e.ms for e in w)), "gte", 1300),
+    ("value_sum", "", lambda w: float(sum(e.ms for e in w)), "lt", 100),
+    ("value_avg", "", lambda w: sum(e.ms for e in w) / len(w), "gte", 450),
+    ("value_avg", "", lambda w: sum(e.ms for e in w) / len(w), "lte", 95),
+    ("value_median", "", lambda w: nearest_rank([e.ms for e in w], 50), "gt", 95),
+    ("value_percentile", "percentile: 90, ", lambda w: nearest_rank([e.ms for e in w], 90), "gte", 1000),
 ])
-def test_metrics(engine, events, kind, extra, measure, bound):
+def test_metrics(engine, events, kind, extra, measure, op, bound):
     text = compile_correlation(f"  type: {kind}\n  rules: [a, b]\n  group-by: userPrincipalName\n  timespan: 10m\n"
-                               f"  condition: {{field: processingTimeInMilliseconds, {extra}gte: {bound}}}\n")
+                               f"  condition: {{field: processingTimeInMilliseconds, {extra}{op}: {bound}}}\n")
+    test = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}[op]
     expected = {}
     for user, mine in groups_of([e for e in events if e.rule in ("a", "b")]).items():
-        met = [u for u in sorted({e.second for e in mine}) if measure(window(mine, u)) >= bound]
+        met = [u for u in sorted({e.second for e in mine}) if test(float(measure(window(mine, u))), bound)]
         if met:
             inside = window(mine, met[0])
             expected[(user,)] = (user, pytest.approx(measure(inside)), at(min(e.second for e in inside)), at(met[0]))
