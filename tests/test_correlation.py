@@ -3,6 +3,7 @@ errors for bad correlations, and the meaning of windows checked by replaying row
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -239,3 +240,33 @@ def test_rows_are_typed_as_the_tables_store_them():
     assert convert_value(50126, "string")[1] == "quote the value: '50126'"
     assert convert_value("not json", "dynamic")[1] == "give a YAML mapping or list, or JSON text"
     assert convert_value(True, "long")[1] == "True is not a whole number"
+
+
+def test_a_chain_across_files_is_the_same_query(tmp_path):
+    """The outer correlation, the inner one and the two rules, each in a file of its own."""
+    documents = (CASES / "correlations" / "chained.yml").read_text(encoding="utf-8").split("\n---\n")
+    assert len(documents) == 4
+    for name, text in zip(("outer", "inner", "failed", "success"), documents):
+        (tmp_path / f"{name}.yml").write_text(text, encoding="utf-8")
+    split = build_outputs(Compiler(), [tmp_path], ("kql",))
+    whole = build_outputs(Compiler(), [CASES / "correlations" / "chained.yml"], ("kql",))
+    assert split.ok and sorted(split.files) == ["kql/outer.kql"]
+
+    def body(text):
+        return [line for line in text.splitlines() if not line.startswith("// source:")]
+
+    assert body(split.files["kql/outer.kql"]) == body(whole.files["kql/chained.kql"])
+
+
+def test_fields_of_a_correlation_list_the_values_seen_in_the_window():
+    text = compile_file(CASES / "correlations" / "fields.yml")[1][0].texts["sentinel"]
+    events = [(minute, f"user{minute}", "50126", "1.1.1.1") for minute in range(10)]
+    data = rows(*events)
+    for index, row in enumerate(data["SigninLogs"]):
+        row.update(AppDisplayName="Azure Portal" if index % 2 else "Microsoft Teams",
+                   LocationDetails={"countryOrRegion": "NL"})
+    result = replay(text, data)
+    assert result.columns == ("ipAddress", "value_count", "window_start", "window_end", "appDisplayName", "location_countryOrRegion")
+    (row,) = result.rows
+    assert row[:2] == ("1.1.1.1", 10)
+    assert sorted(json.loads(row[4])) == ["Azure Portal", "Microsoft Teams"] and json.loads(row[5]) == ["NL"]
