@@ -155,7 +155,11 @@ class DeploymentPlanner:
         grouping = {**GROUPING_DEFAULTS, **(incident.get("grouping") or {})}
         frequency, period = parse_duration(settings["queryFrequency"]), parse_duration(settings["queryPeriod"])
         for key, value in (("queryFrequency", frequency), ("queryPeriod", period)):
-            if not MIN_PERIOD <= value <= MAX_PERIOD:
+            if key == "queryPeriod" and value > MAX_PERIOD and "queryPeriod" not in rule.settings("sentinel"):
+                error("E303", f"the correlation needs a queryPeriod of {settings['queryPeriod']} (queryFrequency "
+                      f"{settings['queryFrequency']} + {rule.correlation.reach}); Sentinel allows at most 14d",
+                      "correlation", "timespan", hint="shorten the timespan (of the chain's levels), or the queryFrequency")
+            elif not MIN_PERIOD <= value <= MAX_PERIOD:
                 error("E303", f"'sentinel.{key}' must be between 5m and 14d", "sentinel", key)
         if period < frequency:
             error("E303", "'sentinel.queryPeriod' must be at least 'sentinel.queryFrequency'", "sentinel", "queryPeriod")

@@ -263,6 +263,8 @@ class RuleGenerator:
                 "group-by": [entity], "timespan": rng.choice(TIMESPANS),
             },
         }
+        if section["timespan"] == "1w" and outer["correlation"]["timespan"] == "1w":
+            outer["correlation"]["timespan"] = "1d"  # Sentinel looks back 14 days at most: 1h + 1w + 1w is more
         return [outer, correlation, *bases, extra]
 
     def metric_condition(self, kind: str, fields: list[str]) -> dict:
