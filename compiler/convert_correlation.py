@@ -129,11 +129,14 @@ class _Levels:
             columns.append(f"_rule = {self.builder.generator.string(rule_label(target))}")
         if target.correlation is not None:
             source, steps = f"{self.prefixes[target.id]}_met", []
-            column = lambda path: member(output_name(path))  # noqa: E731 - a correlation returns its names
         else:
             flag = self.events.flags.get(target.id)
             source, steps = "_events", [f"where {flag}"] if flag else []
-            column = lambda path: member(self.events.columns[path])  # noqa: E731
+
+        def column(path: str) -> str:
+            """A correlation returns its names as columns; `_events` has a column per beta path."""
+            return member(output_name(path) if target.correlation is not None else self.events.columns[path])
+
         for key, name in zip(keys, correlation.group_by):
             columns.append(_assign(key, column(correlation.path_for(name, target))))
         if correlation.value_field:

@@ -116,7 +116,7 @@ class Correlation:
         return name
 
     def beta_paths(self) -> set[str]:
-        """The beta paths the correlation groups and measures by, through any chain."""
+        """The beta paths a bound correlation groups, measures and lists, through any chain."""
         names = [*self.group_by, *([self.value_field] if self.value_field else [])]
         paths = set()
         for rule in self.rules:
@@ -126,8 +126,6 @@ class Correlation:
                     paths |= rule.correlation.paths_of(path)
                 else:
                     paths.add(path)
-        if not self.rules:  # not bound: what the names say
-            paths = {p for name in names for p in ([t for _, t in dict(self.aliases).get(name, ())] or [name])}
         return paths | set(self.fields)
 
     def paths_of(self, name: str) -> set[str]:
