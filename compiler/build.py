@@ -14,7 +14,8 @@ from .catalog import Catalog, default_catalog
 from .backends.kql import GENERATORS
 from .convert import Query, QueryBuilder
 from .convert_correlation import CorrelationBuilder
-from .correlation import bind_correlations, build_correlation, rule_label
+from .correlation import build_correlation, rule_label
+from .correlation_bind import bind_correlations
 from .deploy import MAX_QUERY_LENGTH, DeploymentPlanner
 from .diagnostics import Diagnostic
 from .loader import RuleDocument, load_documents
@@ -57,19 +58,21 @@ class Compiler:
         """Validate documents into rules; also refuse duplicate ids and titles across the set."""
         rules: list[Rule] = []
         diagnostics: list[Diagnostic] = []
+        broken: set[str] = set()  # ids and names of documents that failed: correlations say so
         fast = len(documents) >= FAST_PATH_MINIMUM
         for document in documents:
             problems = validate_document(document, fast)
-            if problems:
-                diagnostics += problems
-                continue
-            build = build_correlation if "correlation" in document.data else build_rule
-            rule, problems = build(document, self.catalog)
+            rule = None
+            if not problems:
+                build = build_correlation if "correlation" in document.data else build_rule
+                rule, problems = build(document, self.catalog)
             diagnostics += problems
             if rule is not None:
                 rules.append(rule)
+            elif isinstance(document.data, dict):
+                broken |= {str(document.data[k]).lower() for k in ("id", "name") if isinstance(document.data.get(k), str)}
         diagnostics += duplicate_diagnostics(documents)
-        rules, problems = bind_correlations(rules, self.catalog)
+        rules, problems = bind_correlations(rules, self.catalog, frozenset(broken))
         diagnostics += problems
         return [r for r in rules if r.correlation is None or r.correlation.rules], diagnostics
 

@@ -14,7 +14,7 @@ from . import ir
 from .backends.kql import GENERATORS, KqlGenerator, Leg, collect_elements
 from .catalog import Catalog
 from .diagnostics import Diagnostic
-from .mapping import AnyElement, MappingProblem, TableMapper, Tree, projection_access, constant_for
+from .mapping import AnyElement, MappingProblem, RowFilter, TableMapper, Tree, projection_access, constant_for
 from .rule import Rule, origin_locator
 from .tables import Registry, TableMapping
 
@@ -29,6 +29,7 @@ class Let:
     legs: list[Leg] = field(default_factory=list)
     source: str | None = None
     steps: list[str] = field(default_factory=list)
+    materialize: bool = False  # computed once and reused by the later steps (the table scans)
 
 
 @dataclass
@@ -46,8 +47,9 @@ class Query:
 
     @property
     def tables(self) -> list[str]:
-        """The tables read, each once, in the order the query reads them."""
-        legs = [leg.table for part in [*self.lets, self] for leg in part.legs]
+        """The tables read, each once, in the order the query reads them (a leg may read a let)."""
+        names = {let.name for let in self.lets}
+        legs = [leg.table for part in [*self.lets, self] for leg in part.legs if leg.table not in names]
         return list(dict.fromkeys(legs))
 
 
@@ -104,10 +106,24 @@ class QueryBuilder:
             rule.document.location("defender", "table"), rule.title, f"choose {' or '.join(choices)}",
         )  # a setting's mistake, an error wherever Defender is built (no [defender] target, which build downgrades)
 
-    def build(self, rule: Rule, columns: list[str | tuple[str, str]] | None = None) -> tuple[Query | None, list[Diagnostic]]:
-        """The query of a single-event rule. With `columns` each leg projects those instead of
-        the rule's `fields` (correlations build on that): a (name, beta path) pair becomes a
-        typed column, a string is taken as KQL text, with `{time}` standing for the time column."""
+    def build(self, rule: Rule) -> tuple[Query | None, list[Diagnostic]]:
+        """The query of a single-event rule."""
+        live, diagnostics = self.live_trees(rule)
+        if live is None:
+            return None, diagnostics
+        projected, problems = self.returnable_fields(rule, list(live))
+        diagnostics += problems
+        if any(d.severity == "error" for d in problems):
+            return None, diagnostics
+        legs = [self.leg(table, tree, tuple(projected)) for table, tree in live.items()]
+        if len(legs) > 1 and not projected:
+            self.normalise(legs)
+        returned = {p: output_name(p) for p in projected} if projected else self.raw_columns(list(live))
+        return Query(rule, self.platform, legs, returned=returned), diagnostics
+
+    def live_trees(self, rule: Rule) -> tuple[dict[str, Tree] | None, list[Diagnostic]]:
+        """The rule's condition lowered for each table it reads, without the tables where it
+        can never match; None (and why) when it has no such table."""
         locate = origin_locator(rule.document)
         problem = self.table_choice_problem(rule) if self.forced_tables is None else None
         if problem is not None:
@@ -154,18 +170,11 @@ class QueryBuilder:
                 hint="a field it requires has no column there, or is constant", target=self.platform,
             )]
         diagnostics += self.left_out(rule, [mappers[t] for t in lowered if t not in live], matches)
-        if columns is not None:
-            legs = [self.leg(table, tree, (), columns, rule.service) for table, tree in live.items()]
-            return Query(rule, self.platform, legs), diagnostics
-        projected, problems = self.returnable_fields(rule, list(live))
-        diagnostics += problems
-        if any(d.severity == "error" for d in problems):
-            return None, diagnostics
-        legs = [self.leg(table, tree, tuple(projected), service=rule.service) for table, tree in live.items()]
-        if len(legs) > 1 and not projected:
-            self.normalise(legs)
-        returned = {p: output_name(p) for p in projected} if projected else self.raw_columns(list(live))
-        return Query(rule, self.platform, legs, returned=returned), diagnostics
+        for table, tree in live.items():
+            found = self.registry.row_filter(self.platform, rule.service, table)
+            if found is not None and self.forced_tables is None:  # the table mixes services: keep the rule's
+                live[table] = ir.And((RowFilter(*found), *conjuncts(tree)))
+        return live, diagnostics
 
     def left_out(self, rule: Rule, dropped: list[TableMapper], matches: dict[str, ir.Match]) -> list[Diagnostic]:
         """A table the logsource names where the rule can never match (W202): say which, why,
@@ -222,14 +231,8 @@ class QueryBuilder:
         return dict(_raw_columns(self.registry, self.catalog, tuple(tables)))
 
     # -- one table ------------------------------------------------------------------------
-    def leg(
-        self, table: str, tree: Tree, fields: tuple[str, ...],
-        columns: list[str | tuple[str, str]] | None = None, service: str | None = None,
-    ) -> Leg:
+    def leg(self, table: str, tree: Tree, fields: tuple[str, ...]) -> Leg:
         leg = Leg(table)
-        row_filter = self.registry.row_filter(self.platform, service, table) if service else None
-        if row_filter is not None:  # the table mixes services: keep the rule's own
-            leg.steps.append(f"where {self.generator.row_filter(*row_filter)}")
         elements: list[AnyElement] = []
         collect_elements(tree, elements)
         flags = {element: f"_any{index + 1}" for index, element in enumerate(elements)}
@@ -242,13 +245,7 @@ class QueryBuilder:
         for element in elements:
             leg.steps.append("mv-apply " + self.generator.element_test(element).replace("{flag}", flags[element]))
         leg.steps += [f"where {self.generator.condition(part, flags)}" for part in after]
-        if columns is not None:
-            mapping = self.registry.mapping(table)
-            leg.steps.append("project " + ", ".join(
-                c.replace("{time}", mapping.table.time_column) if isinstance(c, str)
-                else f"{c[0]} = {self.column_expression(mapping, c[1])}" for c in columns
-            ))
-        elif fields:
+        if fields:
             leg.steps.append(self.projection(self.registry.mapping(table), fields))
         elif flags:
             leg.steps.append("project-away " + ", ".join(flags.values()))

@@ -1,55 +1,140 @@
 """Model for Sigma correlation rules: a `correlation:` document → a Rule whose `correlation`
-says what to count, per which group, within which window, and over which rules.
+says what to measure, per which group, within which window, over which rules.
 
-Parsing follows the Sigma correlation specification (v2): `event_count`, `value_count`,
-`temporal`, `temporal_ordered`; `rules` by `name` or `id`; `group-by`; `timespan`; a
-`condition` of one bound or a range (`gt: 100` with `lte: 200`); `aliases`; `generate`.
-pySigma 2.0.1 refuses ranges, so the section is read here, after the JSON Schema has
-checked its shape; pySigma still parses every referenced rule.
+Parsing follows the Sigma correlation specification (docs/correlations.md cites the
+sections): `event_count`, `value_count`, `temporal`, `temporal_ordered` and the metric
+types `value_sum`, `value_avg`, `value_percentile`, `value_median`; `rules` by `name` or
+`id`, rules or other correlations; `group-by`; `timespan`; a `condition` of one bound or a
+range (`gt: 100` with `lte: 200`), or for the temporal types a boolean expression over the
+rule names; `aliases`; `generate`; `fields`. pySigma 2.0.1 refuses ranges, so the section
+is read here after the JSON Schema has checked its shape; pySigma parses the boolean
+expressions (`SigmaExtendedCorrelationCondition`) and every referenced rule. References
+are bound, and checked against what each referenced rule returns, in correlation_bind.py.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, replace
-from typing import Callable
+import re
+from dataclasses import dataclass
+from typing import Union
+
+from sigma.correlations import (
+    CorrelationConditionAND,
+    CorrelationConditionNOT,
+    CorrelationConditionOR,
+    SigmaExtendedCorrelationCondition,
+    SigmaRuleReference,
+)
+from sigma.exceptions import SigmaError
 
 from .catalog import Catalog
-from .diagnostics import Diagnostic, SourceLocation
+from .diagnostics import Diagnostic
 from .loader import RuleDocument
 from .rule import Rule
 
 TIMESPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 LOWER_BOUNDS, UPPER_BOUNDS = ("gt", "gte"), ("lt", "lte")
-COUNTED = {"event_count": "event_count", "value_count": "value_count", "temporal": "rule_count"}
-RESERVED = {"window_start", "window_end", *COUNTED.values()}  # columns of the correlation's own result
+COUNTING = ("event_count", "value_count", "temporal")  # the condition bounds a count of each window
+METRICS = ("value_sum", "value_avg", "value_percentile", "value_median")  # it bounds a measure of a field
+TEMPORAL = ("temporal", "temporal_ordered")
+WITH_FIELD = ("value_count", *METRICS)  # types that read `condition.field`
+MEASURED = {"event_count": "event_count", "value_count": "value_count", "temporal": "rule_count",
+            **{kind: kind for kind in METRICS}}  # the result column each type returns
+RESERVED = {"window_start", "window_end", *MEASURED.values()}  # columns of the correlation's own result
+
+# An extended condition, as a tree: ("rule", reference) | ("not", tree) | ("and" | "or", tree, tree, ...)
+Expression = Union[tuple]
 
 
 @dataclass(frozen=True)
 class Correlation:
     type: str
     references: tuple[str, ...]  # as written in `rules`
-    group_by: tuple[str, ...]  # beta paths or alias names
+    group_by: tuple[str, ...]  # beta paths, alias names, or names a correlated correlation returns
     timespan: str  # as written: "10m"
     seconds: int
-    conditions: tuple[tuple[str, int], ...]  # (operator, count), e.g. (("gt", 100), ("lte", 200))
+    conditions: tuple[tuple[str, int | float], ...]  # (operator, bound), e.g. (("gt", 100), ("lte", 200))
     value_field: str | None
-    aliases: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # alias → ((rule name, beta path), ...)
+    aliases: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # alias → ((rule name, field), ...)
     generate: bool
-    rules: tuple[Rule, ...] = ()  # the referenced rules, once bound
+    percentile: int | None = None  # value_percentile of a number: which percentile (value_median: 50)
+    expression: Expression | None = None  # an extended (boolean) condition of a temporal type
+    fields: tuple[str, ...] = ()  # beta paths whose distinct values the result lists
+    rules: tuple[Rule, ...] = ()  # the referenced rules (rules or correlations), once bound
 
     @property
-    def counted(self) -> str | None:
-        """The name of the count the condition applies to (none for temporal_ordered)."""
-        return COUNTED.get(self.type)
+    def measured(self) -> str | None:
+        """The result column the condition applies to (none for temporal_ordered)."""
+        return MEASURED.get(self.type)
+
+    @property
+    def lower(self) -> int | float | None:
+        """The smallest measure that satisfies the lower bound, if any (`gt: 9` → 10 for counts)."""
+        for op, bound in self.conditions:
+            if op in ("gte", "eq"):
+                return bound
+            if op == "gt":
+                return bound + 1 if self.type in COUNTING else bound
+        return None
+
+    @property
+    def upper(self) -> int | float | None:
+        """The largest measure that satisfies the upper bound, if any (`lt: 3` → 2 for counts)."""
+        for op, bound in self.conditions:
+            if op in ("lte", "eq"):
+                return bound
+            if op == "lt":
+                return bound - 1 if self.type in COUNTING else bound
+        return None
+
+    @property
+    def fires(self) -> bool:
+        """Whether the correlation has moments at which it is met, which is what a chain
+        correlates: a counting condition needs a lower bound; the other types always have them."""
+        return self.type not in COUNTING or self.expression is not None or self.lower is not None
+
+    @property
+    def reach_seconds(self) -> int:
+        """How far back from its last event a match can reach: its own timespan plus the
+        longest reach of the correlations it correlates."""
+        inner = [r.correlation.reach_seconds for r in self.rules if r.correlation is not None]
+        return self.seconds + max(inner, default=0)
+
+    @property
+    def reach(self) -> str:
+        """`reach_seconds` as a timespan: the one written, when nothing adds to it."""
+        return self.timespan if self.reach_seconds == self.seconds else kql_timespan(self.reach_seconds)
 
     def path_for(self, name: str, rule: Rule) -> str:
-        """The beta path a group-by name (a path or an alias) stands for in one referenced rule."""
+        """The field a group-by name (a path, an alias, or a name a correlation returns)
+        stands for in one referenced rule."""
         for alias, pairs in self.aliases:
             if alias == name:
                 targets = dict(pairs)
                 return targets[rule_key(rule, targets)]
         return name
+
+    def beta_paths(self) -> set[str]:
+        """The beta paths a bound correlation groups, measures and lists, through any chain."""
+        names = [*self.group_by, *([self.value_field] if self.value_field else [])]
+        paths = set()
+        for rule in self.rules:
+            for name in names:
+                path = self.path_for(name, rule)
+                if rule.correlation is not None:
+                    paths |= rule.correlation.paths_of(path)
+                else:
+                    paths.add(path)
+        return paths | set(self.fields)
+
+    def paths_of(self, name: str) -> set[str]:
+        """The beta paths one of this correlation's group-by names reads, through any chain."""
+        paths = set()
+        for rule in self.rules:
+            path = self.path_for(name, rule)
+            paths |= rule.correlation.paths_of(path) if rule.correlation is not None else {path}
+        return paths
 
 
 def rule_label(rule: Rule) -> str:
@@ -83,69 +168,63 @@ def _as_list(value) -> tuple[str, ...]:
 class _Checker:
     """Collects located diagnostics for one correlation document."""
 
-    def __init__(self, document: RuleDocument, catalog: Catalog):
+    def __init__(self, document: RuleDocument):
         self.document = document
-        self.catalog = catalog
         self.diagnostics: list[Diagnostic] = []
 
     def error(self, code: str, message: str, *path, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, self.document.location(*path), self.document.title, hint))
 
-    def scalar_field(self, path: str, what: str, *where) -> None:
-        """Group-by and counted fields are compared for equality: one scalar per event."""
-        spec = self.catalog.get(path)
-        if spec is None:
-            suggestion = self.catalog.suggest(path)
-            self.error("E403", f"unknown field '{path}' in {what}", *where,
-                       hint=f"did you mean '{suggestion}'?" if suggestion else "see docs/reference/fields.md")
-        elif spec.arrays or spec.collection or not spec.is_scalar:
-            self.error("E403", f"'{path}' in {what} is not a single value per sign-in "
-                       f"({'inside the array ' + spec.array_root if spec.arrays else spec.type})", *where,
-                       hint="group and count by scalar fields such as userPrincipalName or ipAddress")
-
 
 def build_correlation(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, list[Diagnostic]]:
-    """A correlation Rule (references not yet bound) from a schema-valid document."""
+    """A correlation Rule (references not yet bound) from a schema-valid document. What
+    depends on the referenced rules (fields, types, chains) is checked when they are bound."""
     data = document.data
     section = data["correlation"]
-    check = _Checker(document, catalog)
+    check = _Checker(document)
     kind = section["type"]
+    references = _as_list(section["rules"])
     aliases = {alias: dict(targets) for alias, targets in (section.get("aliases") or {}).items()}
-    for alias, targets in aliases.items():
+    for alias in aliases:
         if alias in RESERVED:
             check.error("E404", f"alias '{alias}' is a column the correlation query returns", "correlation", "aliases", alias,
                         hint="choose another name")
         elif catalog.get(alias) is not None:
             check.error("E404", f"alias '{alias}' is also a signIn field name", "correlation", "aliases", alias,
                         hint="choose a name that is not a field, e.g. 'user'")
-        for reference, path in targets.items():
-            check.scalar_field(path, f"alias '{alias}'", "correlation", "aliases", alias, reference)
-    group_by = _as_list(section["group-by"])
-    for index, name in enumerate(group_by):
-        if name not in aliases:
-            where = ("correlation", "group-by") + ((index,) if isinstance(section["group-by"], list) else ())
-            check.scalar_field(name, "'group-by'", *where)
-    condition = dict(section.get("condition") or {})
+    raw = section.get("condition")
+    expression = None
+    condition = {}
+    if isinstance(raw, str):
+        expression = _expression(check, kind, raw, references)
+    else:
+        condition = dict(raw or {})
     value_field = condition.pop("field", None)
-    if value_field is not None:
-        if kind != "value_count":
-            check.error("E405", f"'field' belongs to value_count conditions, not {kind}", "correlation", "condition", "field")
-        elif value_field not in aliases:
-            check.scalar_field(value_field, "'condition.field'", "correlation", "condition", "field")
-    conditions = _conditions(check, kind, condition, len(_as_list(section["rules"])))
+    percentile = condition.pop("percentile", None)
+    if value_field is not None and kind not in WITH_FIELD:
+        check.error("E405", f"'field' belongs to the conditions of {', '.join(WITH_FIELD)}, not {kind}",
+                    "correlation", "condition", "field")
+    if percentile is not None and kind != "value_percentile":
+        check.error("E405", f"'percentile' belongs to value_percentile conditions, not {kind}",
+                    "correlation", "condition", "percentile",
+                    hint="value_median is the 50th percentile" if kind == "value_median" else None)
+    conditions = () if expression is not None else _conditions(check, kind, condition, len(references))
     if check.diagnostics:
         return None, check.diagnostics
     timespan = section["timespan"]
     correlation = Correlation(
         type=kind,
-        references=_as_list(section["rules"]),
-        group_by=group_by,
+        references=references,
+        group_by=_as_list(section["group-by"]),
         timespan=timespan,
         seconds=parse_timespan(timespan),
         conditions=conditions,
         value_field=value_field,
         aliases=tuple((alias, tuple(targets.items())) for alias, targets in aliases.items()),
         generate=bool(section.get("generate", False)),
+        percentile=50 if kind == "value_median" else percentile,
+        expression=expression,
+        fields=tuple(data.get("fields") or ()),
     )
     return Rule(
         id=str(data["id"]),
@@ -162,15 +241,21 @@ def build_correlation(document: RuleDocument, catalog: Catalog) -> tuple[Rule | 
     ), []
 
 
-def _conditions(check: _Checker, kind: str, condition: dict, rule_count: int) -> tuple[tuple[str, int], ...]:
+def _conditions(check: _Checker, kind: str, condition: dict, rule_count: int) -> tuple[tuple[str, int | float], ...]:
     """One bound, `eq`, or a lower and an upper bound (a range), in a fixed order."""
     where = ("correlation", "condition")
     if kind == "temporal_ordered":
         if condition:
-            check.error("E405", "temporal_ordered takes no condition: every rule must match, in order", *where)
+            check.error("E405", "temporal_ordered takes no bounds: every rule must match, in order", *where,
+                        hint="a boolean condition over the rule names is allowed when it asks for all of them")
         return ()
     if not condition:  # temporal: all the rules, by default
         return (("gte", rule_count),)
+    if kind in COUNTING:
+        fractions = [op for op, bound in condition.items() if not isinstance(bound, int)]
+        if fractions:
+            check.error("E405", f"{kind} bounds a count, so '{fractions[0]}' must be a whole number", *where, fractions[0])
+            return ()
     lower = [op for op in LOWER_BOUNDS if op in condition]
     upper = [op for op in UPPER_BOUNDS if op in condition]
     if "eq" in condition and len(condition) > 1:
@@ -179,10 +264,12 @@ def _conditions(check: _Checker, kind: str, condition: dict, rule_count: int) ->
         check.error("E405", f"conflicting bounds {', '.join(lower if len(lower) > 1 else upper)}", *where,
                     hint="a range is one lower bound (gt or gte) and one upper bound (lt or lte)")
     elif lower and upper:
-        low = condition[lower[0]] + (1 if lower[0] == "gt" else 0)
-        high = condition[upper[0]] - (1 if upper[0] == "lt" else 0)
-        if low > high:
-            check.error("E405", f"the range {lower[0]} {condition[lower[0]]}, {upper[0]} {condition[upper[0]]} is empty", *where)
+        low, high = condition[lower[0]], condition[upper[0]]
+        empty = low > high or (low == high and (lower[0] == "gt" or upper[0] == "lt"))
+        if kind in COUNTING:
+            empty = low + (lower[0] == "gt") > high - (upper[0] == "lt")
+        if empty:
+            check.error("E405", f"the range {lower[0]} {low}, {upper[0]} {high} is empty", *where)
     if kind == "temporal":
         needed = condition.get("gte", condition.get("gt", -1) + 1 if "gt" in condition else condition.get("eq", 0))
         if needed > rule_count:
@@ -191,95 +278,57 @@ def _conditions(check: _Checker, kind: str, condition: dict, rule_count: int) ->
     return tuple((op, condition[op]) for op in order if op in condition)
 
 
-# -- binding references ---------------------------------------------------------------------------
-def bind_correlations(rules: list[Rule], catalog: Catalog) -> tuple[list[Rule], list[Diagnostic]]:
-    """Resolve every correlation's `rules` (by name or id) and check its aliases against them.
-    Rules referenced only by correlations that do not `generate` them are marked not standalone:
-    per the Sigma specification they are building blocks, not detections of their own."""
-    by_key: dict[str, Rule] = {}
-    for rule in rules:
-        by_key[rule.id.lower()] = rule
-        name = rule.data.get("name")
-        if isinstance(name, str):
-            by_key.setdefault(name, rule)
-    bound: dict[str, Rule] = {}
-    generated: set[str] = set()
-    referenced: set[str] = set()
-    diagnostics: list[Diagnostic] = []
-    names = sorted(k for k in by_key if not _is_uuid(k))
-    for rule in rules:
-        correlation = rule.correlation
-        if correlation is None:
-            continue
-        problems: list[Diagnostic] = []
-        locate: Callable[..., SourceLocation] = rule.document.location
-        targets: list[Rule] = []
-        for index, reference in enumerate(correlation.references):
-            where = ("correlation", "rules") + ((index,) if isinstance(rule.data["correlation"]["rules"], list) else ())
-            target = by_key.get(reference) or by_key.get(reference.lower())
-            if target is None:
-                close = difflib.get_close_matches(reference, names, n=1, cutoff=0.6)
-                problems.append(Diagnostic(
-                    "E401", f"no rule named or with id '{reference}'", locate(*where), rule.title,
-                    f"did you mean '{close[0]}'?" if close else "give the rule a 'name' and compile its file too",
-                ))
-            elif target.correlation is not None:
-                problems.append(Diagnostic(
-                    "E402", f"'{reference}' is a correlation rule; correlating correlations is not supported",
-                    locate(*where), rule.title, "correlate the rules it correlates, in one correlation",
-                ))
-            else:
-                targets.append(target)
-        if not problems:
-            problems += _alias_problems(rule, targets, catalog)
-        if problems:
-            diagnostics += problems
-            continue
-        referenced.update(t.id for t in targets)
-        if correlation.generate:
-            generated.update(t.id for t in targets)
-        bound[rule.id] = replace(rule, correlation=replace(correlation, rules=tuple(targets)))
-    result = []
-    for rule in rules:
-        rule = bound.get(rule.id, rule)
-        if rule.id in referenced and rule.id not in generated:
-            rule = replace(rule, standalone=False)
-        result.append(rule)
-    return result, diagnostics
+# -- extended conditions ------------------------------------------------------------------------
+_KEYWORDS = re.compile(r"\b(and|or|not)\b", re.IGNORECASE)
 
 
-def _is_uuid(key: str) -> bool:
-    return len(key) == 36 and key.count("-") == 4
+def _expression(check: _Checker, kind: str, text: str, references: tuple[str, ...]) -> Expression | None:
+    """A boolean condition over the rule names (`failed and not success`), parsed by pySigma;
+    the specification's examples write the operators in capitals, pySigma in lower case."""
+    where = ("correlation", "condition")  # the schema allows text only for the temporal types
+    try:
+        parsed = SigmaExtendedCorrelationCondition(_KEYWORDS.sub(lambda m: m.group(1).lower(), text))
+    except SigmaError as error:
+        check.error("E405", f"invalid condition: {str(error).split(' in ')[0].strip()}", *where,
+                    hint="rule names joined by and, or, not, with parentheses")
+        return None
+    named = parsed.get_referenced_rules()
+    unknown = [n for n in named if n not in references]
+    unused = [r for r in references if r not in named]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], references, n=1, cutoff=0.6)
+        check.error("E405", f"the condition names '{unknown[0]}', which is not in 'rules'", *where,
+                    hint=f"did you mean '{close[0]}'?" if close else f"the rules are {', '.join(references)}")
+        return None
+    if unused:
+        check.error("E405", f"the condition does not use '{unused[0]}' from 'rules'", *where,
+                    hint="every correlated rule must appear in the condition")
+        return None
+    tree = _tree(parsed.parsed)
+    if kind == "temporal_ordered" and tree != ("and", *(("rule", r) for r in references)):
+        check.error("E405", "temporal_ordered needs every rule, in order: its condition can only be all of them joined by 'and'",
+                    *where, hint="use temporal for a condition with or / not")
+        return None
+    return None if kind == "temporal_ordered" else tree
 
 
-def _alias_problems(rule: Rule, targets: list[Rule], catalog: Catalog) -> list[Diagnostic]:
-    """Every alias used must name a field for every correlated rule, each of one type."""
-    correlation = rule.correlation
-    diagnostics = []
-    used = set(correlation.group_by) | ({correlation.value_field} if correlation.value_field else set())
-    for alias, mapping in correlation.aliases:
-        names = dict(mapping)
-        where = ("correlation", "aliases", alias)
-        known = {t.data.get("name") for t in targets} | {t.id for t in targets}
-        for reference in names:
-            if reference not in known:
-                diagnostics.append(Diagnostic(
-                    "E404", f"alias '{alias}' names '{reference}', which is not one of the correlated rules",
-                    rule.document.location(*where, reference), rule.title,
-                ))
-        if alias not in used:
-            continue
-        missing = [rule_label(t) for t in targets if rule_key(t, names) not in names]
-        if missing:
-            diagnostics.append(Diagnostic(
-                "E404", f"alias '{alias}' gives no field for {', '.join(missing)}",
-                rule.document.location(*where), rule.title, "map every correlated rule's name to a field",
-            ))
-            continue
-        types = {catalog.get(path).type for path in names.values() if catalog.get(path)}
-        if len(types) > 1:
-            diagnostics.append(Diagnostic(
-                "E404", f"alias '{alias}' joins fields of different types ({', '.join(sorted(types))})",
-                rule.document.location(*where), rule.title,
-            ))
-    return diagnostics
+def _tree(node) -> Expression:
+    """pySigma's parse tree → nested tuples, with and/or flattened."""
+    if isinstance(node, SigmaRuleReference):
+        return ("rule", node.reference)
+    if isinstance(node, CorrelationConditionNOT):
+        return ("not", _tree(node.args[0]))
+    op = "and" if isinstance(node, CorrelationConditionAND) else "or"
+    assert isinstance(node, (CorrelationConditionAND, CorrelationConditionOR))
+    args = []
+    for arg in node.args:
+        sub = _tree(arg)
+        args += list(sub[1:]) if sub[0] == op else [sub]
+    return (op, *args)
+
+
+def expression_rules(tree: Expression) -> list[str]:
+    """The rule names an expression mentions, in order."""
+    if tree[0] == "rule":
+        return [tree[1]]
+    return [name for arg in tree[1:] for name in expression_rules(arg)]

@@ -151,9 +151,7 @@ def condition_fields(rule: Rule) -> tuple[str, ...]:
         matches = list(ir.walk_matches(rule.condition)) if rule.condition is not None else []
         paths = [m.field for m in matches] + [m.value for m in matches if m.op == "fieldref"]
         return tuple(sorted(set(paths)))
-    aliases = {alias: [path for _, path in targets] for alias, targets in correlation.aliases}
-    names = [*correlation.group_by, *([correlation.value_field] if correlation.value_field else [])]
-    return tuple(sorted({path for name in names for path in aliases.get(name, [name])}))
+    return tuple(sorted(correlation.beta_paths()))
 
 
 def rule_keys(rules: list[Rule], roots: list[Path]) -> dict[int, str]:

@@ -149,13 +149,17 @@ class DeploymentPlanner:
 
         settings = {**DEFAULTS, **rule.settings("sentinel")}
         if rule.correlation is not None and "queryPeriod" not in rule.settings("sentinel"):
-            settings["queryPeriod"] = correlation_period(settings["queryFrequency"], rule.correlation.seconds)
+            settings["queryPeriod"] = correlation_period(settings["queryFrequency"], rule.correlation.reach_seconds)
         suppression = {**SUPPRESSION_DEFAULTS, **(settings.get("suppression") or {})}
         incident = settings.get("incident") or {}
         grouping = {**GROUPING_DEFAULTS, **(incident.get("grouping") or {})}
         frequency, period = parse_duration(settings["queryFrequency"]), parse_duration(settings["queryPeriod"])
         for key, value in (("queryFrequency", frequency), ("queryPeriod", period)):
-            if not MIN_PERIOD <= value <= MAX_PERIOD:
+            if key == "queryPeriod" and value > MAX_PERIOD and "queryPeriod" not in rule.settings("sentinel"):
+                error("E303", f"the correlation needs a queryPeriod of {settings['queryPeriod']} (queryFrequency "
+                      f"{settings['queryFrequency']} + {rule.correlation.reach}); Sentinel allows at most 14d",
+                      "correlation", "timespan", hint="shorten the timespan (of the chain's levels), or the queryFrequency")
+            elif not MIN_PERIOD <= value <= MAX_PERIOD:
                 error("E303", f"'sentinel.{key}' must be between 5m and 14d", "sentinel", key)
         if period < frequency:
             error("E303", "'sentinel.queryPeriod' must be at least 'sentinel.queryFrequency'", "sentinel", "queryPeriod")
@@ -211,13 +215,14 @@ class DeploymentPlanner:
         straddles two runs whole, the period must reach back one timespan before the last run."""
         if rule.correlation is None:
             return []
-        span = timedelta(seconds=rule.correlation.seconds)
+        span = timedelta(seconds=rule.correlation.reach_seconds)
+        reach = rule.correlation.reach
         if period < span:
-            error("E308", f"'sentinel.queryPeriod' is shorter than the correlation timespan {rule.correlation.timespan}: no window is ever seen whole",
+            error("E308", f"'sentinel.queryPeriod' is shorter than the correlation timespan {reach}: no window is ever seen whole",
                   "sentinel", "queryPeriod")
         elif period < frequency + span:
             return [Diagnostic(
-                "W308", f"'sentinel.queryPeriod' is less than queryFrequency + timespan ({rule.correlation.timespan}): a burst that straddles two runs can be missed",
+                "W308", f"'sentinel.queryPeriod' is less than queryFrequency + timespan ({reach}): a burst that straddles two runs can be missed",
                 rule.document.location("sentinel", "queryPeriod"), rule.title,
                 "leave queryPeriod out: correlations default to queryFrequency + timespan", severity="warning", target="sentinel",
             )]

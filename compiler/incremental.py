@@ -265,7 +265,10 @@ def _plain_queries(make_compiler, paths, platform, named) -> Queries:
     from .build import output_names
 
     result = make_compiler().compile_paths(paths, (platform,))
-    texts = {c.rule.id: c.texts[platform] for c in result.compiled if platform in c.texts}
+    # A file with an error prints nothing: half of a file (a correlation's building blocks
+    # without the correlation) would be shipped as if it were the whole.
+    refused = {d.location.path for d in result.diagnostics if d.severity == "error"}
+    texts = {c.rule.id: c.texts[platform] for c in result.compiled if platform in c.texts and c.rule.source not in refused}
     files = None
     if named:
         names, problems = output_names([c.rule for c in result.compiled], paths)

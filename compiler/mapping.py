@@ -46,7 +46,17 @@ class AnyElement:
     condition: "Tree"
 
 
-Tree = ir.And | ir.Or | ir.Not | ir.Const | Predicate | AnyElement
+@dataclass(frozen=True)
+class RowFilter:
+    """A column test that picks the rows of one service out of a table holding several
+    (Defender's EntraIdSpnSignInEvents: IsManagedIdentity). It comes from targets.json, not
+    from the rule."""
+
+    column: str
+    value: Any
+
+
+Tree = ir.And | ir.Or | ir.Not | ir.Const | Predicate | AnyElement | RowFilter
 
 
 class MappingProblem(Exception):

@@ -155,6 +155,65 @@ def test_compile_to_standard_output(work):
     assert '\nunion\n    (SigninLogs\n    | where IncomingTokenType has "primaryRefreshToken"),\n' in queries[1]
 
 
+REFUSED_CHAIN = """title: Spray, then a success
+id: 0c6f2a10-5d3e-4b7a-8e91-2f4a6b8c0d13
+correlation:
+  type: temporal_ordered
+  rules: [spray, success]
+  group-by: ipAddress
+  timespan: 1h
+---
+title: Spray
+id: 0c6f2a10-5d3e-4b7a-8e91-2f4a6b8c0d14
+name: spray
+correlation:
+  type: value_count
+  rules: wrong_password
+  group-by: ipAddress
+  timespan: 10m
+  condition: {field: userPrincipalNam, gte: 20}
+---
+title: Wrong password
+id: 0c6f2a10-5d3e-4b7a-8e91-2f4a6b8c0d15
+name: wrong_password
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    status.errorCode: 50126
+  condition: sel
+---
+title: Successful sign-in
+id: 0c6f2a10-5d3e-4b7a-8e91-2f4a6b8c0d16
+name: success
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    status.errorCode: 0
+  condition: sel
+"""
+
+
+def test_compile_prints_nothing_of_a_file_with_an_error(work):
+    """A refused correlation must not leave its building blocks (the bare 'Successful
+    sign-in') on standard output, where a pipeline would ship them; other files print as usual."""
+    (work / "rules" / "chain.yml").write_text(REFUSED_CHAIN, encoding="utf-8")
+    result = run("compile", "rules")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("rules/chain.yml:17:")
+    assert "did you mean 'userPrincipalName'?" in result.stderr
+    assert result.stdout == GOOD_QUERY
+    (work / "rules" / "chain.yml").unlink()
+    (work / "rules" / "pair.yml").write_text(PRT + "---\n" + BAD, encoding="utf-8")
+    result = run("compile", "rules")
+    assert result.exit_code == 1 and "incomingTokenTyp" in result.stderr
+    assert result.stdout == GOOD_QUERY  # the PRT rule is fine, but its file has an error
+    fixed = REFUSED_CHAIN.replace("userPrincipalNam,", "userPrincipalName,")
+    (work / "rules" / "chain.yml").write_text(fixed, encoding="utf-8")
+    result = run("compile", "rules/chain.yml")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.count("// id: ") == 1 and result.stdout.startswith("// Spray, then a success\n")
+
+
 def test_compile_out_writes_one_file_per_rule_and_replaces_the_last_run(work):
     (work / "rules" / "identity").mkdir()
     (work / "rules" / "identity" / "prt.yml").write_text(PRT, encoding="utf-8")

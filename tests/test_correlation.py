@@ -3,6 +3,7 @@ errors for bad correlations, and the meaning of windows checked by replaying row
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,14 +15,15 @@ from entra_sigma.testcases import convert_value
 
 from .helpers import CASES, SNAPSHOTS, check_kql
 
-GOOD = sorted(p.stem for p in (CASES / "correlations").glob("*.yml"))
+GOOD = sorted(p.stem for p in (CASES / "correlations").glob("*.yml") if not p.name.endswith(".tests.yml"))
 BAD = sorted(p.stem for p in (CASES / "bad-correlations").glob("*.yml"))
 PLATFORMS = ("sentinel", "defender")
 
 
 def compile_file(path):
+    """The result, and the correlations output, the file's first document first."""
     result = Compiler().compile_paths([path], PLATFORMS)
-    correlations = [c for c in result.compiled if c.rule.correlation is not None]
+    correlations = sorted((c for c in result.compiled if c.rule.correlation is not None), key=lambda c: c.rule.document.index)
     return result, correlations
 
 
@@ -41,7 +43,8 @@ def test_every_type_has_a_case():
     for case in GOOD:
         _, correlations = compile_file(CASES / "correlations" / f"{case}.yml")
         types |= {c.rule.correlation.type for c in correlations}
-    assert types == {"event_count", "value_count", "temporal", "temporal_ordered"}
+    assert types == {"event_count", "value_count", "temporal", "temporal_ordered",
+                     "value_sum", "value_avg", "value_percentile", "value_median"}
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -50,7 +53,7 @@ def test_correlation_golden(case, platform, outputs, snapshot):
     compiled, kusto = outputs
     result, correlations = compiled[case]
     assert not [d for d in result.diagnostics if d.severity == "error" and d.target != "defender"], format_text(result.diagnostics)
-    assert len(correlations) == 1
+    assert len(correlations) == (2 if case == "generate_chain" else 1)  # generate_chain also outputs its inner correlation
     snapshot.snapshot_dir = SNAPSHOTS / "correlations" / case
     text = correlations[0].texts.get(platform)
     if text is None:
@@ -63,11 +66,48 @@ def test_correlation_golden(case, platform, outputs, snapshot):
 
 
 def test_correlated_rules_are_not_output_unless_generated():
-    _, _ = compile_file(CASES / "correlations" / "event_count.yml")
     result, _ = compile_file(CASES / "correlations" / "event_count.yml")
     assert [c.rule.title for c in result.compiled] == ["event count"]
     result, _ = compile_file(CASES / "correlations" / "generate.yml")
     assert sorted(c.rule.title for c in result.compiled) == ["generate keeps the correlated rule", "generated base rule"]
+    result, _ = compile_file(CASES / "correlations" / "chained.yml")
+    assert [c.rule.title for c in result.compiled] == ["Correlation - Multiple Failed Logins Followed by Successful Login"]
+
+
+def test_generate_outputs_every_referenced_rule_in_every_format_and_no_deeper():
+    """The outer correlation generates its two references (a correlation and a rule); the
+    inner correlation does not generate its own rule, so that one stays a building block."""
+    outputs = build_outputs(Compiler(), [CASES / "correlations" / "generate_chain.yml"])
+    titles = {entry["title"]: entry for entry in outputs.manifest["rules"]}
+    assert set(titles) == {"generate also outputs the correlated correlation", "generated burst", "generated success"}
+    for title in ("generated burst", "generated success"):
+        formats = {path.split("/")[0] for path in titles[title]["files"]}
+        assert {"kql", "sentinel", "arm", "defender"} <= formats, (title, titles[title])
+    assert "defender/detections/generate_chain.generated_success.json" in titles["generated success"]["files"]
+    assert "a correlation returns groups" in titles["generated burst"]["skipped"]["defender-detection"]
+
+
+def test_a_chain_is_one_query_that_reads_each_table_once():
+    result, correlations = compile_file(CASES / "correlations" / "chained.yml")
+    text = correlations[0].texts["sentinel"]
+    assert text.count("SigninLogs\n") == 1 and text.count("AADNonInteractiveUserSignInLogs\n") == 1
+    assert text.count("materialize(") == 1
+    assert correlations[0].queries["sentinel"].tables == ["SigninLogs", "AADNonInteractiveUserSignInLogs"]
+
+
+def test_the_chained_example_replays_with_the_expected_groups():
+    """tests/cases/correlations/chained.tests.yml: a burst across a bin edge, a success before
+    the burst, a success inside it, and the window edges, through `entra-sigma test`."""
+    from entra_sigma.ruletests import PASSED, run_tests
+
+    run = run_tests(Compiler(), [CASES / "correlations" / "chained.yml"])
+    results = [result for report in run.reports for result in report.results]
+    assert len(results) >= 8 and {r.outcome for r in results} == {PASSED}, [(r.case.name, r.detail) for r in results]
+
+
+def test_a_chain_deploys_with_a_period_covering_every_level():
+    outputs = build_outputs(Compiler(), [CASES / "correlations" / "chained.yml"])
+    assert "queryPeriod: 80m" in outputs.files["sentinel/chained.yaml"]  # 1h frequency + 10m burst + 10m follow-up
 
 
 def test_a_file_with_two_output_rules_writes_two_files():
@@ -200,3 +240,33 @@ def test_rows_are_typed_as_the_tables_store_them():
     assert convert_value(50126, "string")[1] == "quote the value: '50126'"
     assert convert_value("not json", "dynamic")[1] == "give a YAML mapping or list, or JSON text"
     assert convert_value(True, "long")[1] == "True is not a whole number"
+
+
+def test_a_chain_across_files_is_the_same_query(tmp_path):
+    """The outer correlation, the inner one and the two rules, each in a file of its own."""
+    documents = (CASES / "correlations" / "chained.yml").read_text(encoding="utf-8").split("\n---\n")
+    assert len(documents) == 4
+    for name, text in zip(("outer", "inner", "failed", "success"), documents):
+        (tmp_path / f"{name}.yml").write_text(text, encoding="utf-8")
+    split = build_outputs(Compiler(), [tmp_path], ("kql",))
+    whole = build_outputs(Compiler(), [CASES / "correlations" / "chained.yml"], ("kql",))
+    assert split.ok and sorted(split.files) == ["kql/outer.kql"]
+
+    def body(text):
+        return [line for line in text.splitlines() if not line.startswith("// source:")]
+
+    assert body(split.files["kql/outer.kql"]) == body(whole.files["kql/chained.kql"])
+
+
+def test_fields_of_a_correlation_list_the_values_seen_in_the_window():
+    text = compile_file(CASES / "correlations" / "fields.yml")[1][0].texts["sentinel"]
+    events = [(minute, f"user{minute}", "50126", "1.1.1.1") for minute in range(10)]
+    data = rows(*events)
+    for index, row in enumerate(data["SigninLogs"]):
+        row.update(AppDisplayName="Azure Portal" if index % 2 else "Microsoft Teams",
+                   LocationDetails={"countryOrRegion": "NL"})
+    result = replay(text, data)
+    assert result.columns == ("ipAddress", "value_count", "window_start", "window_end", "appDisplayName", "location_countryOrRegion")
+    (row,) = result.rows
+    assert row[:2] == ("1.1.1.1", 10)
+    assert sorted(json.loads(row[4])) == ["Azure Portal", "Microsoft Teams"] and json.loads(row[5]) == ["NL"]

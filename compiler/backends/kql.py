@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from .. import ir
 from ..catalog import Field
-from ..mapping import AnyElement, ElementAccess, Predicate, Tree
+from ..mapping import AnyElement, ElementAccess, Predicate, RowFilter, Tree
 from ..tables import ColumnAccess
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -302,6 +302,8 @@ class KqlGenerator:
             return self.predicate(node)
         if isinstance(node, AnyElement):
             return flags[node]
+        if isinstance(node, RowFilter):
+            return self.row_filter(node.column, node.value)
         if isinstance(node, ir.Not):
             return f"not({self.condition(node.arg, flags)})"
         if isinstance(node, ir.Or):

@@ -4,8 +4,8 @@ Every rule is meant to compile: fields exist in the tables its service reads, mo
 field's type (enum members, numbers for gt/lt, IP fields for cidr, RE2-valid patterns for re),
 conditions nest and/or/not/`1 of`/`all of` over the rule's selections, `fields` lists returnable
 paths. Values are full of characters that break naive quoting. About one file in seven holds a
-correlation rule (event_count, value_count, temporal, temporal_ordered) and the rules it
-correlates, as Sigma keeps them: one file, `---` between documents.
+correlation rule (every type, boolean temporal conditions, now and then a chain of two) and the
+rules it correlates, as Sigma keeps them: one file, `---` between documents.
 
 A few draws deliberately reach edges where the compiler may refuse with a located diagnostic
 (fields only some tables have: E201/E202; see EXPECTED_REFUSALS in fuzz.py).
@@ -38,6 +38,7 @@ TAGS = [  # techniques with one of their tactics, as deployments require
     ("attack.credential_access", "attack.t1621"), ("attack.defense_evasion",),
 ]
 ENTITIES = ["userPrincipalName", "userId", "ipAddress", "appId", "appDisplayName"]  # what Sentinel alerts can map
+METRIC_KINDS = ("value_sum", "value_avg", "value_median", "value_percentile")
 
 
 @dataclass
@@ -208,11 +209,12 @@ class RuleGenerator:
         return rule
 
     def correlation(self, index: int) -> list[dict]:
-        """A correlation rule and the rules it correlates (their documents follow it)."""
+        """A correlation rule and the rules it correlates (their documents follow it); now and
+        then a chain: a correlation of that correlation and one more rule."""
         rng = self.rng
         service = rng.choice(["signins", "interactive", "noninteractive"])
-        kind = rng.choice(["event_count", "value_count", "temporal", "temporal_ordered"])
-        count = 1 if kind in ("event_count", "value_count") and rng.random() < 0.5 else rng.randint(2, 3)
+        kind = rng.choice(["event_count", "value_count", "temporal", "temporal_ordered"] * 2 + list(METRIC_KINDS))
+        count = 1 if kind not in ("temporal", "temporal_ordered") and rng.random() < 0.5 else rng.randint(2, 3)
         names = [f"fuzz_{index}_{i}" for i in range(count)]
         bases = [self.rule(f"{index}.{i}", service, name) for i, name in enumerate(names)]
         scalar = self.pools[service].scalar
@@ -222,13 +224,20 @@ class RuleGenerator:
             "type": kind, "rules": names if len(names) > 1 or rng.random() < 0.5 else names[0],
             "group-by": group_by, "timespan": rng.choice(TIMESPANS),
         }
+        others = [p for p in scalar if p not in group_by]
+        if kind in METRIC_KINDS and not any(self.catalog.fields[p].type in NUMERIC_TYPES for p in others):
+            kind = section["type"] = "value_count"  # no number to measure in these tables
         if kind == "value_count":
-            section["condition"] = {"field": rng.choice([p for p in scalar if p not in group_by]), "gte": rng.randint(1, 20)}
+            section["condition"] = {"field": rng.choice(others), "gte": rng.randint(1, 20)}
         elif kind == "event_count":
             section["condition"] = rng.choice([{"gte": rng.randint(1, 50)}, {"gt": 2, "lte": 10}, {"eq": 3}, {"lt": 5}])
+        elif kind == "temporal" and rng.random() < 0.3:  # a boolean condition over the rules
+            section["condition"] = f"{names[0]} and not ({' or '.join(names[1:])})" if rng.random() < 0.5 else " or ".join(names)
         elif kind == "temporal" and rng.random() < 0.5:
             section["condition"] = {"gte": rng.randint(1, count)}
-        if kind != "value_count" and len(group_by) > 1 and rng.random() < 0.3:  # an alias (not the entity)
+        elif kind in METRIC_KINDS:
+            section["condition"] = self.metric_condition(kind, others)
+        if kind != "value_count" and kind not in METRIC_KINDS and len(group_by) > 1 and rng.random() < 0.3:  # an alias (not the entity)
             path = group_by[1]
             section["aliases"] = {"who": {name: path for name in names}}
             section["group-by"] = [group_by[0], "who"]
@@ -240,7 +249,35 @@ class RuleGenerator:
             "level": rng.choice(LEVELS),
             "correlation": section,
         }
-        return [correlation, *bases]
+        upper_only = kind in ("event_count", "value_count") and set(section["condition"]) <= {"lt", "lte", "field"}
+        if upper_only or rng.random() > 0.2:
+            return [correlation, *bases]
+        correlation["name"] = f"fuzz_{index}_inner"
+        extra = self.rule(f"{index}.{count}", service, f"fuzz_{index}_{count}")
+        outer = {
+            "title": f"Fuzz chain {index} {self.text(0.3)}"[:256],
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "level": rng.choice(LEVELS),
+            "correlation": {
+                "type": rng.choice(["temporal", "temporal_ordered"]), "rules": [correlation["name"], extra["name"]],
+                "group-by": [entity], "timespan": rng.choice(TIMESPANS),
+            },
+        }
+        if section["timespan"] == "1w" and outer["correlation"]["timespan"] == "1w":
+            outer["correlation"]["timespan"] = "1d"  # Sentinel looks back 14 days at most: 1h + 1w + 1w is more
+        return [outer, correlation, *bases, extra]
+
+    def metric_condition(self, kind: str, fields: list[str]) -> dict:
+        """A measure of a number (or, for value_percentile, now and then the share of a text value)."""
+        rng = self.rng
+        numbers = [p for p in fields if self.catalog.fields[p].type in NUMERIC_TYPES]
+        texts = [p for p in fields if self.catalog.fields[p].type in ("string", "enum")]
+        if kind == "value_percentile" and (not numbers or rng.random() < 0.5):
+            return {"field": rng.choice(texts), rng.choice(["lt", "lte"]): rng.choice([1, 5, 12.5])}
+        condition = {"field": rng.choice(numbers), rng.choice(["gt", "gte", "lt", "lte"]): round(rng.uniform(-10, 5000), 1)}
+        if kind == "value_percentile":
+            condition["percentile"] = rng.randint(0, 100)
+        return condition
 
     def documents(self, index: int) -> list[dict]:
         """The documents of one generated file."""
