@@ -25,11 +25,10 @@ import uuid
 from pathlib import Path
 
 import yaml
+from corpus import bundled_rules  # bench/corpus.py (the script's own folder is on sys.path)
+from entra_sigma.build import Compiler, build_outputs
 from sigma.backends.test import TextQueryTestBackend
 from sigma.collection import SigmaCollection
-
-from entra_sigma.build import Compiler, build_outputs
-from corpus import bundled_rules  # bench/corpus.py (the script's own folder is on sys.path)
 
 
 def make_corpus(folder: Path, copies: int) -> int:

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,8 +61,8 @@ def generate(path: Path, rows: int) -> None:
     import duckdb_kql
 
     sys.path.insert(0, str(REPO))
-    from entra_sigma.replay import DUCKDB_TYPES
-    from entra_sigma.tables import bundled_registry
+    from entra_sigma.map.tables import bundled_registry
+    from entra_sigma.verbs.ruletests.replay import DUCKDB_TYPES
 
     if path.exists():
         path.unlink()

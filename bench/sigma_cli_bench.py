@@ -7,13 +7,13 @@ What it does, in one run:
 2. Writes two corpora into bench/.corpus/ (bench/corpus.py): 1,000 variants of SigmaHQ's Azure
    sign-in rules that both tools compile, and 1,000 rules in entra-sigma's own beta format.
    The SigmaHQ variants are given to entra-sigma as the very same files when it reads SigmaHQ's
-   spelling (compiler/sigmahq.py); otherwise as the same rules in beta spelling (it says which).
+   spelling (compiler/model/sigmahq.py); otherwise as the same rules in beta spelling (it says which).
 3. Times every command in a fresh process, --repeat times, in rotating order, and reports
    medians, ratios and the peak resident memory of each process tree:
    `sigma convert -t kusto -p bench/signinlogs-pipeline.yml -p azure_monitor`,
    `entra-sigma compile` (KQL), `entra-sigma build` (every format; --jobs 1 and the default),
    the incremental rebuild after one rule changes (`build --cache`), and Kusto.Language's
-   check time per query (compiler/kusto_language.py).
+   check time per query (compiler/dev/kusto_language.py).
 
 Usage: .venv/bin/python bench/sigma_cli_bench.py [--rules 1000] [--repeat 5] [--json results.json]
 Speed is measured here, never in timed tests. The machine is shared by whatever else runs:
@@ -199,9 +199,10 @@ def toggle(rule: Path) -> None:
 
 def in_process_incremental(folder: Path, repeat: int) -> list[float]:
     """The same incremental rebuild inside one long-lived Python process (imports already paid)."""
-    from compiler.build import Compiler
     from compiler.cache import Cache, context_key
     from compiler.incremental import build
+
+    from compiler.build import Compiler
     from compiler.write import replace_folder
 
     compiler = Compiler()
@@ -230,9 +231,10 @@ def in_process_incremental(folder: Path, repeat: int) -> list[float]:
 
 def kusto_check(folder: Path, sigma_cli_output: str) -> dict:
     """Kusto.Language on every query entra-sigma compiles from `folder`, and on sigma-cli's."""
-    from compiler.build import Compiler
     from compiler.kusto_language import check_queries
     from compiler.tables import bundled_registry
+
+    from compiler.build import Compiler
 
     result = Compiler().compile_paths([folder], ("sentinel",))
     queries = [(c.rule.id, c.texts["sentinel"]) for c in result.compiled]

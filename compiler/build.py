@@ -10,20 +10,20 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .catalog import Catalog, default_catalog
-from .backends.kql import GENERATORS
-from .convert import Query, QueryBuilder
-from .convert_correlation import CorrelationBuilder
-from .correlation import build_correlation, rule_label
-from .correlation_bind import bind_correlations
-from .deploy import MAX_QUERY_LENGTH, DeploymentPlanner
+from .convert.correlation import CorrelationBuilder
+from .convert.kql import GENERATORS
+from .convert.query import Query, QueryBuilder
 from .diagnostics import Diagnostic
-from .loader import RuleDocument, load_documents
-from .outputs import FORMATS, render_format
-from .render import Renderer
-from .rule import Rule, build_rule
-from .schema import FAST_PATH_MINIMUM, validate_document
-from .tables import Registry, bundled_registry
+from .load.loader import RuleDocument, load_documents
+from .map.tables import Registry, bundled_registry
+from .model.correlation import build_correlation, rule_label
+from .model.correlation_bind import bind_correlations
+from .model.rule import Rule, build_rule
+from .render.formats import FORMATS, render_format
+from .render.renderer import Renderer
+from .render.settings import MAX_QUERY_LENGTH, DeploymentPlanner
+from .validate.catalog import Catalog, default_catalog
+from .validate.schema import FAST_PATH_MINIMUM, validate_document
 
 
 @dataclass
@@ -99,7 +99,7 @@ class Compiler:
     def compile_documents(
         self, documents: list[RuleDocument], diagnostics: list[Diagnostic], platforms: tuple[str, ...] = ("sentinel",)
     ) -> BuildResult:
-        """Compile loaded documents (incremental.py compiles some files of a folder at a time)."""
+        """Compile loaded documents (verbs/incremental/rebuild.py compiles some files of a folder at a time)."""
         diagnostics = list(diagnostics)
         rules, problems = self.rules(documents)
         diagnostics += problems

@@ -16,14 +16,14 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from . import incremental
 from .build import BuildResult, Compiler, build_outputs
-from .cache import Cache, context_key
-from .render import TemplateFailure
-from .catalog import default_catalog, real_data_notes
 from .diagnostics import format_github, format_json, format_sarif, format_text, format_text_summary
-from .loader import display_path_for
-from .tables import bundled_registry
+from .load.loader import display_path_for
+from .map.tables import bundled_registry
+from .render.renderer import TemplateFailure
+from .validate.catalog import default_catalog
+from .verbs.incremental import rebuild as incremental
+from .verbs.incremental.cache import Cache, context_key
 from .write import OutputError, replace_folder
 
 FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
@@ -260,9 +260,9 @@ def diff_command(
 
     Compares BASE_REV with the working tree, rule by rule: added, removed and changed rules, with a unified diff of the KQL (of every
     output file with --all-formats)."""
-    from .diff import diff_rules
-    from .diff_report import render_markdown, render_text
-    from .gitrev import DiffError
+    from .verbs.diff.compare import diff_rules
+    from .verbs.diff.gitrev import DiffError
+    from .verbs.diff.report import render_markdown, render_text
 
     if report_format not in ("text", "markdown"):
         raise usage_error(f"--format {report_format}: choose text or markdown")
@@ -288,8 +288,8 @@ def test_command(
 
     The cases (<rule>.tests.yml beside the rule) run on a local KQL engine; the report gives
     passed, failed and not replayed cases per rule."""
-    from .ruletests import run_tests
-    from .ruletests_report import render_text as render_tests
+    from .verbs.ruletests.report import render_text as render_tests
+    from .verbs.ruletests.run import run_tests
 
     run = run_tests(make_compiler(table_schema, None), paths)
     report(BuildResult([], [], run.diagnostics, len(run.reports)), fmt)
@@ -313,7 +313,7 @@ def coverage(
 
     Beta fields, tables and ATT&CK techniques: prints a summary line, and on request writes a catalog page, a Navigator layer and an
     SVG grid."""
-    from .coverage import STANDARD_OUTPUT, collect, coverage_files, stale_files, write_files
+    from .verbs.coverage.views import STANDARD_OUTPUT, collect, coverage_files, stale_files, write_files
 
     to_stdout = [name for name, path in (("--markdown", markdown), ("--navigator", navigator), ("--svg", svg))
                  if path == STANDARD_OUTPUT]
@@ -355,7 +355,7 @@ def init(
     Writes rules/ with an example rule and its test cases, a GitHub Actions workflow, a
     pre-commit configuration, editor settings with the rule schemas, a .gitignore and a README.
     Writes nothing if a file exists already, unless --force."""
-    from .scaffold import InitError, scaffold, write_scaffold
+    from .verbs.scaffold import InitError, scaffold, write_scaffold
 
     try:
         written = write_scaffold(folder, scaffold(with_pack).files, force)
@@ -374,50 +374,17 @@ def fields(
     """Browse the beta signIn field catalog.
 
     For each field: its type, enum members and the column each table reads."""
-    catalog = default_catalog()
-    registry = bundled_registry()
-    tables = sorted(registry.tables, key=lambda t: (registry.tables[t].platform != "sentinel", t))
-    matched = [p for p in sorted(catalog.fields) if text is None or text.lower() in p.lower()]
-    if not matched:
+    from .verbs.fields import describe_fields
+
+    lines = describe_fields(default_catalog(), bundled_registry(), text)
+    if not lines:
         typer.echo(f"no field matches {text!r}", err=True)
         raise typer.Exit(1)
-    for path in matched:
-        spec = catalog.fields[path]
-        kind = spec.enum if spec.enum else spec.type
-        extras = []
-        if spec.collection:
-            extras.append("array")
-        elif spec.arrays:
-            extras.append(f"in array {spec.array_root}")
-        if spec.format:
-            extras.append(spec.format)
-        typer.echo(f"{path}  ({kind}{', ' + ', '.join(extras) if extras else ''})")
-        if spec.description:
-            typer.echo(f"    {' '.join(spec.description.split())}")
-        enum = catalog.enum_of(spec)
-        if enum:
-            typer.echo(f"    members{' (flags)' if enum.flags else ''}: {', '.join(enum.members)}")
-        for note in real_data_notes(spec):
-            typer.echo(f"    real rows: {note}")
-        for table in tables:
-            typer.echo(f"    {table}: {describe_resolution(registry.mapping(table).resolve(path))}")
-
-
-def describe_resolution(resolved) -> str:
-    from .tables import Absent, Constant
-
-    if isinstance(resolved, Absent):
-        return f"— (not read: {resolved.reason})" if resolved.deliberate else "—"
-    if isinstance(resolved, Constant):
-        return f"constant {resolved.value!r}"
-    text = resolved.column + "".join(f".{p}" for p in resolved.path)
-    kind = "dynamic" if resolved.column_type == "dynamic" else ("JSON text" if resolved.path else resolved.column_type)
-    encoding = f", numbers: {', '.join(f'{k}={v}' for k, v in resolved.encoding)}" if resolved.encoding else ""
-    return f"{text} ({kind}{encoding})"
+    typer.echo("\n".join(lines))
 
 
 def _add_deployment_verbs() -> None:
-    from .deployment.commands import deploy_app, schema_app
+    from .verbs.deploy.commands import deploy_app, schema_app
 
     app.add_typer(deploy_app, name="deploy")
     app.add_typer(schema_app, name="schema")

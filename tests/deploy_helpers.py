@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from entra_sigma.cli import app
 from typer.testing import CliRunner
 
-from entra_sigma.cli import app
 from tests.fake_azure import FakeAzure
 
 CASES = Path(__file__).parent / "cases" / "deploy"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from entra_sigma.build import Compiler
+from entra_sigma.dev.kusto_language import check_queries
 from entra_sigma.diagnostics import Diagnostic
-from entra_sigma.kusto_language import check_queries
-from entra_sigma.loader import parse_yaml
-from entra_sigma.tables import bundled_registry
+from entra_sigma.load.loader import parse_yaml
+from entra_sigma.map.tables import bundled_registry
 
 TESTS = Path(__file__).parent
 CASES = TESTS / "cases"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from entra_sigma.build import Compiler
 from entra_sigma.diagnostics import format_text
 

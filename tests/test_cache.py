@@ -1,4 +1,4 @@
-"""Incremental and parallel builds (incremental.py, cache.py, parallel.py) give the plain build's
+"""Incremental and parallel builds (verbs/incremental/rebuild.py, verbs/incremental/cache.py, verbs/incremental/parallel.py) give the plain build's
 output byte for byte, and a changed input is never served from the cache."""
 
 from __future__ import annotations
@@ -8,12 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from entra_sigma import incremental
 from entra_sigma.build import Compiler, build_outputs
-from entra_sigma.cache import Cache, FileResult, context_key
 from entra_sigma.diagnostics import format_text
-from entra_sigma.parallel import can_fork, map_chunks, workers_for
+from entra_sigma.verbs.incremental import rebuild as incremental
+from entra_sigma.verbs.incremental.cache import Cache, FileResult, context_key
+from entra_sigma.verbs.incremental.parallel import can_fork, map_chunks, workers_for
 
 from .helpers import REPO
 

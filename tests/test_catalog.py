@@ -1,12 +1,11 @@
-"""catalog.py: the beta signIn vocabulary as objects: fields, enums, arrays, suggestions."""
+"""validate/catalog.py: the beta signIn vocabulary as objects: fields, enums, arrays, suggestions."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
-from entra_sigma.catalog import NUMERIC_TYPES, Catalog, Enum, Field, default_catalog
+from entra_sigma.validate.catalog import NUMERIC_TYPES, Catalog, Enum, Field, default_catalog
 
 TOKENS = Enum("incomingTokenType", ("none", "primaryRefreshToken", "saml11", "saml20", "refreshToken"), True)
 

@@ -10,10 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from entra_sigma import __version__
 from entra_sigma.cli import app
+from typer.testing import CliRunner
 
 from .helpers import REGISTRY
 

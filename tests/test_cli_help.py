@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 import sys
 
+import entra_sigma.cli
 import pytest
 import typer
-from typer.testing import CliRunner
-
-import entra_sigma.cli
 from entra_sigma.cli import app
+from typer.testing import CliRunner
 
 RUNNER = CliRunner()
 COMMAND = typer.main.get_command(app)

@@ -8,7 +8,6 @@ cannot be expressed on that table).
 from __future__ import annotations
 
 import pytest
-
 from entra_sigma.diagnostics import format_text
 
 from .helpers import ALL_TABLES, CASES, SNAPSHOTS, check_kql, compile_text, platform_of

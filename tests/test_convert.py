@@ -1,4 +1,4 @@
-"""convert.py: which tables a rule reads, what folds away, and each leg's pipe steps.
+"""convert/query.py: which tables a rule reads, what folds away, and each leg's pipe steps.
 
 Queries are built with QueryBuilder on rules given inline; the union checks at the end also
 run through Kusto.Language, which names a column `X_string`/`X_dynamic` when union legs
@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from entra_sigma import ir
 from entra_sigma.build import Compiler
-from entra_sigma.catalog import default_catalog
-from entra_sigma.convert import Query, QueryBuilder, conjuncts, output_name
+from entra_sigma.convert.query import Query, QueryBuilder, conjuncts, output_name
 from entra_sigma.diagnostics import Diagnostic, SourceLocation
-from entra_sigma.loader import parse_yaml
-from entra_sigma.tables import Absent
+from entra_sigma.load.loader import parse_yaml
+from entra_sigma.map.tables import Absent
+from entra_sigma.model import ir
+from entra_sigma.validate.catalog import default_catalog
 
 from .helpers import REGISTRY, check_kql
 

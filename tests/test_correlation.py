@@ -7,11 +7,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from entra_sigma.build import Compiler, build_outputs
 from entra_sigma.diagnostics import format_text
-from entra_sigma.replay import LocalEngine, Replayed
-from entra_sigma.testcases import convert_value
+from entra_sigma.verbs.ruletests.cases import convert_value
+from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
 
 from .helpers import CASES, SNAPSHOTS, check_kql
 
@@ -98,7 +97,7 @@ def test_a_chain_is_one_query_that_reads_each_table_once():
 def test_the_chained_example_replays_with_the_expected_groups():
     """tests/cases/correlations/chained.tests.yml: a burst across a bin edge, a success before
     the burst, a success inside it, and the window edges, through `entra-sigma test`."""
-    from entra_sigma.ruletests import PASSED, run_tests
+    from entra_sigma.verbs.ruletests.run import PASSED, run_tests
 
     run = run_tests(Compiler(), [CASES / "correlations" / "chained.yml"])
     results = [result for report in run.reports for result in report.results]

@@ -16,17 +16,16 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from entra_sigma.build import Compiler
 from entra_sigma.diagnostics import format_text
-from entra_sigma.replay import LocalEngine, Replayed
+from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("CORRELATION_EXAMPLES", "12"))
 T0 = datetime(2026, 3, 1, 9, 30)

@@ -1,4 +1,4 @@
-"""coverage.py and coverage_svg.py: what a rule pack covers, and its three views (the catalog
+"""verbs/coverage/views.py and verbs/coverage/svg.py: what a rule pack covers, and its three views (the catalog
 page, the ATT&CK Navigator layer, the field × rule grid), on small fixture packs; plus the
 check that the committed docs/catalog.md and docs/coverage.svg are current."""
 
@@ -10,13 +10,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from entra_sigma.build import Compiler
 from entra_sigma.cli import app
-from entra_sigma.coverage import Attack, collect, coverage_files, navigator_json, navigator_layer, render_markdown
-from entra_sigma.coverage_svg import render_svg
-from entra_sigma.deploy import attack_data
+from entra_sigma.render.settings import attack_data
+from entra_sigma.verbs.coverage.svg import render_svg
+from entra_sigma.verbs.coverage.views import Attack, collect, coverage_files, navigator_json, navigator_layer, render_markdown
+from typer.testing import CliRunner
 
 from .helpers import REPO
 

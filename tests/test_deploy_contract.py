@@ -7,11 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.build import Compiler, build_outputs
-from entra_sigma.deployment import defender, sentinel
+from entra_sigma.verbs.deploy import defender, sentinel
+
 from tests.api_contract import (
-    DEFENDER_SCHEMA, MAX_QUERY_LENGTH, OPENAPI, defender_body_errors, openapi_scheduled_rule_schema, sentinel_body_errors,
+    DEFENDER_SCHEMA,
+    MAX_QUERY_LENGTH,
+    OPENAPI,
+    defender_body_errors,
+    openapi_scheduled_rule_schema,
+    sentinel_body_errors,
 )
 
 REFERENCE = Path(__file__).parent / "reference"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 
 from tests.deploy_helpers import (  # noqa: F401 - fixtures
-    ACCOUNT_LOCKED, REPO_RULES, ROPC, RULES, WRONG_PASSWORD, defender, fake,
+    ACCOUNT_LOCKED,
+    REPO_RULES,
+    ROPC,
+    RULES,
+    WRONG_PASSWORD,
+    defender,
+    fake,
 )
 
 

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import typer
 import yaml
-
 from entra_sigma.cli import app
+
 from tests.deploy_helpers import (  # noqa: F401 - fixture
-    RULES, SCOPE, WRONG_PASSWORD, fake, sentinel, workspace_rules,
+    RULES,
+    SCOPE,
+    WRONG_PASSWORD,
+    fake,
+    sentinel,
+    workspace_rules,
 )
 
 DOC = Path(__file__).parent.parent / "docs" / "deploy.md"

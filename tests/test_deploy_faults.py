@@ -12,7 +12,16 @@ import time
 import pytest
 
 from tests.deploy_helpers import (  # noqa: F401 - fixtures
-    ACCOUNT_LOCKED, DISABLED, ROPC, RULES, WRONG_PASSWORD, defender, fake, rules, sentinel, workspace_rules,
+    ACCOUNT_LOCKED,
+    DISABLED,
+    ROPC,
+    RULES,
+    WRONG_PASSWORD,
+    defender,
+    fake,
+    rules,
+    sentinel,
+    workspace_rules,
 )
 
 THEIRS = "11111111-2222-4333-8444-555555555555"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from entra_sigma.deployment.content import canonical_duration, field_changes, normalize
-from entra_sigma.deployment.desired import DesiredSet
-from entra_sigma.deployment.marker import Marker, add_marker, content_hash, split_marker
-from entra_sigma.deployment.plan import make_plan
-from entra_sigma.deployment.sentinel import SentinelTarget
+from entra_sigma.verbs.deploy.content import canonical_duration, field_changes, normalize
+from entra_sigma.verbs.deploy.desired import DesiredSet
+from entra_sigma.verbs.deploy.marker import Marker, add_marker, content_hash, split_marker
+from entra_sigma.verbs.deploy.plan import make_plan
+from entra_sigma.verbs.deploy.sentinel import SentinelTarget
 
 RULE_ID = "3f6c2a1e-7b4d-4c9e-9a2f-1d8e5b7c6a10"
 BODY = {"kind": "Scheduled", "properties": {"displayName": "T", "description": "D", "severity": "Low", "queryPeriod": "P1D"}}

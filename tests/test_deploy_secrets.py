@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 
 import pytest
+from entra_sigma.verbs.deploy.credentials import RegisteringCredential, StaticTokenCredential, credential_for, jwt_expiry
+from entra_sigma.verbs.deploy.endpoints import EndpointError, resolve
+from entra_sigma.verbs.deploy.redaction import REDACTED, RedactingFilter, Secrets
 
-from entra_sigma.deployment.credentials import RegisteringCredential, StaticTokenCredential, credential_for, jwt_expiry
-from entra_sigma.deployment.endpoints import EndpointError, resolve
-from entra_sigma.deployment.redaction import REDACTED, RedactingFilter, Secrets
 from tests.deploy_helpers import (  # noqa: F401 - fixtures
-    RULES, defender, fake, run, sentinel,
+    RULES,
+    defender,
+    fake,
+    run,
+    sentinel,
 )
 
 
@@ -113,7 +117,7 @@ def test_redaction_covers_known_tokens_bearer_headers_and_jwts():
 
 
 def test_the_log_filter_redacts_the_formatted_message():
-    from entra_sigma.deployment.redaction import SECRETS
+    from entra_sigma.verbs.deploy.redaction import SECRETS
 
     SECRETS.add("log-token-0123456789")
     record = logging.LogRecord("azure", logging.INFO, __file__, 1, "header %s", ("log-token-0123456789",), None)
@@ -124,7 +128,7 @@ def test_static_tokens_are_registered_and_not_shown():
     credential = StaticTokenCredential("static-token-abcdef0123")
     assert "static-token" not in repr(credential)
     assert credential.get_token("https://management.azure.com/.default").token == "static-token-abcdef0123"
-    from entra_sigma.deployment.redaction import redact
+    from entra_sigma.verbs.deploy.redaction import redact
 
     assert redact("x static-token-abcdef0123 y") == f"x {REDACTED} y"
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import json
 
-from entra_sigma.deployment.marker import split_marker
+from entra_sigma.verbs.deploy.marker import split_marker
+
 from tests.deploy_helpers import (  # noqa: F401 - fixtures
-    ACCOUNT_LOCKED, DISABLED, REPO_RULES, ROPC, RULES, WRONG_PASSWORD, fake, rules, sentinel, workspace_rules,
+    ACCOUNT_LOCKED,
+    DISABLED,
+    REPO_RULES,
+    ROPC,
+    RULES,
+    WRONG_PASSWORD,
+    fake,
+    rules,
+    sentinel,
+    workspace_rules,
 )
 
 

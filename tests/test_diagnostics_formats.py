@@ -14,11 +14,10 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from entra_sigma import __version__
 from entra_sigma.cli import app
 from entra_sigma.diagnostics import Diagnostic, SourceLocation, format_github
+from typer.testing import CliRunner
 
 from .helpers import REPO
 from .test_cli import BAD as UNKNOWN_FIELD  # the same misspelt field the other CLI tests use

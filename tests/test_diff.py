@@ -11,13 +11,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from entra_sigma.build import Compiler
 from entra_sigma.cli import app
-from entra_sigma.diff import diff_rules
-from entra_sigma.diff_report import render_markdown, render_text
-from entra_sigma.gitrev import DiffError, rules_at_revision
+from entra_sigma.verbs.diff.compare import diff_rules
+from entra_sigma.verbs.diff.gitrev import DiffError, rules_at_revision
+from entra_sigma.verbs.diff.report import render_markdown, render_text
+from typer.testing import CliRunner
 
 from .helpers import REPO
 
@@ -221,7 +220,7 @@ def test_rules_at_revision_leaves_nothing_behind(repo: Path) -> None:
 
 
 def test_fence_outlasts_backticks_in_the_diff() -> None:
-    from entra_sigma.diff_report import fenced
+    from entra_sigma.verbs.diff.report import fenced
 
     assert fenced("a\n```\nb\n", "diff") == "````diff\na\n```\nb\n````"
     assert fenced("plain\n", "diff") == "```diff\nplain\n```"

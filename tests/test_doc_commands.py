@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import typer
-
 from entra_sigma.cli import app
 
 from .helpers import REPO, VENV_BIN

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from entra_sigma.catalog import default_catalog
 from entra_sigma.dev.docs import FIELDS_PAGE, MAPPINGS_PAGE, cell, render_docs, table_order
-from entra_sigma.tables import Registry
+from entra_sigma.map.tables import Registry
+from entra_sigma.validate.catalog import default_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 HINT = "run `python -m compiler.dev.docs` to regenerate docs/reference/"

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.build import Compiler
 from entra_sigma.diagnostics import format_text
-from entra_sigma.loader import parse_yaml
+from entra_sigma.load.loader import parse_yaml
 
 from .helpers import CASES
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
-from entra_sigma.backends.kql import KqlGenerator
-from entra_sigma.catalog import default_catalog
+from entra_sigma.convert.kql import KqlGenerator
 from entra_sigma.dev import fuzz as fuzz_module
 from entra_sigma.dev.fuzz import EXPECTED_REFUSALS, fuzz, to_yaml
 from entra_sigma.dev.fuzz_rules import RuleGenerator
-from entra_sigma.tables import bundled_registry
+from entra_sigma.map.tables import bundled_registry
+from entra_sigma.validate.catalog import default_catalog
 
 from .helpers import compile_text
 

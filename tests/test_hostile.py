@@ -2,7 +2,7 @@
 
 Each crafted file below must produce its documented diagnostic within a generous time bound
 (the real figures are a fraction of it) and, where memory could explode, within a memory
-bound measured with tracemalloc. The bounds themselves live in compiler/limits.py and are
+bound measured with tracemalloc. The bounds themselves live in compiler/load/limits.py and are
 documented in docs/hardening.md. A failed or interrupted build must leave the previous
 output folder exactly as it was.
 """
@@ -17,12 +17,11 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-
 from entra_sigma import write
 from entra_sigma.build import Compiler, build_outputs
 from entra_sigma.diagnostics import Diagnostic, SourceLocation
-from entra_sigma.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, condition_depth
-from entra_sigma.loader import _FastRuleLoader, _parse, _RuleLoader, discover, load_documents, parse_documents
+from entra_sigma.load.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, condition_depth
+from entra_sigma.load.loader import _FastRuleLoader, _parse, _RuleLoader, discover, load_documents, parse_documents
 from entra_sigma.write import MARKER, OutputError, replace_folder
 
 from .helpers import REPO

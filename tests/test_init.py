@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
-from typer.testing import CliRunner
-
 from entra_sigma.cli import app
 from entra_sigma.paths import RULE_PACK_DIR, SCHEMAS_DIR
-from entra_sigma.scaffold import EXAMPLE_RULE, RENDERED, SCHEMAS, scaffold
+from entra_sigma.verbs.scaffold import EXAMPLE_RULE, RENDERED, SCHEMAS, scaffold
+from typer.testing import CliRunner
 
 from .helpers import VENV_BIN, command_env, git_init, shell
 

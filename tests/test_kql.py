@@ -1,4 +1,4 @@
-"""backends/kql.py: the KQL generator, construct by construct, on hand-built predicates.
+"""convert/kql.py: the KQL generator, construct by construct, on hand-built predicates.
 
 Each predicate uses a real column of a bundled table, so besides the exact text every
 generated expression is also parsed and type-checked by Kusto.Language (one batch).
@@ -7,12 +7,11 @@ generated expression is also parsed and type-checked by Kusto.Language (one batc
 from __future__ import annotations
 
 import pytest
-
-from entra_sigma import ir
-from entra_sigma.backends.kql import GENERATORS, DefenderGenerator, KqlGenerator, collect_elements
-from entra_sigma.catalog import default_catalog
-from entra_sigma.mapping import AnyElement, ElementAccess, Predicate
-from entra_sigma.tables import ColumnAccess
+from entra_sigma.convert.kql import GENERATORS, DefenderGenerator, KqlGenerator, collect_elements
+from entra_sigma.map.lower import AnyElement, ElementAccess, Predicate
+from entra_sigma.map.tables import ColumnAccess
+from entra_sigma.model import ir
+from entra_sigma.validate.catalog import default_catalog
 
 from .helpers import REGISTRY, check_kql
 

@@ -7,14 +7,8 @@ and each test then reads its own result.
 from __future__ import annotations
 
 import pytest
-
-from entra_sigma import kusto_language
-from entra_sigma.kusto_language import (
-    KustoCheckUnavailable,
-    KustoDiagnostic,
-    check_queries,
-    ensure_available,
-)
+from entra_sigma.dev import kusto_language
+from entra_sigma.dev.kusto_language import KustoCheckUnavailable, KustoDiagnostic, check_queries, ensure_available
 
 TABLES = {
     "SigninLogs": [

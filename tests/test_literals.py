@@ -28,15 +28,14 @@ from pathlib import Path
 import pytest
 import re2
 import yaml
+from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.convert.kql import KqlGenerator
+from entra_sigma.dev.kusto_language import KustoLiteral, KustoSession
+from entra_sigma.load.loader import parse_yaml
+from entra_sigma.validate.catalog import default_catalog
+from entra_sigma.validate.fields import regex_problem
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-
-from entra_sigma.backends.kql import KqlGenerator
-from entra_sigma.build import Compiler, build_outputs
-from entra_sigma.catalog import default_catalog
-from entra_sigma.kusto_language import KustoLiteral, KustoSession
-from entra_sigma.loader import parse_yaml
-from entra_sigma.validate import regex_problem
 
 from .helpers import REGISTRY, kusto_schema
 

@@ -1,13 +1,12 @@
-"""loader.py: YAML text → data plus the line:column of every key; problems become located E001/E000."""
+"""load/loader.py: YAML text → data plus the line:column of every key; problems become located E001/E000."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.diagnostics import Diagnostic, SourceLocation
-from entra_sigma.loader import discover, display_path_for, load_documents, parse_yaml
+from entra_sigma.load.loader import discover, display_path_for, load_documents, parse_yaml
 
 
 def parse(text: str, display: str = "r.yml"):
@@ -176,7 +175,7 @@ def test_display_path_is_relative_when_possible_and_always_posix(tmp_path):
 
 def test_a_file_may_hold_several_documents(tmp_path):
     """Sigma keeps a correlation rule and the rules it correlates in one file, `---` apart."""
-    from entra_sigma.loader import parse_documents
+    from entra_sigma.load.loader import parse_documents
 
     documents, diagnostics = parse_documents("---\na: 1\n---\nb:\n  c: 2\n---\n", Path("r.yml"), "r.yml")
     assert diagnostics == []
@@ -195,7 +194,7 @@ def test_rule_test_cases_are_not_rules(tmp_path):
 def test_libyaml_and_pure_python_read_every_rule_alike():
     """The fast loader (libyaml, when PyYAML has it) must give the same data and positions as
     the pure-Python one, or outputs would differ between machines."""
-    from entra_sigma.loader import _FastRuleLoader, _RuleLoader, _parse
+    from entra_sigma.load.loader import _FastRuleLoader, _parse, _RuleLoader
 
     repo = Path(__file__).resolve().parents[1]
     files = sorted((repo / "rules").rglob("*.yml")) + sorted((repo / "tests" / "cases").rglob("*.yml"))

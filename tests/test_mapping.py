@@ -1,4 +1,4 @@
-"""mapping.py: IR on beta paths → per-table trees on columns; constant folding; array elements.
+"""map/lower.py: IR on beta paths → per-table trees on columns; constant folding; array elements.
 
 The table here is a small made-up one, so each test reads as "this path lives there"; field
 types come from the real catalog.
@@ -7,10 +7,7 @@ types come from the real catalog.
 from __future__ import annotations
 
 import pytest
-
-from entra_sigma import ir
-from entra_sigma.catalog import default_catalog
-from entra_sigma.mapping import (
+from entra_sigma.map.lower import (
     AnyElement,
     ElementAccess,
     MappingProblem,
@@ -22,7 +19,9 @@ from entra_sigma.mapping import (
     projection_access,
     simplify,
 )
-from entra_sigma.tables import ColumnAccess, Constant, Table, TableMapping
+from entra_sigma.map.tables import ColumnAccess, Constant, Table, TableMapping
+from entra_sigma.model import ir
+from entra_sigma.validate.catalog import default_catalog
 
 CATALOG = default_catalog()
 TABLE = Table("T", "sentinel", "TimeGenerated", {

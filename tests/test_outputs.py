@@ -18,10 +18,9 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from jsonschema import Draft202012Validator
-
 from entra_sigma.build import Compiler, build_outputs
-from entra_sigma.deploy import attack_data
+from entra_sigma.render.settings import attack_data
+from jsonschema import Draft202012Validator
 
 from .helpers import REPO, SNAPSHOTS, check_kql
 

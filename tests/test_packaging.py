@@ -107,7 +107,8 @@ def test_the_wheel_holds_one_package_with_its_data(dist: Path):
     for required in ("entra_sigma/schemas/targets.json", "entra_sigma/schemas/rule.schema.json",
                      "entra_sigma/schemas/tables/SigninLogs.json", "entra_sigma/schemas/mappings/SigninLogs.json",
                      "entra_sigma/templates/kql/query.kql.j2", "entra_sigma/templates/init/workflow.yml",
-                     "entra_sigma/rules/legacy-auth/legacy-auth-signin.tests.yml", "entra_sigma/backends/kql.py"):
+                     "entra_sigma/rules/legacy-auth/legacy-auth-signin.tests.yml", "entra_sigma/convert/kql.py",
+                     "entra_sigma/verbs/deploy/sentinel.py"):
         assert required in names, required
     for folder in ("schemas", "templates", "rules"):
         committed = {p.relative_to(REPO / folder).as_posix() for p in (REPO / folder).rglob("*") if p.is_file()}

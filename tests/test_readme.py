@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.diagnostics import format_text
 
 from .helpers import REPO, check_kql, compile_text

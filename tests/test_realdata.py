@@ -13,12 +13,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.build import Compiler
 from entra_sigma.dev.realreplay import FAILED, SUPPORTED, replay_rows, summary
 from entra_sigma.dev.realrows import RealRow, load_folder, table_row
-from entra_sigma.replay import LocalEngine, Replayed
-from entra_sigma.tables import bundled_registry
+from entra_sigma.map.tables import bundled_registry
+from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
 
 from .helpers import REPO, TESTS, compile_text
 
@@ -129,8 +128,8 @@ fields: [userType]
 def test_bit_tests_agree_with_the_real_numbers(members, expected):
     """The KQL a flags member becomes, run by the local engine on the numbers real rows hold in
     conditionsSatisfied (0, 1, 3, 19, 23, 279), selects what bit arithmetic says it should."""
-    from entra_sigma.backends.kql import KqlGenerator
-    from entra_sigma.catalog import default_catalog
+    from entra_sigma.convert.kql import KqlGenerator
+    from entra_sigma.validate.catalog import default_catalog
 
     enum = default_catalog().enums["conditionalAccessConditions"]
     test = KqlGenerator.bits("toint(c)", tuple(enum.number(m) for m in members))

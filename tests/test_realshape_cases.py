@@ -13,8 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
-from entra_sigma.testcases import load_cases
+from entra_sigma.verbs.ruletests.cases import load_cases
 
 from .helpers import REGISTRY, REPO
 

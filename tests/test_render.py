@@ -1,4 +1,4 @@
-"""render.py: escaping filters, the sandboxed strict environment, user templates over ours, finish()."""
+"""render/renderer.py: escaping filters, the sandboxed strict environment, user templates over ours, finish()."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from jinja2.exceptions import SecurityError, TemplateNotFound, UndefinedError
-
-from entra_sigma.backends.kql import Leg
 from entra_sigma.build import Compiler
-from entra_sigma.convert import Query
-from entra_sigma.loader import parse_yaml
-from entra_sigma.render import TemplateFailure, Renderer, finish, kql_comment, make_environment, to_json, yaml_str
+from entra_sigma.convert.kql import Leg
+from entra_sigma.convert.query import Query
+from entra_sigma.load.loader import parse_yaml
+from entra_sigma.render.renderer import Renderer, TemplateFailure, finish, kql_comment, make_environment, to_json, yaml_str
+from jinja2.exceptions import SecurityError, TemplateNotFound, UndefinedError
 
 from .helpers import compile_text
 

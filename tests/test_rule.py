@@ -1,16 +1,15 @@
-"""rule.py: a schema-valid document → a frozen Rule (or the located reasons why not)."""
+"""model/rule.py: a schema-valid document → a frozen Rule (or the located reasons why not)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-from entra_sigma import ir
-from entra_sigma.catalog import default_catalog
 from entra_sigma.diagnostics import Diagnostic, SourceLocation
-from entra_sigma.loader import parse_yaml
-from entra_sigma.rule import Rule, build_rule, detection_keys, origin_locator
+from entra_sigma.load.loader import parse_yaml
+from entra_sigma.model import ir
+from entra_sigma.model.rule import Rule, build_rule, detection_keys, origin_locator
+from entra_sigma.validate.catalog import default_catalog
 
 HEAD = """title: t
 id: 0e0a7f64-1c1e-4f3b-9a0e-6f1f6b1a2b3c

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.build import Compiler, build_outputs
-from entra_sigma.ruletests import FAILED, NOT_REPLAYED, PASSED, run_tests
+from entra_sigma.verbs.ruletests.run import FAILED, NOT_REPLAYED, PASSED, run_tests
 
 from .helpers import REPO
 

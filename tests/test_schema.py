@@ -1,14 +1,13 @@
-"""schema.py: the rule document against rules.schema.json; every violation is one located E002."""
+"""validate/schema.py: the rule document against rules.schema.json; every violation is one located E002."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.diagnostics import Diagnostic, SourceLocation
-from entra_sigma.loader import parse_yaml
-from entra_sigma.schema import rule_validator, validate_document
+from entra_sigma.load.loader import parse_yaml
+from entra_sigma.validate.schema import rule_validator, validate_document
 
 GOOD = """title: t
 id: 0e0a7f64-1c1e-4f3b-9a0e-6f1f6b1a2b3c
@@ -114,9 +113,9 @@ def test_a_bad_key_in_a_selection_is_called_an_invalid_key():
 
 def test_the_fast_check_agrees_with_jsonschema_on_every_rule_file_in_the_repository():
     """Big rule sets are first checked by fastjsonschema; it must never accept what jsonschema refuses."""
-    from entra_sigma.loader import load_documents
-    from entra_sigma.schema import is_valid_fast, rule_validator
-    from entra_sigma import sigmahq
+    from entra_sigma.load.loader import load_documents
+    from entra_sigma.model import sigmahq
+    from entra_sigma.validate.schema import is_valid_fast, rule_validator
 
     repo = Path(__file__).resolve().parents[1]
     documents, _ = load_documents([repo / "rules", repo / "tests"])

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from entra_sigma.map.tables import bundled_registry, table_from_getschema
 
-from entra_sigma.tables import bundled_registry, table_from_getschema
 from tests.deploy_helpers import fake, run  # noqa: F401 - fixture
 
 REGISTRY = bundled_registry()
@@ -61,7 +61,7 @@ def test_compile_reads_the_pulled_files(fake, tmp_path, monkeypatch):
     assert (result.exit_code, result.stderr) == (0, "")
     assert "    (SigninLogs\n    | where IncomingTokenType has \"primaryRefreshToken\")," in result.stdout
     schema = {"SigninLogs": dict(fake.tables["SigninLogs"])}
-    from entra_sigma.kusto_language import check_queries
+    from entra_sigma.dev.kusto_language import check_queries
 
     assert check_queries([("prt", result.stdout)], {**{n: list(t.columns.items()) for n, t in REGISTRY.tables.items()},
                                                    **{k: list(v.items()) for k, v in schema.items()}}) == {"prt": []}

@@ -11,9 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.dev.refresh import GENERATED_BY
-from entra_sigma.tables import Absent, ColumnAccess, Registry, TableMapping
+from entra_sigma.map.tables import Absent, ColumnAccess, Registry, TableMapping
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "schemas"

@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from entra_sigma.diagnostics import format_text
 
-from .helpers import REPO, REGISTRY, check_kql, compile_text
+from .helpers import REGISTRY, REPO, check_kql, compile_text
 
 PAGE = REPO / "docs" / "semantics.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)

@@ -1,14 +1,13 @@
-"""backends/sigma_ir.py: pySigma parses the rule; SigmaToIR records each field/value pair as ir.Match."""
+"""model/sigma_bridge.py: pySigma parses the rule; SigmaToIR records each field/value pair as ir.Match."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
+from entra_sigma.model import ir
+from entra_sigma.model.sigma_bridge import SigmaToIR, UnsupportedConstruct, string_match
 from sigma.rule import SigmaRule
 from sigma.types import SigmaString
-
-from entra_sigma import ir
-from entra_sigma.backends.sigma_ir import SigmaToIR, UnsupportedConstruct, string_match
 
 MULTI, SINGLE = ir.Wildcard.MULTI, ir.Wildcard.SINGLE
 

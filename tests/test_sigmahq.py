@@ -1,4 +1,4 @@
-"""SigmaHQ's Azure sign-in rules compile as written (compiler/sigmahq.py).
+"""SigmaHQ's Azure sign-in rules compile as written (compiler/model/sigmahq.py).
 
 Every rule of the corpus in tests/sigmahq/ (copied unchanged from SigmaHQ) either compiles, with
 Kusto.Language accepting the query and the meaning its author intended, or fails with exactly
@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.build import Compiler
-from entra_sigma.catalog import default_catalog
 from entra_sigma.dev.sigmahq_report import PAGE, render_page
 from entra_sigma.diagnostics import Diagnostic
-from entra_sigma.loader import parse_yaml
-from entra_sigma.sigmahq import GRAPH, Name, Vocabulary, aliases, vocabulary_for
-from entra_sigma.tables import bundled_registry
+from entra_sigma.load.loader import parse_yaml
+from entra_sigma.map.tables import bundled_registry
+from entra_sigma.model.sigmahq import GRAPH, Name, Vocabulary, aliases, vocabulary_for
+from entra_sigma.validate.catalog import default_catalog
 
 from .helpers import REPO, TESTS, check_kql
 

@@ -1,12 +1,11 @@
-"""tables.py: table schemas, beta path → column resolution, getschema overrides, targets."""
+"""map/tables.py: table schemas, beta path → column resolution, getschema overrides, targets."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
-from entra_sigma.tables import (
+from entra_sigma.map.tables import (
     Absent,
     ColumnAccess,
     Constant,

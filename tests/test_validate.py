@@ -1,4 +1,4 @@
-"""validate.py: fields, operators and values against the catalog; values normalised to their type.
+"""validate/fields.py: fields, operators and values against the catalog; values normalised to their type.
 
 FieldChecker is fed hand-built IR, so each test shows one decision; locations come from the
 `locate` callback, which here turns the origin's field into a line number.
@@ -7,11 +7,10 @@ FieldChecker is fed hand-built IR, so each test shows one decision; locations co
 from __future__ import annotations
 
 import pytest
-
-from entra_sigma import ir
-from entra_sigma.catalog import default_catalog
 from entra_sigma.diagnostics import Diagnostic, SourceLocation
-from entra_sigma.validate import FieldChecker, check_fields, never_filled_warning, regex_problem
+from entra_sigma.model import ir
+from entra_sigma.validate.catalog import default_catalog
+from entra_sigma.validate.fields import FieldChecker, check_fields, never_filled_warning, regex_problem
 
 CATALOG = default_catalog()
 

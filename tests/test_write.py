@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from entra_sigma.write import MARKER, OutputError, replace_folder
 
 

@@ -1,4 +1,4 @@
-"""YAML syntax errors in plain words, at the line to fix (compiler/yaml_words.py), not PyYAML's
+"""YAML syntax errors in plain words, at the line to fix (compiler/load/yaml_words.py), not PyYAML's
 parser terms. Each case is a small broken file and the whole message with its location."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from entra_sigma.loader import parse_yaml
+from entra_sigma.load.loader import parse_yaml
 
 CASES = {
     "indented under a key that has a value": (

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..catalog import Catalog, Enum, Field, default_catalog, real_data_notes
+from ..map.tables import MAPPINGS_DIR, TABLES_DIR, Absent, ColumnAccess, Constant, Registry, Resolution
 from ..paths import PROJECT_ROOT
-from ..tables import MAPPINGS_DIR, TABLES_DIR, Absent, ColumnAccess, Constant, Registry, Resolution
+from ..validate.catalog import Catalog, Enum, Field, default_catalog, real_data_notes
 
 GENERATED_BY = "python -m compiler.dev.docs"
 FIELDS_PAGE = "docs/reference/fields.md"

@@ -32,11 +32,11 @@ from pathlib import Path
 import yaml
 
 from ..build import Compiler, build_outputs
-from ..catalog import default_catalog
-from ..kusto_language import KustoSession
-from ..render import yaml_quoted
-from ..tables import bundled_registry
+from ..map.tables import bundled_registry
+from ..render.renderer import yaml_quoted
+from ..validate.catalog import default_catalog
 from .fuzz_rules import RuleGenerator
+from .kusto_language import KustoSession
 
 # E201/E202: a field only some tables have can leave no table where the rule matches.
 # E406: a correlated rule's tables may lack a group-by column. E204: Defender has no table for

@@ -18,9 +18,9 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from ..catalog import NUMERIC_TYPES, Catalog, Field
-from ..mapping import constant_for, projection_access
-from ..tables import ColumnAccess, Registry
+from ..map.lower import constant_for, projection_access
+from ..map.tables import ColumnAccess, Registry
+from ..validate.catalog import NUMERIC_TYPES, Catalog, Field
 
 SERVICES = ("signins", "signins", "interactive", "noninteractive", "serviceprincipal", "managedidentity")
 WORDS = ["admin", "curl", "python-requests/2.31", "Mozilla/5.0", "contoso.com", "x", "Azure Portal", "é", "zürich", "Δ", "东京"]

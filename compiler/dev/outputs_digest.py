@@ -34,8 +34,8 @@ def _digest(corpus: str, outputs) -> dict[str, str]:
 
 def digests(rules: Path) -> dict[str, str]:
     from ..build import Compiler, build_outputs
-    from ..catalog import default_catalog
-    from ..tables import bundled_registry
+    from ..map.tables import bundled_registry
+    from ..validate.catalog import default_catalog
     from .fuzz import FuzzReport, write_batch
     from .fuzz_rules import RuleGenerator
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..build import Compiler
-from ..loader import display_path_for
-from ..replay import LocalEngine, NotReplayed
+from ..load.loader import display_path_for
+from ..verbs.ruletests.replay import LocalEngine, NotReplayed
 from .realrows import RealRow, load_folder, table_row
 
 SUPPORTED, UNSUPPORTED, FAILED, NO_ROWS = "ran", "not supported", "failed", "no real rows"
@@ -88,7 +88,7 @@ def summary(outcomes: list[Outcome], rows: list[RealRow]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..tables import bundled_registry
+    from ..map.tables import bundled_registry
 
     parser = argparse.ArgumentParser(prog="python -m compiler.dev.realreplay", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="rule files or folders")

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..caseshape import parsed
+from ..verbs.ruletests.shapes import parsed
 
 # Diagnostic categories → Log Analytics tables.
 CATEGORIES = {

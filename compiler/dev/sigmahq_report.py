@@ -17,13 +17,13 @@ from pathlib import Path
 
 from sigma.rule import SigmaRule
 
-from ..backends.sigma_ir import SigmaToIR
 from ..build import Compiler
 from ..diagnostics import Diagnostic, sort_key
+from ..map.tables import ColumnAccess
+from ..model.rule import Rule, origin_locator
+from ..model.sigma_bridge import SigmaToIR
+from ..model.sigmahq import Reading, translate
 from ..paths import PROJECT_ROOT
-from ..rule import Rule, origin_locator
-from ..tables import ColumnAccess
-from ..sigmahq import Reading, translate
 from .docs import cell
 
 CORPUS = PROJECT_ROOT / "tests" / "sigmahq"

@@ -1,1 +1,0 @@
-"""Convert step: pySigma condition trees → IR (sigma_ir) and IR → KQL per dialect (kql)."""

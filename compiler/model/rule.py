@@ -1,0 +1,203 @@
+"""Model: a validated rule as a frozen object, built only from a document that passed the schema.
+
+pySigma parses the Sigma parts (detections, modifiers, condition); `SigmaToIR` turns the
+condition into IR; `FieldChecker` types it against the catalog.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.exceptions import SigmaConditionError, SigmaError
+from sigma.modifiers import modifier_mapping
+from sigma.rule import SigmaRule
+
+from ..diagnostics import Diagnostic, SourceLocation, has_errors
+from ..load.limits import MAX_CONDITION_DEPTH, condition_depth
+from ..load.loader import RuleDocument
+from ..validate.catalog import Catalog
+from ..validate.fields import FieldChecker, check_fields, regex_problem
+from . import ir, sigmahq
+from .sigma_bridge import SigmaToIR, UnsupportedConstruct
+
+# Modifiers that transform values for other log sources; on sign-in logs they mean nothing.
+MEANINGLESS_MODIFIERS = {
+    "base64": "values are not base64-encoded in sign-in logs",
+    "base64offset": "values are not base64-encoded in sign-in logs",
+    "utf16": "sign-in logs hold text, not UTF-16 bytes",
+    "utf16le": "sign-in logs hold text, not UTF-16 bytes",
+    "utf16be": "sign-in logs hold text, not UTF-16 bytes",
+    "wide": "sign-in logs hold text, not UTF-16 bytes",
+    "windash": "it is for Windows command lines",
+    "expand": "placeholders are not supported",
+    "minute": "timestamp parts are not supported", "hour": "timestamp parts are not supported",
+    "day": "timestamp parts are not supported", "week": "timestamp parts are not supported",
+    "month": "timestamp parts are not supported", "year": "timestamp parts are not supported",
+}
+KNOWN_MODIFIERS = sorted(set(modifier_mapping) - set(MEANINGLESS_MODIFIERS))  # for "did you mean"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    level: str
+    description: str
+    service: str
+    tags: tuple[str, ...]
+    fields: tuple[str, ...]
+    condition: ir.Node | None  # None for a correlation rule
+    source: str
+    document: RuleDocument = field(compare=False, repr=False)
+    correlation: Any = None  # correlation.Correlation for a correlation rule
+    standalone: bool = True  # False: only a building block of correlations (Sigma's `generate: false`)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.document.data
+
+    def settings(self, section: str) -> dict[str, Any]:
+        value = self.data.get(section)
+        return value if isinstance(value, dict) else {}
+
+
+def detection_keys(document: RuleDocument):
+    """(selection, list index or None, key) for every field key in the detection section."""
+    detection = document.data.get("detection") or {}
+    for name, body in detection.items():
+        if name == "condition":
+            continue
+        maps = [(None, body)] if isinstance(body, dict) else list(enumerate(body)) if isinstance(body, list) else []
+        for index, item in maps:
+            if isinstance(item, dict):
+                for key in item:
+                    yield name, index, str(key)
+
+
+def key_path(name: str, index: int | None, key: str) -> tuple:
+    """The document path of a detection key, for `RuleDocument.location`."""
+    return ("detection", name) + ((index,) if index is not None else ()) + (key,)
+
+
+# the modifiers that produce each match operator (others come from plain values)
+OPERATOR_MODIFIERS = {
+    "contains": {"contains"}, "startswith": {"startswith"}, "endswith": {"endswith"}, "regex": {"re"},
+    "cidr": {"cidr"}, "compare": {"gt", "gte", "lt", "lte"}, "exists": {"exists"}, "fieldref": {"fieldref"},
+}
+VALUE_MODIFIERS = set().union(*OPERATOR_MODIFIERS.values())
+
+
+def origin_locator(document: RuleDocument):
+    """Turn an IR origin (selection, field, operator) into the line:column of the key that
+    wrote it; of several keys on one field, the one whose modifiers give that operator."""
+
+    def locate(origin: ir.Origin | None) -> SourceLocation:
+        if origin is None:
+            return document.location("detection", "condition")
+        candidates = [
+            (index, key) for name, index, key in detection_keys(document)
+            if name == origin.selection and key.split("|")[0] == origin.field
+            and (origin.index is None or index == origin.index)
+        ]
+        wanted = OPERATOR_MODIFIERS.get(origin.op)
+        for index, key in candidates:
+            modifiers = set(key.split("|")[1:])
+            if (modifiers & wanted) if wanted else not (modifiers & VALUE_MODIFIERS):
+                candidates = [(index, key)]
+                break
+        if candidates:
+            index, key = candidates[0]
+            return document.location(*key_path(origin.selection, index, key))
+        return document.location("detection", origin.selection)
+
+    return locate
+
+
+def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
+    """Modifiers pySigma would accept but that mean nothing here, unknown ones, and bad regexes."""
+    diagnostics = []
+    for name, index, key in detection_keys(document):
+        path = key_path(name, index, key)
+        modifiers = key.split("|")[1:]
+        if "re" in modifiers:
+            values = document.data
+            for step in path:
+                values = values[step]
+            for value in values if isinstance(values, list) else [values]:
+                problem = regex_problem(str(value))
+                if problem:
+                    diagnostics.append(Diagnostic(
+                        "E105", f"invalid regular expression for '{key.split('|')[0]}' (KQL uses RE2): {problem}",
+                        document.location(*path), title,
+                    ))
+        for modifier in modifiers:
+            if modifier in MEANINGLESS_MODIFIERS:
+                diagnostics.append(Diagnostic(
+                    "E110", f"modifier '{modifier}' has no meaning on sign-in logs: {MEANINGLESS_MODIFIERS[modifier]}",
+                    document.location(*path), title,
+                ))
+            elif modifier not in modifier_mapping:
+                close = difflib.get_close_matches(modifier, KNOWN_MODIFIERS, n=1, cutoff=0.6)
+                diagnostics.append(Diagnostic(
+                    "E110", f"unknown modifier '{modifier}'", document.location(*path), title,
+                    f"did you mean '{close[0]}'?" if close else "see docs/rule-format.md#modifiers",
+                ))
+    return diagnostics
+
+
+def _condition_depth_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
+    """pySigma parses conditions recursively: refuse one deep enough to exhaust the stack (load/limits.py)."""
+    condition = (document.data.get("detection") or {}).get("condition")
+    text = condition[0] if isinstance(condition, list) and condition else condition
+    depth = condition_depth(text) if isinstance(text, str) else 0
+    if depth <= MAX_CONDITION_DEPTH:
+        return []
+    return [Diagnostic(
+        "E003", f"invalid condition: it nests {depth} levels deep (parentheses and 'not'); at most {MAX_CONDITION_DEPTH}",
+        document.location("detection", "condition"), title,
+    )]
+
+
+def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, list[Diagnostic]]:
+    """A typed Rule from a schema-valid document, or the diagnostics explaining why not."""
+    data = document.data
+    title = document.title
+    diagnostics = _modifier_diagnostics(document, title) + _condition_depth_diagnostics(document, title)
+    if diagnostics:
+        return None, diagnostics
+    try:
+        sigma_rule = SigmaRule.from_dict(data)
+        conditions = SigmaToIR().to_ir(sigma_rule)
+    except UnsupportedConstruct as error:
+        locate = origin_locator(document)
+        return None, [Diagnostic("E109", str(error).split(" in ")[0].strip(), locate(error.origin), title)]
+    except SigmaConditionError as error:
+        message = str(error).strip()
+        return None, [Diagnostic("E003", f"invalid condition: {message}", document.location("detection", "condition"), title)]
+    except SigmaError as error:
+        message = str(error).strip()
+        return None, [Diagnostic("E003", f"invalid Sigma: {message}", document.location("detection"), title)]
+
+    view = sigmahq.translate(document, conditions[0], catalog, origin_locator(document))  # SigmaHQ names → beta
+    checker = FieldChecker(catalog, origin_locator(document), title)
+    condition = checker.check(view.condition)
+    fields = list(view.fields)
+    diagnostics = list(view.diagnostics) + checker.diagnostics + check_fields(
+        fields, catalog, lambda i: document.location("fields", i), title
+    )
+    if has_errors(diagnostics):
+        return None, diagnostics
+    return Rule(
+        id=str(data["id"]),
+        title=str(data["title"]),
+        level=str(data.get("level") or "medium"),
+        description=str(data.get("description") or "").strip(),
+        service=view.service,
+        tags=tuple(data.get("tags") or ()),
+        fields=tuple(fields),
+        condition=condition,
+        source=document.display_path,
+        document=document,
+    ), diagnostics

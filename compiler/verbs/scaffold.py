@@ -1,0 +1,120 @@
+"""`entra-sigma init`: a new detection repository, from the files in templates/init/.
+
+The templates use `[[ value ]]`, not Jinja's usual `{{ }}`, because the GitHub workflow is
+full of `${{ }}` expressions of its own. Nothing is written when a file would be overwritten
+(unless `force`), so running `init` in an existing repository is safe.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .. import __version__
+from ..paths import RULE_PACK_DIR, SCHEMAS_DIR, TEMPLATES_DIR
+
+INIT_TEMPLATES = TEMPLATES_DIR / "init"
+EXAMPLE_RULE = "rules/scripting-client-signin.yml"
+
+# file in the new repository → template in templates/init/
+RENDERED = {
+    "README.md": "README.md",
+    ".gitignore": "gitignore",
+    ".github/workflows/detections.yml": "workflow.yml",
+    ".pre-commit-config.yaml": "pre-commit-config.yaml",
+    ".vscode/settings.json": "vscode-settings.json",
+    EXAMPLE_RULE: "example-rule.yml",
+    EXAMPLE_RULE.replace(".yml", ".tests.yml"): "example-rule.tests.yml",
+}
+# file in the new repository → the bundled schema it copies (for the editor settings)
+SCHEMAS = {
+    "schemas/rule.schema.json": "rule.schema.json",
+    "schemas/rule-tests.schema.json": "rule-tests.schema.json",
+}
+
+
+class InitError(Exception):
+    """The folder cannot take the new repository (a file would be overwritten, or it is not a folder)."""
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    files: dict[str, str]  # relative posix path → text
+
+
+def scaffold(with_pack: bool = False, rule_id: str | None = None) -> Scaffold:
+    """Every file of a new detection repository. The example rule gets a fresh id."""
+    environment = Environment(
+        loader=FileSystemLoader(str(INIT_TEMPLATES)),
+        variable_start_string="[[", variable_end_string="]]",
+        block_start_string="[%", block_end_string="%]",
+        comment_start_string="[#", comment_end_string="#]",
+        undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False,
+    )
+    values = {"version": __version__, "rule_id": rule_id or str(uuid.uuid4()), "with_pack": with_pack}
+    files = {target: environment.get_template(source).render(values) for target, source in RENDERED.items()}
+    files.update({target: (SCHEMAS_DIR / source).read_text(encoding="utf-8") for target, source in SCHEMAS.items()})
+    if with_pack:
+        for path in sorted(RULE_PACK_DIR.rglob("*.y*ml")):
+            files[f"rules/{path.relative_to(RULE_PACK_DIR).as_posix()}"] = path.read_text(encoding="utf-8")
+    return Scaffold(files)
+
+
+def conflicts(folder: Path, files: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(files that exist already, paths blocked by a folder or a file in the way)."""
+    existing, blocked = [], []
+    for relative in sorted(files):
+        target = folder / relative
+        if target.is_dir() or any(p.exists() and not p.is_dir() for p in target.parents):
+            blocked.append(relative)
+        elif target.exists():
+            existing.append(relative)
+    return existing, blocked
+
+
+def write_scaffold(folder: Path, files: dict[str, str], force: bool = False) -> list[str]:
+    """Write the files under `folder`; refuse (writing nothing) if one exists, unless `force`."""
+    if folder.exists() and not folder.is_dir():
+        raise InitError(f"{folder} is not a folder")
+    existing, blocked = conflicts(folder, files)
+    if blocked:
+        raise InitError(f"{folder}: cannot write {listing(blocked)}: a folder or file is in the way")
+    if existing and not force:
+        raise InitError(f"{folder}: would overwrite {len(existing)} file(s): {listing(existing)} (--force overwrites them)")
+    mode = current_file_mode()
+    try:
+        for relative in sorted(files):
+            write_file(folder / relative, files[relative], mode)
+    except OSError as error:
+        raise InitError(f"cannot write {folder}: {error.strerror or error}") from error
+    return sorted(files)
+
+
+def listing(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
+def current_file_mode() -> int:
+    """The mode a plain `open()` would give a new file (0644 under the usual umask)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_file(target: Path, text: str, mode: int) -> None:
+    """One file, whole or not at all (a temporary file renamed into place), with LF line endings."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
