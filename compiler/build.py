@@ -19,9 +19,9 @@ from .map.tables import Registry, bundled_registry
 from .model.correlation import build_correlation, rule_label
 from .model.correlation_bind import bind_correlations
 from .model.rule import Rule, build_rule
-from .render.formats import FORMATS, render_format
+from .render.formats import ALL_FORMATS, BY_NAME, OutputFormat, render_format
 from .render.renderer import Renderer
-from .render.settings import MAX_QUERY_LENGTH, DeploymentPlanner
+from .render.settings import DeploymentPlanner
 from .validate.catalog import Catalog, default_catalog
 from .validate.schema import FAST_PATH_MINIMUM, validate_document
 
@@ -136,7 +136,6 @@ def duplicate_diagnostics(documents: list[RuleDocument]) -> list[Diagnostic]:
 
 
 # -- deployable outputs ------------------------------------------------------------------------
-ALL_FORMATS = ("kql", "sentinel-yaml", "arm", "defender-hunting", "defender-detection")
 
 
 @dataclass
@@ -195,6 +194,20 @@ def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], 
     return names, diagnostics
 
 
+def unbuildable(spec: OutputFormat, compiled: CompiledRule, deployment, registry: Registry, defender_problems) -> str | None:
+    """Why a rule has no file of this format (None: it has one)."""
+    rule = compiled.rule
+    if compiled.texts.get(spec.platform) is None:
+        return "; ".join(d.message for d in defender_problems if d.location.path == rule.source) or "no query"
+    if spec.event_rows and rule.correlation is not None:
+        return "a custom detection must return event rows (Timestamp, ReportId); a correlation returns groups"
+    if spec.event_rows and (reason := no_impacted_asset(registry, compiled.queries[spec.platform])):
+        return reason
+    if not spec.bare and deployment is None:
+        return "deployment settings have errors"
+    return None
+
+
 def no_impacted_asset(registry: Registry, query: Query) -> str | None:
     """Why a Defender query cannot become a custom detection: no table it reads has a column
     naming an impacted user (service principal sign-ins have none)."""
@@ -231,28 +244,19 @@ def build_outputs(
         produced: dict[str, str] = {}
         skipped: dict[str, str] = {}
         for fmt in formats:
-            platform = FORMATS[fmt][0]
+            spec = BY_NAME[fmt]
+            platform = spec.platform
             query = compiled.texts.get(platform)
-            if query is None:
-                reason = "; ".join(d.message for d in defender_problems if d.location.path == rule.source) or "no query"
-                skipped[fmt] = reason
-                continue
-            if fmt == "defender-detection" and rule.correlation is not None:
-                skipped[fmt] = "a custom detection must return event rows (Timestamp, ReportId); a correlation returns groups"
-                continue
-            if fmt == "defender-detection" and (reason := no_impacted_asset(compiler.registry, compiled.queries[platform])):
-                skipped[fmt] = reason
-                continue
-            if fmt in ("sentinel-yaml", "arm", "defender-detection") and deployment is None:
-                skipped[fmt] = "deployment settings have errors"
-                continue
-            if fmt in ("sentinel-yaml", "arm") and len(query) > MAX_QUERY_LENGTH:
+            reason = unbuildable(spec, compiled, deployment, compiler.registry, defender_problems)
+            if reason is None and spec.max_query is not None and len(query) > spec.max_query:
                 if "query too long" not in skipped.values():
                     diagnostics.append(Diagnostic(
-                        "E306", f"the query is {len(query)} characters; Sentinel accepts at most {MAX_QUERY_LENGTH}",
-                        rule.document.location("detection"), rule.title, target="sentinel",
+                        "E306", f"the query is {len(query)} characters; {platform.capitalize()} accepts at most {spec.max_query}",
+                        rule.document.location("detection"), rule.title, target=platform,
                     ))
-                skipped[fmt] = "query too long"
+                reason = "query too long"
+            if reason is not None:
+                skipped[fmt] = reason
                 continue
             returned = set(compiled.queries[platform].returned.values())
             rendered = render_format(compiler.renderer, fmt, deployment, query, name, returned)

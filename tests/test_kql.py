@@ -312,10 +312,10 @@ ELEMENT_TEST = AnyElement(AUTH_ARRAY, "_authenticationDetails", ir.And((
 )))
 
 
-def test_element_test_is_one_mv_apply_that_keeps_rows_with_empty_arrays():
-    assert GEN.element_test(ELEMENT_TEST) == (
-        "_authenticationDetails = iff(array_length(todynamic(AuthenticationDetails)) > 0, todynamic(AuthenticationDetails), "
-        "dynamic([null])) on (summarize {flag} = countif(isnotnull(_authenticationDetails) and "
+def test_an_array_test_is_one_mv_apply_that_keeps_rows_with_empty_arrays():
+    assert GEN.mv_apply(ELEMENT_TEST, "_any1") == (
+        "mv-apply _authenticationDetails = iff(array_length(todynamic(AuthenticationDetails)) > 0, todynamic(AuthenticationDetails), "
+        "dynamic([null])) on (summarize _any1 = countif(isnotnull(_authenticationDetails) and "
         '(tobool(_authenticationDetails.succeeded) == true and tostring(_authenticationDetails.authenticationMethod) in~ ("SMS", "Voice call"))) > 0)'
     )
 
@@ -349,15 +349,15 @@ def kusto() -> dict[str, list[str]]:
     queries |= {f"in-list/{k}": f"{t} | where {GEN.condition(n, {})}" for k, (t, n, _) in IN_LISTS.items()}
     queries |= {f"condition/{k}": f"SigninLogs | where {GEN.condition(n, {})}" for k, (n, _) in CONDITIONS.items()}
     queries["element"] = (
-        "SigninLogs | mv-apply " + GEN.element_test(ELEMENT_TEST).replace("{flag}", "_any1") + " | where _any1 | project-away _any1"
+        "SigninLogs | " + GEN.mv_apply(ELEMENT_TEST, "_any1") + " | where _any1 | project-away _any1"
     )
     bits = [pred("appliedConditionalAccessPolicies.conditionsSatisfied", "bits", v, CA_SATISFIED) for v in (0, 1, 16)]
     ca_test = AnyElement(col(NONINTERACTIVE, "ConditionalAccessPolicies"), "_appliedConditionalAccessPolicies", ir.Or(tuple(bits)))
     queries["element-bits"] = (
-        f"{NONINTERACTIVE} | mv-apply " + GEN.element_test(ca_test).replace("{flag}", "_any1") + " | where _any1 | project-away _any1"
+        f"{NONINTERACTIVE} | " + GEN.mv_apply(ca_test, "_any1") + " | where _any1 | project-away _any1"
     )
     audience = AnyElement(col(SIGNIN, "ConditionalAccessAudiences"), "_conditionalAccessAudiences", pred("conditionalAccessAudiences", "eq", "x", AUDIENCE))
-    queries["element-key"] = "SigninLogs | mv-apply " + GEN.element_test(audience).replace("{flag}", "_any1") + " | where _any1"
+    queries["element-key"] = "SigninLogs | " + GEN.mv_apply(audience, "_any1") + " | where _any1"
     queries["literals"] = "print " + ", ".join(
         [GEN.string(v) for v in ("", 'say "hi"', "C:\\temp\\", "a\nb\r\tc", "zürich €")]
         + [GEN.regex(v) for v in (r"\d+\.exe$", 'say "x"', r"\\server\share", "line\nbreak\\d")]

@@ -185,3 +185,16 @@ def test_the_override_example_also_works_for_a_rule_without_fields():
     assert [d for d in diagnostics if d.severity == "error"] == []
     assert text.rstrip().endswith('| where not(UserPrincipalName in~ ("breakglass1@contoso.com", "breakglass2@contoso.com"))')
     assert check_kql({"no-fields": text}) == {"no-fields": []}
+
+
+def test_one_list_of_output_formats_gives_every_other_list():
+    from entra_sigma.paths import TEMPLATES_DIR
+    from entra_sigma.render.formats import ALL_FORMATS, BY_NAME, FORMATS, KQL_FORMATS, QUERY_TEMPLATES
+
+    assert ALL_FORMATS == tuple(f.name for f in FORMATS) and set(BY_NAME) == set(ALL_FORMATS)
+    assert KQL_FORMATS == ("kql", "defender-hunting")
+    assert QUERY_TEMPLATES == {"sentinel": "kql/query.kql.j2", "defender": "defender/hunting-query.kql.j2"}
+    assert len({f.layout for f in FORMATS}) == len(FORMATS)
+    for spec in FORMATS:
+        assert (TEMPLATES_DIR / spec.template).is_file(), spec.template
+        assert spec.platform in ("sentinel", "defender") and "{name}" in spec.layout

@@ -114,9 +114,9 @@ class EventsBuilder:
         if len(matched) == 1:
             rule, tree = matched[0]
             before, after = _split(tree)
-            leg.steps += [f"where {generator.condition(part, element_flags)}" for part in before]
-            leg.steps += ["mv-apply " + generator.element_test(e).replace("{flag}", f) for e, f in element_flags.items()]
-            leg.steps += [f"where {generator.condition(part, element_flags)}" for part in after]
+            leg.steps += [generator.where(part, element_flags) for part in before]
+            leg.steps += [generator.mv_apply(e, f) for e, f in element_flags.items()]
+            leg.steps += [generator.where(part, element_flags) for part in after]
             projected += [f"{flags[rule.id]} = true"] if flags else []
             last = []
         else:
@@ -127,11 +127,11 @@ class EventsBuilder:
             conditions = {rule.id: generator.condition(tree, element_flags) for rule, tree in matched}
             if not element_flags:
                 leg.steps.append("where " + " or ".join(f"({c})" for c in conditions.values()))
-            leg.steps += ["mv-apply " + generator.element_test(e).replace("{flag}", f) for e, f in element_flags.items()]
+            leg.steps += [generator.mv_apply(e, f) for e, f in element_flags.items()]
             projected += [f"{flags[rule_id]} = {text}" for rule_id, text in conditions.items()]
             last = ["where " + " or ".join(flags[rule.id] for rule, _ in matched)] if element_flags else []
         projected += [f"{name} = {self.single.column_expression(mapping, path)}" for path, name in columns.items()]
-        leg.steps.append("project " + ", ".join(projected))
+        leg.steps.append(generator.project(projected))
         leg.steps += last
         return leg
 

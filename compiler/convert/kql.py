@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from ..map.lower import AnyElement, ElementAccess, Predicate, RowFilter, Tree
 from ..map.tables import ColumnAccess
 from ..model import ir
+from ..model.operators import Op
 from ..validate.catalog import Field
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -154,59 +155,86 @@ class KqlGenerator:
             return f"{self.converters.get(spec.type, 'tolong')}({text})"
         return text
 
-    # -- predicates --------------------------------------------------------------------
+    # -- predicates: one method per operator (`<op>_predicate`), found once per class ------
+    @classmethod
+    def _dispatch(cls) -> dict[str, Callable]:
+        if "_methods" not in cls.__dict__:
+            cls._methods = {op.value: getattr(cls, f"{op.value}_predicate") for op in Op}
+        return cls._methods
+
     def predicate(self, p: Predicate) -> str:
-        m, spec = p.match, p.field
-        text, kind = self.typed(spec, p.access)
-        encoding = p.access.encoding if isinstance(p.access, ColumnAccess) else None
-        if m.op in ("exists", "null") and spec.collection and isinstance(p.access, ColumnAccess):
-            present = m.op == "exists" and bool(m.value)  # an empty array is as absent as a missing one
+        method = self._dispatch().get(p.match.op)
+        if method is None:
+            raise ValueError(f"unknown match operator {p.match.op}")
+        text, kind = self.typed(p.field, p.access)
+        return method(self, p, text, kind)
+
+    def _presence(self, p: Predicate, text: str, kind: str, present: bool) -> str:
+        if p.field.collection and isinstance(p.access, ColumnAccess):  # an empty array is as absent as a missing one
             test = self.null_safe(f"array_length({self.array(p.access)}) > 0")
             return test if present else f"not({test})"
-        if m.op in ("exists", "null"):
-            present = m.op == "exists" and bool(m.value)
-            if kind == "dynamic":
-                text, kind = f"tostring({text})", "string"
-            if kind == "string":
-                return f"isnotempty({text})" if present else f"isempty({text})"
-            return f"isnotnull({text})" if present else f"isnull({text})"
-        if m.op == "eq" and spec.false_when_absent and m.value is False:
+        if kind == "dynamic":
+            text, kind = f"tostring({text})", "string"
+        if kind == "string":
+            return f"isnotempty({text})" if present else f"isempty({text})"
+        return f"isnotnull({text})" if present else f"isnull({text})"
+
+    def exists_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        return self._presence(p, text, kind, bool(p.match.value))
+
+    def null_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        return self._presence(p, text, kind, False)
+
+    def eq_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        m, spec = p.match, p.field
+        encoding = p.access.encoding if isinstance(p.access, ColumnAccess) else None
+        if spec.false_when_absent and m.value is False:
             return self.not_true(text, encoding)
-        if m.op == "bits":
-            return self.bits(self.number_of(p.access), (m.value,))
-        if m.op == "eq":
-            if encoding is not None:
-                key = self.boolean(m.value) if isinstance(m.value, bool) else str(m.value)
-                return f"{text} == {self.number(dict(encoding)[key])}"
-            if spec.flags:
-                return f"{text} {self.flags_operators[0]} {self.string(m.value)}"
-            return f"{text} {self.eq_operator(m, spec, kind)} {self.value(m.value, spec, kind)}"
-        if m.op in ("contains", "startswith", "endswith"):
-            return f"{text} {self.string_operators[(m.op, m.cased)]} {self.string(m.value)}"
-        if m.op == "any":
-            return f"isnotempty({text})"
-        if m.op == "pattern":
-            return f"{text} matches regex {self.regex(self.pattern_regex(m.value, m.cased))}"
-        if m.op == "regex":
-            pattern, flags = m.value
-            return f"{text} matches regex {self.regex(('(?' + flags + ')' if flags else '') + pattern)}"
-        if m.op == "cidr":
-            function = "ipv6_is_in_range" if ":" in m.value else "ipv4_is_in_range"
-            return self.null_safe(f"{function}({text}, {self.string(m.value)})")
-        if m.op == "compare":
-            operator, number = m.value
-            return self.null_safe(f"{self.as_number(spec, text, kind)} {operator} {self.number(number)}")
-        if m.op == "fieldref":
-            other_spec, other_access = p.other
-            other, other_kind = self.typed(other_spec, other_access)
-            if spec.type in ("string", "enum"):  # two empty (missing) values are not equal
-                return f"isnotempty({text}) and {text} {'==' if m.cased else '=~'} {other}"
-            if spec.false_when_absent or other_spec.false_when_absent:  # absent is false on that side
-                left = f"coalesce({text}, false)" if spec.false_when_absent else text
-                right = f"coalesce({other}, false)" if other_spec.false_when_absent else other
-                return self.null_safe(f"{left} == {right}")
-            return self.null_safe(f"{self.as_number(spec, text, kind)} == {self.as_number(other_spec, other, other_kind)}")
-        raise ValueError(f"unknown match operator {m.op}")
+        if encoding is not None:
+            key = self.boolean(m.value) if isinstance(m.value, bool) else str(m.value)
+            return f"{text} == {self.number(dict(encoding)[key])}"
+        if spec.flags:
+            return f"{text} {self.flags_operators[0]} {self.string(m.value)}"
+        return f"{text} {self.eq_operator(m, spec, kind)} {self.value(m.value, spec, kind)}"
+
+    def bits_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        return self.bits(self.number_of(p.access), (p.match.value,))
+
+    def _text_search(self, p: Predicate, text: str, kind: str) -> str:
+        m = p.match
+        return f"{text} {self.string_operators[(m.op, m.cased)]} {self.string(m.value)}"
+
+    contains_predicate = startswith_predicate = endswith_predicate = _text_search
+
+    def any_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        return f"isnotempty({text})"
+
+    def pattern_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        return f"{text} matches regex {self.regex(self.pattern_regex(p.match.value, p.match.cased))}"
+
+    def regex_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        pattern, flags = p.match.value
+        return f"{text} matches regex {self.regex(('(?' + flags + ')' if flags else '') + pattern)}"
+
+    def cidr_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        function = "ipv6_is_in_range" if ":" in p.match.value else "ipv4_is_in_range"
+        return self.null_safe(f"{function}({text}, {self.string(p.match.value)})")
+
+    def compare_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        operator, number = p.match.value
+        return self.null_safe(f"{self.as_number(p.field, text, kind)} {operator} {self.number(number)}")
+
+    def fieldref_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        m, spec = p.match, p.field
+        other_spec, other_access = p.other
+        other, other_kind = self.typed(other_spec, other_access)
+        if spec.type in ("string", "enum"):  # two empty (missing) values are not equal
+            return f"isnotempty({text}) and {text} {'==' if m.cased else '=~'} {other}"
+        if spec.false_when_absent or other_spec.false_when_absent:  # absent is false on that side
+            left = f"coalesce({text}, false)" if spec.false_when_absent else text
+            right = f"coalesce({other}, false)" if other_spec.false_when_absent else other
+            return self.null_safe(f"{left} == {right}")
+        return self.null_safe(f"{self.as_number(spec, text, kind)} == {self.as_number(other_spec, other, other_kind)}")
 
     def truth(self, text: str, encoding: tuple[tuple[str, object], ...] | None) -> str:
         """A boolean field as true, false or null (a number-encoded column compared with its true)."""
@@ -271,14 +299,14 @@ class KqlGenerator:
     def in_list(self, node: ir.Or) -> str | None:
         """`a =~ x or a =~ y` → `a in~ (x, y)` when every branch is plain equality on one access."""
         preds = node.args
-        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op in ("eq", "bits") for p in preds):
+        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op in (Op.EQ, Op.BITS) for p in preds):
             return None
         first = preds[0]
         if any(p.access != first.access or p.field != first.field or p.match.cased != first.match.cased
                or p.match.op != first.match.op for p in preds):
             return None
         spec = first.field
-        if first.match.op == "bits":
+        if first.match.op == Op.BITS:
             return self.bits(self.number_of(first.access), tuple(p.match.value for p in preds))
         if spec.false_when_absent:  # `false` is not a plain value there
             return None
@@ -317,14 +345,37 @@ class KqlGenerator:
         raise TypeError(type(node).__name__)
 
     # -- arrays: one mv-apply per array condition, as a boolean column ----------------------
-    def element_test(self, node: AnyElement) -> str:
-        """The mv-apply step computing whether any element matches; empty arrays keep their row."""
+    def element_test(self, node: AnyElement, flag: str) -> str:
+        """What mv-apply computes: whether any element matches, as the column `flag`; empty
+        arrays keep their row."""
         array = self.array(node.array)
         inner = self.condition(node.condition, {})
         return (
             f"{node.variable} = iff(array_length({array}) > 0, {array}, dynamic([null])) on "
-            f"(summarize {{flag}} = countif(isnotnull({node.variable}) and ({inner})) > 0)"
+            f"(summarize {flag} = countif(isnotnull({node.variable}) and ({inner})) > 0)"
         )
+
+    # -- pipe steps: the query builders lay these out, and never write KQL themselves ------
+    def where(self, node: Tree, flags: dict[AnyElement, str]) -> str:
+        return f"where {self.condition(node, flags)}"
+
+    def mv_apply(self, node: AnyElement, flag: str) -> str:
+        return "mv-apply " + self.element_test(node, flag)
+
+    @staticmethod
+    def project(columns: list[str]) -> str:
+        return "project " + ", ".join(columns)
+
+    @staticmethod
+    def project_away(columns: list[str]) -> str:
+        return "project-away " + ", ".join(columns)
+
+    @staticmethod
+    def assign(name: str, expression: str) -> str:
+        return f"{name} = {expression}"
+
+    def extend(self, assignments: list[tuple[str, str]]) -> str:
+        return "extend " + ", ".join(self.assign(name, expression) for name, expression in assignments)
 
 
 def collect_elements(node: Tree, found: list[AnyElement]) -> None:

@@ -241,22 +241,22 @@ class QueryBuilder:
             found: list[AnyElement] = []
             collect_elements(part, found)
             (after if found else before).append(part)
-        leg.steps += [f"where {self.generator.condition(part, flags)}" for part in before]
-        for element in elements:
-            leg.steps.append("mv-apply " + self.generator.element_test(element).replace("{flag}", flags[element]))
-        leg.steps += [f"where {self.generator.condition(part, flags)}" for part in after]
+        generator = self.generator
+        leg.steps += [generator.where(part, flags) for part in before]
+        leg.steps += [generator.mv_apply(element, flags[element]) for element in elements]
+        leg.steps += [generator.where(part, flags) for part in after]
         if fields:
             leg.steps.append(self.projection(self.registry.mapping(table), fields))
         elif flags:
-            leg.steps.append("project-away " + ", ".join(flags.values()))
+            leg.steps.append(generator.project_away(list(flags.values())))
         return leg
 
     def projection(self, mapping: TableMapping, paths: tuple[str, ...]) -> str:
         """Project the rule's fields under their beta names, typed the same in every table."""
         prefix = [c.format(time=mapping.table.time_column) for c in self.generator.projection_prefix]
         columns = [c for c in prefix if c in mapping.table.columns]  # e.g. no AccountObjectId for service principals
-        columns += [f"{output_name(path)} = {self.column_expression(mapping, path)}" for path in paths]
-        return "project " + ", ".join(columns)
+        columns += [self.generator.assign(output_name(path), self.column_expression(mapping, path)) for path in paths]
+        return self.generator.project(columns)
 
     def column_expression(self, mapping: TableMapping, path: str) -> str:
         """One beta path as a typed KQL expression over this table (a typed null if it has no column)."""
@@ -291,17 +291,17 @@ class QueryBuilder:
         """Give columns one type across the union so none splits into _string/_dynamic twins."""
         tables = [self.registry.tables[leg.table] for leg in legs]
         shared = set.intersection(*(set(t.columns) for t in tables))
+        conversions: list[list[tuple[str, str]]] = [[] for _ in legs]
         for column in sorted(shared):
             kinds = {t.columns[column] for t in tables}
             if len(kinds) == 1:
                 continue
             target = "dynamic" if "dynamic" in kinds else "string"
             function = self.generator.json_parse if target == "dynamic" else "tostring"
-            for leg, table in zip(legs, tables):
+            name = self.generator.member(column)
+            for converted, table in zip(conversions, tables):
                 if table.columns[column] != target:
-                    name = self.generator.member(column)
-                    leg.steps.append(f"extend {name} = {function}({name})")
-        for leg in legs:  # one extend per leg keeps the diff small
-            extends = [s[len("extend "):] for s in leg.steps if s.startswith("extend ")]
-            if len(extends) > 1:
-                leg.steps = [s for s in leg.steps if not s.startswith("extend ")] + ["extend " + ", ".join(extends)]
+                    converted.append((name, f"{function}({name})"))
+        for leg, converted in zip(legs, conversions):
+            if converted:  # one extend per leg keeps the diff small
+                leg.steps.append(self.generator.extend(converted))

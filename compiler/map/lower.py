@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..model import ir
+from ..model.operators import Op, operator
 from ..validate.catalog import Catalog, Field
 from .tables import Absent, ColumnAccess, Constant, TableMapping
 
@@ -102,26 +103,19 @@ def simplify(node: Tree) -> Tree:
 
 def whole_array(spec: Field, match: ir.Match) -> bool:
     """`authenticationDetails|exists` / `: null` ask about the array itself, not its elements."""
-    return spec.collection and match.op in ("exists", "null") and spec.path == spec.array_root
+    return spec.collection and operator(match.op).presence and spec.path == spec.array_root
 
 
 def evaluate_missing(match: ir.Match) -> bool:
     """How a match on a field that does not exist evaluates (Sigma: the value is null)."""
-    if match.op == "exists":
-        return not match.value
-    return match.op == "null"
+    return operator(match.op).on_missing(match.value)
 
 
 def evaluate_constant(match: ir.Match, value: Any) -> bool:
-    if match.op == "exists":
-        return (value is not None) == bool(match.value)
-    if match.op == "null":
-        return value is None
-    if match.op == "eq":
-        if isinstance(value, str) and isinstance(match.value, str):
-            return value == match.value if match.cased else value.lower() == match.value.lower()
-        return value == match.value
-    raise MappingProblem(f"'{match.op}' cannot be applied to '{match.field}', which is constant ({value!r}) here", match)
+    evaluate = operator(match.op).on_constant
+    if evaluate is None:
+        raise MappingProblem(f"'{match.op}' cannot be applied to '{match.field}', which is constant ({value!r}) here", match)
+    return evaluate(match.value, value, match.cased)
 
 
 # -- resolution -----------------------------------------------------------------------------
@@ -176,7 +170,7 @@ class TableMapper:
         keys = set()
         for match in ir.walk_matches(node):
             spec = self.catalog.get(match.field)
-            if spec is None or not spec.array_root or match.op == "fieldref" or whole_array(spec, match):
+            if spec is None or not spec.array_root or match.op == Op.FIELDREF or whole_array(spec, match):
                 return None
             keys.add((spec.array_root, match.group))
         return keys.pop() if len(keys) == 1 else None
@@ -194,7 +188,7 @@ class TableMapper:
     def _match(self, match: ir.Match, scope: tuple[str, str] | None) -> Tree:
         spec = self.catalog.get(match.field)
         assert spec is not None  # validated before mapping
-        if spec.bitmask and match.op == "eq":
+        if spec.bitmask and match.op == Op.EQ:
             match = self._as_bits(match, spec)
         if spec.array_root and scope is None and not whole_array(spec, match):
             return self._any_element(spec.array_root, match)
@@ -207,7 +201,7 @@ class TableMapper:
             return ir.Const(access)
         self._check_encoding(match, spec, access)
         other = None
-        if match.op == "fieldref":
+        if match.op == Op.FIELDREF:
             other_spec = self.catalog.get(str(match.value))
             other_access = self._access(str(match.value), match)
             if not isinstance(other_access, ColumnAccess):
@@ -226,7 +220,7 @@ class TableMapper:
         number = enum.number(str(match.value)) if enum else None
         if number is None:
             raise MappingProblem(f"'{match.field}' is stored as a number, and '{match.value}' has no known number", match)
-        return replace(match, op="bits", value=number)
+        return replace(match, op=Op.BITS.value, value=number)
 
     def _access(self, path: str, match: ir.Match) -> ColumnAccess | bool:
         resolved = self.mapping.resolve(path)
@@ -239,9 +233,9 @@ class TableMapper:
         return resolved
 
     def _check_encoding(self, match: ir.Match, spec: Field, access: ColumnAccess) -> None:
-        if access.encoding is None or match.op in ("exists", "null"):
+        if access.encoding is None or operator(match.op).presence:
             return
-        if match.op != "eq":
+        if match.op != Op.EQ:
             raise MappingProblem(
                 f"'{match.field}' is stored as numbers in {self.mapping.table.name}; only equality, exists and null apply",
                 match,

@@ -20,6 +20,7 @@ from ..load.loader import RuleDocument
 from ..validate.catalog import Catalog
 from ..validate.fields import FieldChecker, check_fields, regex_problem
 from . import ir, sigmahq
+from .operators import VALUE_MODIFIERS, operator
 from .sigma_bridge import SigmaToIR, UnsupportedConstruct
 
 # Modifiers that transform values for other log sources; on sign-in logs they mean nothing.
@@ -81,12 +82,6 @@ def key_path(name: str, index: int | None, key: str) -> tuple:
     return ("detection", name) + ((index,) if index is not None else ()) + (key,)
 
 
-# the modifiers that produce each match operator (others come from plain values)
-OPERATOR_MODIFIERS = {
-    "contains": {"contains"}, "startswith": {"startswith"}, "endswith": {"endswith"}, "regex": {"re"},
-    "cidr": {"cidr"}, "compare": {"gt", "gte", "lt", "lte"}, "exists": {"exists"}, "fieldref": {"fieldref"},
-}
-VALUE_MODIFIERS = set().union(*OPERATOR_MODIFIERS.values())
 
 
 def origin_locator(document: RuleDocument):
@@ -101,7 +96,7 @@ def origin_locator(document: RuleDocument):
             if name == origin.selection and key.split("|")[0] == origin.field
             and (origin.index is None or index == origin.index)
         ]
-        wanted = OPERATOR_MODIFIERS.get(origin.op)
+        wanted = operator(origin.op).modifiers if origin.op else None  # the modifiers that ask for it
         for index, key in candidates:
             modifiers = set(key.split("|")[1:])
             if (modifiers & wanted) if wanted else not (modifiers & VALUE_MODIFIERS):

@@ -23,10 +23,10 @@ from ..map.tables import Registry, bundled_registry
 from ..paths import SCHEMAS_DIR
 from ..validate.catalog import Catalog, Field
 from . import ir
+from .operators import operator
 
 ALIASES_PATH = SCHEMAS_DIR / "sigmahq-aliases.json"
 EMPTY_ARRAY = "[]"  # how Log Analytics shows an empty array in a text column
-TEXT_OPS = ("contains", "startswith", "endswith", "pattern", "regex")
 GRAPH, LOG_ANALYTICS, DIAGNOSTIC = "Graph", "Log Analytics", "diagnostic settings"
 REPORTED_FIELD = "id"  # stands in for a `fields` entry already reported; the rule will not compile
 
@@ -249,7 +249,7 @@ class Translator:
                 return ir.Const(False)
             self._read(m.field, found, word["path"], f"'{m.value}' means {word['value']}")
             return replace(m, field=word["path"], value=word["value"], cased=False)
-        if m.op in TEXT_OPS:
+        if operator(m.op).text_search:
             for path in entry["text"]:
                 self._read(m.field, found, path, "searches its text")
             return ir.Or(tuple(replace(m, field=path) for path in entry["text"]))

@@ -7,18 +7,41 @@ deployment decisions (render/settings.py). Python decides; templates lay out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .renderer import Renderer
-from .settings import Deployment
+from .settings import MAX_QUERY_LENGTH
 
-# format → (platform whose query it embeds, template, folder and suffix in a build)
-FORMATS: dict[str, tuple[str, str, str]] = {
-    "kql": ("sentinel", "kql/query.kql.j2", "kql/{name}.kql"),
-    "sentinel-yaml": ("sentinel", "sentinel/analytics-rule.yaml.j2", "sentinel/{name}.yaml"),
-    "arm": ("sentinel", "arm/alert-rule.json.j2", "arm/{name}.json"),
-    "defender-hunting": ("defender", "defender/hunting-query.kql.j2", "defender/hunting/{name}.kql"),
-    "defender-detection": ("defender", "defender/detection-rule.json.j2", "defender/detections/{name}.json"),
-}
+if TYPE_CHECKING:  # the renderer reads FORMATS: import it only for the annotations
+    from .renderer import Renderer
+    from .settings import Deployment
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One kind of output file. Every list of formats elsewhere is derived from FORMATS, so a
+    new format is one entry here plus its template."""
+
+    name: str
+    platform: str  # whose query it embeds (sentinel or defender)
+    template: str  # under templates/
+    layout: str  # its path in a build; {name} is the rule's output name
+    bare: bool = False  # the query text itself: no deployment settings
+    max_query: int | None = None  # the longest query the service accepts in this format
+    event_rows: bool = False  # the service needs event rows (no correlation) naming an impacted asset
+
+
+FORMATS: tuple[OutputFormat, ...] = (
+    OutputFormat("kql", "sentinel", "kql/query.kql.j2", "kql/{name}.kql", bare=True),
+    OutputFormat("sentinel-yaml", "sentinel", "sentinel/analytics-rule.yaml.j2", "sentinel/{name}.yaml",
+                 max_query=MAX_QUERY_LENGTH),
+    OutputFormat("arm", "sentinel", "arm/alert-rule.json.j2", "arm/{name}.json", max_query=MAX_QUERY_LENGTH),
+    OutputFormat("defender-hunting", "defender", "defender/hunting-query.kql.j2", "defender/hunting/{name}.kql", bare=True),
+    OutputFormat("defender-detection", "defender", "defender/detection-rule.json.j2", "defender/detections/{name}.json",
+                 event_rows=True),
+)
+BY_NAME = {f.name: f for f in FORMATS}
+ALL_FORMATS = tuple(f.name for f in FORMATS)
+KQL_FORMATS = tuple(f.name for f in FORMATS if f.bare)  # what a reviewer reads first
+QUERY_TEMPLATES = {f.platform: f.template for f in FORMATS if f.bare}  # the query of each platform
 
 # Sentinel entity identifiers → Defender entity mapping columns
 DEFENDER_ENTITIES = {
@@ -52,12 +75,12 @@ def render_format(
     renderer: Renderer, fmt: str, deployment: Deployment | None, query_text: str, name: str, returned: set[str]
 ) -> Rendered:
     """One output file. Bare query formats need no deployment settings."""
-    _platform, template, layout = FORMATS[fmt]
-    if fmt in ("kql", "defender-hunting"):
+    spec = BY_NAME[fmt]
+    if spec.bare:
         text = query_text
     else:
         text = renderer.render(
-            template, rule=deployment.rule, d=deployment, query=query_text,
+            spec.template, rule=deployment.rule, d=deployment, query=query_text,
             entities=defender_entities(deployment, returned),
         )
-    return Rendered(fmt, layout.format(name=name), text)
+    return Rendered(fmt, spec.layout.format(name=name), text)

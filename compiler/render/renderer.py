@@ -19,8 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ..convert.kql import comment_text
 from ..model.durations import iso_duration
 from ..paths import TEMPLATES_DIR
-
-QUERY_TEMPLATES = {"sentinel": "kql/query.kql.j2", "defender": "defender/hunting-query.kql.j2"}
+from .formats import QUERY_TEMPLATES
 
 
 def kql_comment(value: Any) -> str:

@@ -16,9 +16,11 @@ import re2
 
 from ..diagnostics import Diagnostic, SourceLocation
 from ..model import ir
+from ..model.operators import Op, named, operator
 from .catalog import NUMERIC_TYPES, Catalog, Field
 
-STRING_OPS = ("contains", "startswith", "endswith", "pattern", "regex", "any")
+# What a field of each type takes, for the message when an operator does not apply to it
+TAKES = {"number": "a number (or gt/gte/lt/lte)", "bool": "true or false", "dateTime": "an ISO 8601 date-time value"}
 BOOL_WORDS = {"true": True, "false": False}
 # pySigma keeps an integer beyond 2^53 as a float, rounded (9007199254740993 → 2^53): refuse
 # those on integer fields rather than compare with another number than the one written.
@@ -86,7 +88,8 @@ class FieldChecker:
         spec = self.field(m.field, m.origin)
         if spec is None:
             return m
-        if m.op in ("exists", "null"):
+        op = operator(m.op)
+        if op.presence:
             return m
         if spec.type == "object":
             self.error(
@@ -94,8 +97,10 @@ class FieldChecker:
                 m.origin, self._children_hint(m.field),
             )
             return m
-        if m.op == "fieldref":
+        if m.op == Op.FIELDREF:
             return self._fieldref(m, spec)
+        if op.accepts is not None and not op.accepts(spec):
+            return self._wrong_op(m, spec, op.requires if spec.type == "string" else self._takes(spec))
         if spec.type == "enum":
             return self._enum(m, spec)
         if spec.type in NUMERIC_TYPES:
@@ -110,29 +115,27 @@ class FieldChecker:
         children = sorted(p for p in self.catalog.fields if p.startswith(path + ".") and p.count(".") == path.count(".") + 1)
         return f"properties: {', '.join(children[:8])}" if children else None
 
+    def _takes(self, spec: Field) -> str:
+        """What a field of this type takes, for the message when an operator does not apply."""
+        if spec.type == "enum":
+            enum = self.catalog.enum_of(spec)
+            return f"one of its members ({', '.join(enum.members) if enum else ''})"
+        return TAKES[spec.type if spec.type in TAKES else "number"]
+
     def _wrong_op(self, m: ir.Match, spec: Field, expected: str) -> ir.Match:
-        what = {"compare": "gt/gte/lt/lte", "cidr": "cidr", "regex": "re", "pattern": "wildcards"}.get(m.op, m.op)
         self.error(
-            "E104", f"'{what}' does not apply to '{m.field}' ({spec.type}{' ' + spec.enum if spec.enum else ''}); expected {expected}",
+            "E104", f"'{named(m.op)}' does not apply to '{m.field}' ({spec.type}{' ' + spec.enum if spec.enum else ''}); expected {expected}",
             m.origin,
         )
         return m
 
     def _string(self, m: ir.Match, spec: Field) -> ir.Match:
-        if m.op == "compare":
-            return self._wrong_op(m, spec, "a number field (int, long or double)")
-        if m.op == "cidr":
-            if spec.format != "ip":
-                return self._wrong_op(m, spec, "an IP address field such as 'ipAddress'")
-            return m
-        if m.op == "eq" and not isinstance(m.value, str):
+        if m.op == Op.EQ and not isinstance(m.value, str):
             return replace(m, value=str(m.value).lower() if isinstance(m.value, bool) else str(m.value))
         return m
 
     def _enum(self, m: ir.Match, spec: Field) -> ir.Match:
         enum = self.catalog.enum_of(spec)
-        if m.op != "eq":
-            return self._wrong_op(m, spec, f"one of its members ({', '.join(enum.members) if enum else ''})")
         canonical = enum.canonical(str(m.value)) if enum else None
         if enum and canonical is None:
             suggestion = enum.suggest(str(m.value))
@@ -150,11 +153,9 @@ class FieldChecker:
         return False
 
     def _number(self, m: ir.Match, spec: Field) -> ir.Match:
-        if m.op == "compare":
+        if m.op == Op.COMPARE:
             self._inexact(m, spec, m.value[1])
             return m
-        if m.op != "eq":
-            return self._wrong_op(m, spec, "a number (or gt/gte/lt/lte)")
         value = m.value
         if isinstance(value, str):
             try:
@@ -170,8 +171,6 @@ class FieldChecker:
         return replace(m, value=int(value) if spec.type != "double" else float(value))
 
     def _bool(self, m: ir.Match, spec: Field) -> ir.Match:
-        if m.op != "eq":
-            return self._wrong_op(m, spec, "true or false")
         value = m.value
         if isinstance(value, str):
             value = BOOL_WORDS.get(value.lower(), value)
@@ -181,8 +180,6 @@ class FieldChecker:
         return replace(m, value=value)
 
     def _datetime(self, m: ir.Match, spec: Field) -> ir.Match:
-        if m.op != "eq":
-            return self._wrong_op(m, spec, "an ISO 8601 date-time value")
         text = str(m.value).strip()
         # Python keeps microseconds only; validate a copy cut to 6 digits, emit the user's text
         probe = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))

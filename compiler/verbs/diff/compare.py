@@ -15,13 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ...build import ALL_FORMATS, Compiler, OutputSet, build_outputs
+from ...build import Compiler, OutputSet, build_outputs
 from ...diagnostics import Diagnostic, sort_key
 from ...load.loader import RuleDocument
-from ...render.formats import FORMATS
+from ...render.formats import ALL_FORMATS, FORMATS, KQL_FORMATS
 from .gitrev import Base, DiffError, choose_base, repository_root, rules_at_revision
-
-KQL_FORMATS = ("kql", "defender-hunting")
 
 
 # -- building one side -------------------------------------------------------------------------
@@ -187,12 +185,12 @@ def _outputs_nothing(state: RuleState | None) -> bool:
 
 
 def output_format(path: str) -> str:
-    """Which format an output path belongs to (by the layouts in outputs.FORMATS)."""
+    """Which format an output path belongs to (by the layouts in render.formats.FORMATS)."""
     best, length = path, -1
-    for fmt, (_platform, _template, layout) in FORMATS.items():
-        head, _, tail = layout.partition("{name}")
+    for spec in FORMATS:
+        head, _, tail = spec.layout.partition("{name}")
         if path.startswith(head) and path.endswith(tail) and len(head) > length:
-            best, length = fmt, len(head)
+            best, length = spec.name, len(head)
     return best
 
 

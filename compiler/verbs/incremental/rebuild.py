@@ -87,7 +87,8 @@ def build(
 
 
 def _plain(make_compiler, paths, formats) -> Outputs:
-    from ...build import ALL_FORMATS, build_outputs
+    from ...build import build_outputs
+    from ...render.formats import ALL_FORMATS
 
     plain = build_outputs(make_compiler(), paths, formats or ALL_FORMATS)
     return Outputs(plain.files, plain.manifest, plain.diagnostics, plain.rules, {"plain": 1})
@@ -171,7 +172,8 @@ def _assign(results: dict[str, FileResult], diagnostics: list[Diagnostic], compi
 
 def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequence[Item]) -> list[FileResult]:
     """Build the files of `chunk` together and split the outputs by file (runs in a worker)."""
-    from ...build import ALL_FORMATS, build_outputs
+    from ...build import build_outputs
+    from ...render.formats import ALL_FORMATS
 
     documents, results = _parse_chunk(chunk)
     compiled = compiler.compile_documents(documents, [], ("sentinel", "defender"))
