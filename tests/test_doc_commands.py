@@ -146,8 +146,8 @@ def matches(shown: str, actual: str) -> bool:
 
 
 TRANSCRIPTS = transcripts()
-TRANSCRIPT_PARAMS = [  # replaying every bundled rule's cases takes seconds: `slow`, like the wheel test
-    pytest.param(*t, id=t[0], marks=[pytest.mark.slow] if shlex.split(t[1])[1:2] == ["test"] else [])
+TRANSCRIPT_PARAMS = [  # `test` replays rule cases on the local engine
+    pytest.param(*t, id=t[0], marks=[pytest.mark.replay] if shlex.split(t[1])[1:2] == ["test"] else [])
     for t in TRANSCRIPTS
 ]
 

@@ -58,6 +58,7 @@ def test_the_example_rule_gets_a_fresh_id_each_time():
     assert uuid.UUID(first).version == 4
 
 
+@pytest.mark.replay
 def test_validate_and_strict_test_pass_in_the_new_repository(repo: Path, monkeypatch):
     monkeypatch.chdir(repo)
     validate = RUNNER.invoke(app, ["validate", "rules"])
@@ -207,6 +208,7 @@ def step_script(repo: Path, job: str, name: str) -> str:
     return next(step["run"] for step in steps if step.get("name") == name)
 
 
+@pytest.mark.replay
 @pytest.mark.slow  # runs the verbs as subprocesses, `test` twice
 def test_the_check_jobs_steps_pass_when_run_in_a_shell(repo: Path, tmp_path: Path):
     env = {**command_env(tmp_path), "RULES": workflow(repo)["env"]["RULES"]}
@@ -238,6 +240,7 @@ def test_the_pre_commit_config_is_valid(repo: Path, tmp_path: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.replay
 @pytest.mark.slow  # runs the verbs as subprocesses, `test` twice
 def test_the_pre_commit_hooks_pass_then_catch_a_broken_rule(tmp_path: Path):
     root = tmp_path / "repo"

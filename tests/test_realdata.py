@@ -49,6 +49,7 @@ def test_the_copied_rows_are_the_published_ones(real_rows):
     assert {row.table for row in real_rows} == {"SigninLogs"}
 
 
+@pytest.mark.replay
 def test_no_shipped_query_fails_on_real_rows(replayed):
     outcomes, problems = replayed
     assert problems == []
@@ -56,6 +57,7 @@ def test_no_shipped_query_fails_on_real_rows(replayed):
     assert sum(1 for o in outcomes if o.status == SUPPORTED) >= 20  # most queries really ran
 
 
+@pytest.mark.replay
 def test_what_each_rule_does_on_real_rows_is_recorded(replayed, real_rows):
     outcomes, _ = replayed
     recorded = (REALDATA / "replay.txt").read_text(encoding="utf-8")
@@ -85,6 +87,7 @@ def _keys(rows: list[RealRow]) -> list[tuple]:
     return sorted((str(table_row(r, COLUMNS[r.table])["TimeGenerated"]), r.values["UserPrincipalName"]) for r in rows)
 
 
+@pytest.mark.replay
 def test_an_unmanaged_device_is_a_device_detail_without_is_managed(real_rows):
     """Real unmanaged devices carry no isManaged key. Given a primary refresh token, every one of
     them is what prt-unmanaged-device looks for, and prt-noncompliant-device (managed devices
@@ -97,6 +100,7 @@ def test_an_unmanaged_device_is_a_device_detail_without_is_managed(real_rows):
     assert _run(RULES / "tokens/prt-unmanaged-device.yml", plain) == []  # 2020-2021 rows: no token type
 
 
+@pytest.mark.replay
 def test_user_type_matches_the_tables_spelling(real_rows):
     rule = """
 title: members
@@ -117,6 +121,7 @@ fields: [userType]
     assert [row[-1] for row in result.rows] == ["Member", "Member"]
 
 
+@pytest.mark.replay
 @pytest.mark.parametrize("members, expected", [
     (["application"], {1, 3, 19, 23, 279}),
     (["users"], {3, 19, 23, 279}),
@@ -150,6 +155,7 @@ def all_real_rows() -> list[RealRow]:
     return load_folder(SHARED_REALDATA, COLUMNS)
 
 
+@pytest.mark.replay
 @needs_shared
 def test_no_shipped_query_fails_on_any_real_row(all_real_rows):
     outcomes, problems = replay_rows(Compiler(), [RULES], all_real_rows)
@@ -157,6 +163,7 @@ def test_no_shipped_query_fails_on_any_real_row(all_real_rows):
     assert [o.line() for o in outcomes if o.status == FAILED] == []
 
 
+@pytest.mark.replay
 @needs_shared
 def test_prt_noncompliant_device_matches_the_2025_hybrid_joined_sign_in(all_real_rows):
     """The real 2025 non-interactive sign-in from a hybrid-joined managed device: a primary
