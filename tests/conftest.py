@@ -13,15 +13,22 @@ and ``slow`` (seconds each). ``make test-fast`` leaves all three out; ``make tes
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pytest
+import typer.main
+import typer.testing
 from entra_sigma.build import BuildResult, Compiler, OutputSet, build_outputs
 from entra_sigma.dev.kusto_language import KustoCheckUnavailable, KustoSession
 
 from .helpers import REPO, kusto_schema
 
 RULES = REPO / "rules"
+
+# typer's CliRunner turns the app into a click command on every invoke (about 13 ms, some 250
+# times a run); the command is the same each time, and click commands are reusable.
+typer.testing._get_command = functools.cache(typer.main.get_command)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

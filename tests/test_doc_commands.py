@@ -156,6 +156,7 @@ def test_the_pages_show_transcripts():
     assert len(TRANSCRIPTS) >= 2
 
 
+@pytest.mark.slow  # runs the installed command in a subprocess
 @pytest.mark.parametrize("where, command, shown", TRANSCRIPT_PARAMS)
 def test_a_transcript_shows_what_the_command_prints(where, command, shown, tmp_path):
     """Run in a scratch folder that links the repository's folders, so `init` writes nowhere real."""
