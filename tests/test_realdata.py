@@ -21,6 +21,8 @@ from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
 
 from .helpers import REPO, TESTS, compile_text
 
+pytestmark = pytest.mark.xdist_group("realdata")  # under pytest-xdist, one worker replays the rules on the rows
+
 REALDATA = TESTS / "realdata"
 SHARED_REALDATA = REPO.parent / "shared" / "realdata"
 RULES = REPO / "rules"
@@ -70,17 +72,20 @@ def _with(rows: list[RealRow], **values) -> list[RealRow]:
     return [dataclasses.replace(row, values={**row.values, **values}) for row in rows]
 
 
-def _run(rule: Path, rows: list[RealRow]) -> list[tuple]:
-    """(time, user) of each row the rule's Sentinel query returns, sorted."""
-    compiled = Compiler().compile_paths([rule])
-    assert [d for d in compiled.diagnostics if d.severity == "error"] == []
-    query = compiled.compiled[0].texts["sentinel"]
+def _run(rows: list[RealRow], *rules: Path) -> list[list[tuple]]:
+    """For each rule, (time, user) of each row its Sentinel query returns, sorted. The rows
+    are loaded into the local engine once for all the rules."""
     engine = LocalEngine(bundled_registry())
     engine.load({t: [table_row(r, COLUMNS[t]) for r in rows if r.table == t] for t in {r.table for r in rows}})
-    result = engine.run(query)
-    assert isinstance(result, Replayed), result
-    time, user = result.columns.index("TimeGenerated"), result.columns.index("userPrincipalName")
-    return sorted((str(row[time]), row[user]) for row in result.rows)
+    returned = []
+    for rule in rules:
+        compiled = Compiler().compile_paths([rule])
+        assert [d for d in compiled.diagnostics if d.severity == "error"] == []
+        result = engine.run(compiled.compiled[0].texts["sentinel"])
+        assert isinstance(result, Replayed), result
+        time, user = result.columns.index("TimeGenerated"), result.columns.index("userPrincipalName")
+        returned.append(sorted((str(row[time]), row[user]) for row in result.rows))
+    return returned
 
 
 def _keys(rows: list[RealRow]) -> list[tuple]:
@@ -95,9 +100,10 @@ def test_an_unmanaged_device_is_a_device_detail_without_is_managed(real_rows):
     plain = [row for row in real_rows if not row.obfuscated]
     assert plain and all("isManaged" not in row.values["DeviceDetail"] for row in plain)
     with_prt = _with(plain, IncomingTokenType="primaryRefreshToken")
-    assert _run(RULES / "tokens/prt-unmanaged-device.yml", with_prt) == _keys(with_prt)
-    assert _run(RULES / "tokens/prt-noncompliant-device.yml", with_prt) == []
-    assert _run(RULES / "tokens/prt-unmanaged-device.yml", plain) == []  # 2020-2021 rows: no token type
+    unmanaged, noncompliant = _run(with_prt, RULES / "tokens/prt-unmanaged-device.yml", RULES / "tokens/prt-noncompliant-device.yml")
+    assert unmanaged == _keys(with_prt)
+    assert noncompliant == []
+    assert _run(plain, RULES / "tokens/prt-unmanaged-device.yml") == [[]]  # 2020-2021 rows: no token type
 
 
 @pytest.mark.replay
@@ -172,6 +178,7 @@ def test_prt_noncompliant_device_matches_the_2025_hybrid_joined_sign_in(all_real
     assert hybrid.values["DeviceDetail"]["isManaged"] is True
     assert "isCompliant" not in hybrid.values["DeviceDetail"]
     assert hybrid.values["IncomingTokenType"] == "primaryRefreshToken"
-    assert _run(RULES / "tokens/prt-noncompliant-device.yml", all_real_rows) == _keys([hybrid])
+    noncompliant, unmanaged = _run(all_real_rows, RULES / "tokens/prt-noncompliant-device.yml", RULES / "tokens/prt-unmanaged-device.yml")
+    assert noncompliant == _keys([hybrid])
     # the other real primary refresh token comes from a compliant device: neither rule fires on it
-    assert _run(RULES / "tokens/prt-unmanaged-device.yml", all_real_rows) == []
+    assert unmanaged == []
