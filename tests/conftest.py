@@ -6,9 +6,10 @@
 - ``bundled``: the rule pack in ``rules/`` compiled once, for both platforms, and rendered
   into every format once. Tests only read it.
 
-Markers (registered in pyproject.toml): ``kusto`` (needs Node and the pinned Kusto.Language;
-applied here from the fixture), ``replay`` (runs queries on the local KQL engine, duckdb-kql)
-and ``slow`` (seconds each). ``make test-fast`` leaves all three out; ``make test`` runs all.
+Markers (registered in pyproject.toml, described in docs/ci.md): ``kusto`` (needs Node and the
+pinned Kusto.Language; applied here from the fixture), ``replay`` (runs queries on the local KQL
+engine, duckdb-kql) and ``slow`` (a second or more, or starts other programs). ``make test-fast``
+leaves all three out; ``make test`` runs all.
 """
 
 from __future__ import annotations
