@@ -7,9 +7,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 NODE_DEPS := tools/kusto-check/node_modules/.installed
-# pytest-xdist workers (the machines have two cores); a test group (xdist_group) stays on one worker
+# pytest-xdist workers (the machines have two cores); each test file runs on one worker, so its
+# module fixtures run once (and one worker builds the wheel from the checkout at a time)
 WORKERS ?= 2
-PARALLEL := -n $(WORKERS) --dist loadgroup
+PARALLEL := -n $(WORKERS) --dist loadfile
 
 .PHONY: setup build test test-fast check-docs clean
 

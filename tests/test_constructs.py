@@ -12,8 +12,6 @@ from entra_sigma.diagnostics import format_text
 
 from .helpers import ALL_TABLES, CASES, SNAPSHOTS, check_kql, compile_text, platform_of
 
-pytestmark = pytest.mark.xdist_group("constructs")  # under pytest-xdist, one worker compiles the cases
-
 CONSTRUCTS = sorted(p.stem for p in (CASES / "constructs").glob("*.yml"))
 
 

@@ -24,8 +24,6 @@ import yaml
 
 from .helpers import REPO, command_env, git_init, shell
 
-pytestmark = pytest.mark.xdist_group("wheel")  # under pytest-xdist, one worker builds the wheel and its venv
-
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
 VERSION = PYPROJECT["project"]["version"]

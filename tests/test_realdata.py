@@ -21,8 +21,6 @@ from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
 
 from .helpers import REPO, TESTS, compile_text
 
-pytestmark = pytest.mark.xdist_group("realdata")  # under pytest-xdist, one worker replays the rules on the rows
-
 REALDATA = TESTS / "realdata"
 SHARED_REALDATA = REPO.parent / "shared" / "realdata"
 RULES = REPO / "rules"
