@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from entra_sigma.build import Compiler
-from entra_sigma.dev.kusto_language import check_queries
+from entra_sigma.dev.kusto_language import KustoSession
 from entra_sigma.diagnostics import Diagnostic
 from entra_sigma.load.loader import parse_yaml
 from entra_sigma.map.tables import bundled_registry
@@ -49,9 +49,10 @@ def compile_text(
     return compiled.texts.get(platform), found + diagnostics
 
 
-def check_kql(texts: dict[str, str]) -> dict[str, list[str]]:
-    """Kusto.Language diagnostics (as strings) for each named query, in one Node process."""
-    results = check_queries(sorted(texts.items()), kusto_schema())
+def check_kql(kusto: KustoSession, texts: dict[str, str]) -> dict[str, list[str]]:
+    """Kusto.Language diagnostics (as strings) for each named query, through the session's
+    checker (the `kusto` fixture of conftest.py), against every bundled table."""
+    results = kusto.check(sorted(texts.items()))
     return {key: [str(d) for d in diagnostics] for key, diagnostics in results.items()}
 
 

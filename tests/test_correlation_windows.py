@@ -27,6 +27,8 @@ from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.replay  # every test replays its correlation on the local engine
+
 EXAMPLES = int(os.environ.get("CORRELATION_EXAMPLES", "12"))
 T0 = datetime(2026, 3, 1, 9, 30)
 SPAN = 600  # seconds: the correlations below use 10m

@@ -133,6 +133,7 @@ def test_a_rule_changed_between_read_and_write_is_reported_not_overwritten(targe
     assert_finished(target, fake, rules)
 
 
+@pytest.mark.slow  # waits the second the service asks for
 def test_retry_after_is_honoured(fake):
     fake.fault("PUT", WRONG_PASSWORD, "429", retry_after="1")
     result = sentinel(fake, RULES, "--apply", "--max-wait", "5")

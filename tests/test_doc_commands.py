@@ -146,8 +146,8 @@ def matches(shown: str, actual: str) -> bool:
 
 
 TRANSCRIPTS = transcripts()
-TRANSCRIPT_PARAMS = [  # replaying every bundled rule's cases takes seconds: `slow`, like the wheel test
-    pytest.param(*t, id=t[0], marks=[pytest.mark.slow] if shlex.split(t[1])[1:2] == ["test"] else [])
+TRANSCRIPT_PARAMS = [  # `test` replays rule cases on the local engine
+    pytest.param(*t, id=t[0], marks=[pytest.mark.replay] if shlex.split(t[1])[1:2] == ["test"] else [])
     for t in TRANSCRIPTS
 ]
 
@@ -156,6 +156,7 @@ def test_the_pages_show_transcripts():
     assert len(TRANSCRIPTS) >= 2
 
 
+@pytest.mark.slow  # runs the installed command in a subprocess
 @pytest.mark.parametrize("where, command, shown", TRANSCRIPT_PARAMS)
 def test_a_transcript_shows_what_the_command_prints(where, command, shown, tmp_path):
     """Run in a scratch folder that links the repository's folders, so `init` writes nowhere real."""

@@ -30,6 +30,10 @@ detection:
   condition: sel
 """
 BAD_MESSAGE = "rules/misspelt.yml:6:5: error: unknown field 'incomingTokenTyp'"
+HOOK_RUNS = [  # the test hook replays the rule's cases on the local engine
+    pytest.param(hook, id=hook["id"], marks=[pytest.mark.replay] if hook["id"] == "entra-sigma-test" else [])
+    for hook in HOOKS
+]
 
 
 @pytest.fixture
@@ -43,6 +47,7 @@ def rules_repo(tmp_path: Path) -> Path:
 
 
 # -- pre-commit hooks -------------------------------------------------------------------------
+@pytest.mark.slow  # runs pre-commit
 def test_the_hooks_manifest_is_valid(tmp_path: Path):
     result = shell([str(VENV_BIN / "pre-commit"), "validate-manifest", ".pre-commit-hooks.yaml"], REPO, command_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -63,13 +68,15 @@ def hook_command(hook: dict) -> list[str]:
     return [*shlex.split(hook["entry"]), *hook.get("args", [])]
 
 
-@pytest.mark.parametrize("hook", HOOKS, ids=lambda h: h["id"])
+@pytest.mark.slow  # runs the hook's command in a subprocess
+@pytest.mark.parametrize("hook", HOOK_RUNS)
 def test_a_hooks_entry_passes_on_good_rules(hook, rules_repo: Path, tmp_path: Path):
     result = shell(hook_command(hook), rules_repo, command_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("hook", HOOKS, ids=lambda h: h["id"])
+@pytest.mark.slow  # runs the hook's command in a subprocess
+@pytest.mark.parametrize("hook", HOOK_RUNS)
 def test_a_hooks_entry_fails_on_a_bad_rule_with_its_location(hook, rules_repo: Path, tmp_path: Path):
     (rules_repo / "rules" / "misspelt.yml").write_text(BAD_RULE, encoding="utf-8")
     result = shell(hook_command(hook), rules_repo, command_env(tmp_path))
@@ -78,6 +85,7 @@ def test_a_hooks_entry_fails_on_a_bad_rule_with_its_location(hook, rules_repo: P
 
 
 # -- the composite action ---------------------------------------------------------------------
+@pytest.mark.slow  # runs check-jsonschema
 def test_the_action_is_valid_for_github(tmp_path: Path):
     result = shell([str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-actions", "action.yml"],
                    REPO, command_env(tmp_path))
@@ -102,12 +110,14 @@ def run_action(command: str, cwd: Path, tmp_path: Path):
     return shell(step["run"], cwd, {**command_env(tmp_path), "ENTRA_SIGMA_COMMAND": command})
 
 
+@pytest.mark.slow  # runs the action's script in bash
 def test_the_action_validates_good_rules(rules_repo: Path, tmp_path: Path):
     result = run_action(ACTION["inputs"]["command"]["default"], rules_repo, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""  # --format github: annotations only, and the rule has no findings
 
 
+@pytest.mark.slow  # runs the action's script in bash
 def test_the_action_turns_diagnostics_into_annotations(rules_repo: Path, tmp_path: Path):
     (rules_repo / "rules" / "misspelt.yml").write_text(BAD_RULE, encoding="utf-8")
     result = run_action("validate rules", rules_repo, tmp_path)
@@ -115,6 +125,7 @@ def test_the_action_turns_diagnostics_into_annotations(rules_repo: Path, tmp_pat
     assert result.stderr.startswith("::error file=rules/misspelt.yml,line=6,col=5,")
 
 
+@pytest.mark.slow  # runs the action's script in bash
 def test_the_action_keeps_a_format_the_user_gave(rules_repo: Path, tmp_path: Path):
     (rules_repo / "rules" / "misspelt.yml").write_text(BAD_RULE, encoding="utf-8")
     result = run_action("validate rules --format text", rules_repo, tmp_path)
@@ -122,6 +133,7 @@ def test_the_action_keeps_a_format_the_user_gave(rules_repo: Path, tmp_path: Pat
     assert result.stderr.startswith(BAD_MESSAGE)
 
 
+@pytest.mark.slow  # runs the action's script in bash
 def test_the_action_does_not_expand_globs_or_variables(rules_repo: Path, tmp_path: Path):
     result = run_action("validate rules/* $HOME", rules_repo, tmp_path)
     assert result.returncode == 1
@@ -129,6 +141,7 @@ def test_the_action_does_not_expand_globs_or_variables(rules_repo: Path, tmp_pat
     assert "::error file=$HOME,title=entra-sigma E000::no such file or folder" in result.stderr
 
 
+@pytest.mark.slow  # runs the action's script in bash
 def test_the_action_runs_verbs_without_diagnostics_as_given(rules_repo: Path, tmp_path: Path):
     result = run_action("fields isManaged", rules_repo, tmp_path)
     assert result.returncode == 0, result.stderr

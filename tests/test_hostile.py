@@ -130,6 +130,7 @@ def test_very_deep_nesting_is_refused_fast(depth):
     assert elapsed < SECONDS
 
 
+@pytest.mark.slow  # two YAML lists of 100,000 values parsed, over a second
 def test_the_value_budget_is_exact():
     """Root map + list + items: MAX_NODES values in all is fine, one more is refused."""
     items = MAX_NODES - 2
@@ -432,6 +433,7 @@ def hostile_folder(tmp_path_factory) -> Path:
 HOSTILE_FILES = ["big", "bomb", "condition", "datetime", "deep", "empty_between", "latin1", "recursive", "self", "surrogate", "tabs"]
 
 
+@pytest.mark.slow  # starts the installed command in a subprocess
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github"])
 def test_the_cli_reports_every_hostile_file_without_a_traceback(hostile_folder, fmt):
     started = time.perf_counter()
@@ -443,6 +445,7 @@ def test_the_cli_reports_every_hostile_file_without_a_traceback(hostile_folder, 
         assert f"rules/{name}.yml" in result.stderr, name
 
 
+@pytest.mark.slow  # starts the installed command in a subprocess
 def test_a_build_of_hostile_rules_keeps_the_previous_output(hostile_folder):
     out = hostile_folder / "build"
     replace_folder(out, {"kql/old.kql": "old\n"})
@@ -453,6 +456,7 @@ def test_a_build_of_hostile_rules_keeps_the_previous_output(hostile_folder):
     assert contents(out) == before
 
 
+@pytest.mark.slow  # starts the installed command in a subprocess
 def test_an_output_folder_that_cannot_be_created_is_a_usage_error(tmp_path):
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "r.yml").write_text(rule(), encoding="utf-8")

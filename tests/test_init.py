@@ -58,6 +58,7 @@ def test_the_example_rule_gets_a_fresh_id_each_time():
     assert uuid.UUID(first).version == 4
 
 
+@pytest.mark.replay
 def test_validate_and_strict_test_pass_in_the_new_repository(repo: Path, monkeypatch):
     monkeypatch.chdir(repo)
     validate = RUNNER.invoke(app, ["validate", "rules"])
@@ -126,6 +127,7 @@ def workflow(repo: Path) -> dict:
     return yaml.safe_load((repo / WORKFLOW).read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow  # runs check-jsonschema
 def test_the_workflow_is_valid_for_github(repo: Path, tmp_path: Path):
     checked = shell([str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", WORKFLOW],
                     repo, command_env(tmp_path))
@@ -207,6 +209,7 @@ def step_script(repo: Path, job: str, name: str) -> str:
     return next(step["run"] for step in steps if step.get("name") == name)
 
 
+@pytest.mark.replay
 @pytest.mark.slow  # runs the verbs as subprocesses, `test` twice
 def test_the_check_jobs_steps_pass_when_run_in_a_shell(repo: Path, tmp_path: Path):
     env = {**command_env(tmp_path), "RULES": workflow(repo)["env"]["RULES"]}
@@ -216,6 +219,7 @@ def test_the_check_jobs_steps_pass_when_run_in_a_shell(repo: Path, tmp_path: Pat
     assert (repo / "build" / "manifest.json").is_file()
 
 
+@pytest.mark.slow  # runs the workflow's step in bash
 def test_the_diff_step_writes_the_pull_request_comment(tmp_path: Path):
     root = tmp_path / "repo"
     assert init(str(root)).exit_code == 0
@@ -233,11 +237,13 @@ def test_the_diff_step_writes_the_pull_request_comment(tmp_path: Path):
 
 
 # -- pre-commit -------------------------------------------------------------------------------
+@pytest.mark.slow  # runs pre-commit
 def test_the_pre_commit_config_is_valid(repo: Path, tmp_path: Path):
     result = shell([str(VENV_BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml"], repo, command_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.replay
 @pytest.mark.slow  # runs the verbs as subprocesses, `test` twice
 def test_the_pre_commit_hooks_pass_then_catch_a_broken_rule(tmp_path: Path):
     root = tmp_path / "repo"

@@ -344,7 +344,7 @@ def test_defender_prints_every_predicate_as_sentinel_does_and_differs_in_its_pre
 
 
 @pytest.fixture(scope="module")
-def kusto() -> dict[str, list[str]]:
+def verdicts(kusto) -> dict[str, list[str]]:
     queries = {f"predicate/{k}": f"{t} | where {GEN.predicate(p)}" for k, (t, p, _) in PREDICATES.items()}
     queries |= {f"in-list/{k}": f"{t} | where {GEN.condition(n, {})}" for k, (t, n, _) in IN_LISTS.items()}
     queries |= {f"condition/{k}": f"SigninLogs | where {GEN.condition(n, {})}" for k, (n, _) in CONDITIONS.items()}
@@ -363,7 +363,7 @@ def kusto() -> dict[str, list[str]]:
         + [GEN.regex(v) for v in (r"\d+\.exe$", 'say "x"', r"\\server\share", "line\nbreak\\d")]
         + [GEN.number(v) for v in (1, -3, 1.5, 10**12)]
     )
-    return check_kql(queries)
+    return check_kql(kusto, queries)
 
 
 @pytest.mark.parametrize(
@@ -371,5 +371,5 @@ def kusto() -> dict[str, list[str]]:
     [f"predicate/{k}" for k in PREDICATES] + [f"in-list/{k}" for k in IN_LISTS]
     + [f"condition/{k}" for k in CONDITIONS] + ["element", "element-bits", "element-key", "literals"],
 )
-def test_kusto_language_accepts(kusto, key):
-    assert kusto[key] == []
+def test_kusto_language_accepts(verdicts, key):
+    assert verdicts[key] == []

@@ -1,7 +1,8 @@
 """Prove the Kusto.Language checker both rejects bad KQL and accepts good KQL.
 
-All single-query cases go through one ``check_queries`` call (one Node start-up)
-and each test then reads its own result.
+All single-query cases go through one request to the session's checker (the ``kusto``
+fixture of conftest.py, asked against this module's own tables) and each test then reads its
+own result. ``check_queries``, one Node process per call, is checked to agree with it.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ def checker_installed() -> None:
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def results() -> dict[str, list[KustoDiagnostic]]:
-    return check_queries([(case_id, query) for case_id, (query, _) in CASES.items()], TABLES)
+@pytest.fixture(scope="module")
+def results(kusto) -> dict[str, list[KustoDiagnostic]]:
+    return kusto.check([(case_id, query) for case_id, (query, _) in CASES.items()], TABLES)
 
 
 @pytest.mark.parametrize("case_id", list(CASES))
@@ -76,8 +77,8 @@ def test_case(case_id: str, results: dict[str, list[KustoDiagnostic]]) -> None:
     assert tuple(d.code for d in diagnostics) == expected, "\n".join([query, *map(str, diagnostics)])
 
 
-def test_syntax_error() -> None:
-    (diagnostics,) = check_queries([("q", "SigninLogs | where ResultType ==")], TABLES).values()
+def test_syntax_error(kusto) -> None:
+    (diagnostics,) = kusto.check([("q", "SigninLogs | where ResultType ==")], TABLES).values()
     assert diagnostics and all(d.severity == "Error" for d in diagnostics)
 
 
@@ -89,13 +90,14 @@ def test_type_mismatch_diagnostic_details(results: dict[str, list[KustoDiagnosti
     assert str(diag) == "1:20: Error ES-TYPE: '==' compares string with long"
 
 
-def test_unknown_column_position() -> None:
+def test_unknown_column_position(kusto) -> None:
     query = "SigninLogs\n| where TimeGenerated > ago(1d)\n| where Foo == 1"
-    (diag,) = check_queries([("q", query)], TABLES)["q"]
+    (diag,) = kusto.check([("q", query)], TABLES)["q"]
     assert (diag.code, diag.line, diag.column, diag.snippet) == ("KS142", 3, 9, "Foo")
 
 
-def test_batch_keeps_input_order() -> None:
+def test_batch_keeps_input_order(kusto) -> None:
+    """Both ways to run the checker: a process per call, and the session's long-lived one."""
     queries = [
         ("third", "SigninLogs | where Foo == 1"),
         ("first", "SigninLogs | take 1"),
@@ -104,6 +106,20 @@ def test_batch_keeps_input_order() -> None:
     results = check_queries(queries, TABLES)
     assert list(results) == ["third", "first", "second"]
     assert [[d.code for d in diags] for diags in results.values()] == [["KS142"], [], ["ES-TYPE"]]
+    assert kusto.check(queries, TABLES) == results
+
+
+def test_a_session_checks_against_the_tables_a_request_names(kusto) -> None:
+    """The session's own tables are the bundled ones; a request may name others, for itself only."""
+    query = [("q", "SigninLogs | where X == 1")]  # X is a column of this module's SigninLogs only
+    assert kusto.check(query, TABLES) == {"q": []}
+    assert [d.code for d in kusto.check(query)["q"]] == ["KS142"]
+    assert kusto.check(query, TABLES) == {"q": []}
+
+
+def test_a_session_refuses_duplicate_ids(kusto) -> None:
+    with pytest.raises(ValueError, match="unique"):
+        kusto.check([("q", "print 1"), ("q", "print 2")])
 
 
 def test_missing_install_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

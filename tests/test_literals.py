@@ -4,8 +4,8 @@ Rules come from many authors and are deployed by pipelines, so a value that brok
 string literal would put the author's KQL into production unreviewed. Hypothesis generates
 values full of quotes, backslashes, line breaks, `//`, `|`, `;`, NUL, bidi overrides, combining
 marks, astral characters and very long runs. Each value is compiled twice: into the rule as
-generated, and with a harmless placeholder in its place. Kusto.Language (one `check.js
---serve` process for the module) then reads both queries and must find:
+generated, and with a harmless placeholder in its place. Kusto.Language (the test session's
+one `check.js --serve` process, the `kusto` fixture) then reads both queries and must find:
 
 - no diagnostics;
 - the same tokens (nothing was injected: no extra operator, pipe, comment or statement);
@@ -30,14 +30,14 @@ import re2
 import yaml
 from entra_sigma.build import Compiler, build_outputs
 from entra_sigma.convert.kql import KqlGenerator
-from entra_sigma.dev.kusto_language import KustoLiteral, KustoSession
+from entra_sigma.dev.kusto_language import KustoLiteral
 from entra_sigma.load.loader import parse_yaml
 from entra_sigma.validate.catalog import default_catalog
 from entra_sigma.validate.fields import regex_problem
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from .helpers import REGISTRY, kusto_schema
+from .helpers import REGISTRY
 
 EXAMPLES = int(os.environ.get("ENTRA_SIGMA_EXAMPLES", "10"))
 PROPERTY = settings(
@@ -144,12 +144,6 @@ def compile_detection(detection: dict, service: str = "interactive", platform: s
         return None, diagnostics
     compiled, diagnostics = COMPILER.compile_rule(rules[0], (platform,))
     return compiled.texts.get(platform), diagnostics
-
-
-@pytest.fixture(scope="module")
-def kusto():
-    with KustoSession(kusto_schema()) as session:
-        yield session
 
 
 _PLACEHOLDERS: dict[str, object] = {}

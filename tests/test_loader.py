@@ -191,6 +191,7 @@ def test_rule_test_cases_are_not_rules(tmp_path):
     assert [display for _, display in files] == [f"{tmp_path.name}/r.yml"]
 
 
+@pytest.mark.slow  # every rule and case file parsed by both loaders, over a second
 def test_libyaml_and_pure_python_read_every_rule_alike():
     """The fast loader (libyaml, when PyYAML has it) must give the same data and positions as
     the pure-Python one, or outputs would differ between machines."""

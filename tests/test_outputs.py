@@ -44,8 +44,9 @@ def validator(name: str) -> Draft202012Validator:
 
 
 @pytest.fixture(scope="module")
-def outputs():
-    return build_outputs(Compiler(), [RULES])
+def outputs(bundled):
+    """Every format of the bundled rules, built once per session (conftest.py)."""
+    return bundled.outputs
 
 
 def files_of(outputs, folder: str, suffix: str) -> dict[str, str]:
@@ -146,14 +147,14 @@ def test_defender_detections_validate_in_the_current_shape(outputs):
             assert re.search(rf"\| project {column}\b|, {column}\b", query), f"{path}: custom detections need {column}"
 
 
-def test_every_query_passes_kusto_language(outputs):
+def test_every_query_passes_kusto_language(outputs, kusto):
     queries = {p: t for p, t in outputs.files.items() if p.endswith(".kql")}
     for path, text in outputs.files.items():
         if path.startswith("defender/detections/"):
             queries[path] = json.loads(text)["queryCondition"]["queryText"]
         if path.startswith("arm/"):
             queries[path] = json.loads(text)["resources"][0]["properties"]["query"]
-    results = check_kql(queries)
+    results = check_kql(kusto, queries)
     assert {p: d for p, d in results.items() if d} == {}
 
 
@@ -166,7 +167,7 @@ def test_golden_outputs(name, outputs, snapshot):
         snapshot.assert_match(text, path.replace("/", "__"))
 
 
-def test_templates_override_lays_an_organisation_template_over_ours(outputs):
+def test_templates_override_lays_an_organisation_template_over_ours(outputs, kusto):
     custom = build_outputs(Compiler(templates=REPO / "docs" / "examples" / "templates"), [RULES])
     assert custom.ok
     kql = custom.files["kql/tokens/prt-unmanaged-device.kql"]
@@ -174,17 +175,17 @@ def test_templates_override_lays_an_organisation_template_over_ours(outputs):
     assert kql.rstrip().endswith('| where not(userPrincipalName in~ ("breakglass1@contoso.com", "breakglass2@contoso.com"))')
     assert "breakglass1@contoso.com" in custom.files["sentinel/tokens/prt-unmanaged-device.yaml"]
     assert outputs.files["kql/tokens/prt-unmanaged-device.kql"] in kql  # the bundled query is wrapped, not copied
-    assert check_kql({"override": kql}) == {"override": []}
+    assert check_kql(kusto, {"override": kql}) == {"override": []}
 
 
-def test_the_override_example_also_works_for_a_rule_without_fields():
+def test_the_override_example_also_works_for_a_rule_without_fields(kusto):
     from .helpers import compile_text
 
     rule = (RULES / "tokens" / "prt-unmanaged-device.yml").read_text(encoding="utf-8").split("\nfields:")[0] + "\n"
     text, diagnostics = compile_text(rule, compiler=Compiler(templates=REPO / "docs" / "examples" / "templates"))
     assert [d for d in diagnostics if d.severity == "error"] == []
     assert text.rstrip().endswith('| where not(UserPrincipalName in~ ("breakglass1@contoso.com", "breakglass2@contoso.com"))')
-    assert check_kql({"no-fields": text}) == {"no-fields": []}
+    assert check_kql(kusto, {"no-fields": text}) == {"no-fields": []}
 
 
 def test_one_list_of_output_formats_gives_every_other_list():

@@ -186,6 +186,7 @@ def test_build(team_repo):
     assert '"kql/protocols/device-code-flow.kql"' in manifest and '"arm/legacy-auth/legacy-auth-signin.json"' in manifest
 
 
+@pytest.mark.replay
 @pytest.mark.slow
 def test_test(team_repo):
     result = entra_sigma(team_repo, "test", "--strict", "rules")

@@ -96,9 +96,9 @@ def test_readme_example_command_compiles_the_file_the_kql_names():
     assert f"as `{path}`" in readme
 
 
-def test_readme_example_passes_kusto_language():
+def test_readme_example_passes_kusto_language(kusto):
     rule, shown = worked_example(README.read_text(encoding="utf-8"))
-    assert check_kql({"readme": shown}) == {"readme": []}
+    assert check_kql(kusto, {"readme": shown}) == {"readme": []}
 
 
 def test_readme_names_the_two_setup_commands():

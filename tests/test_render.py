@@ -198,3 +198,18 @@ def test_rendered_text_is_what_compile_returns():
     text, diagnostics = compile_text(RULE, path="rules/render.yml")
     assert diagnostics == []
     assert text == Renderer().query(query())
+
+
+def test_templates_compiled_once_per_process_follow_edits_and_overrides(tmp_path):
+    """Renderers share compiled templates (render/renderer.py: CompiledTemplates), keyed by file
+    and checked against the source: an edited template, or another folder's template of the same
+    name, is compiled anew, never served stale."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, text in ((first, "one {{ x }}"), (second, "two {{ x }}")):
+        folder.mkdir()
+        (folder / "t.j2").write_text(text, encoding="utf-8")
+    assert Renderer(first).render("t.j2", x=1) == "one 1\n"
+    assert Renderer(first).render("t.j2", x=2) == "one 2\n"
+    assert Renderer(second).render("t.j2", x=3) == "two 3\n"
+    (first / "t.j2").write_text("edited {{ x }}", encoding="utf-8")
+    assert Renderer(first).render("t.j2", x=4) == "edited 4\n"

@@ -1,5 +1,9 @@
 """`entra-sigma test`: cases pass, fail or are not replayed for the right reasons, and the
-query replayed is the one shipped."""
+query replayed is the one shipped.
+
+The bundled rules' own cases are replayed once, by `make test`'s second step
+(`entra-sigma test --strict rules`: it fails on a failed case, and on a rule without both a
+`match` and a `no match` case), not again here."""
 
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ def outcomes(folder: Path) -> dict[str, tuple[str, str]]:
     return {r.case.name: (r.outcome, r.detail) for report in run.reports for r in report.results}
 
 
+@pytest.mark.replay
 def test_pass_fail_and_vacuous_cases(tmp_path):
     write(tmp_path / "rules", "dc", RULE, """cases:
   - name: right
@@ -69,6 +74,7 @@ def test_pass_fail_and_vacuous_cases(tmp_path):
     )
 
 
+@pytest.mark.replay
 def test_a_construct_the_engine_lacks_is_not_replayed_never_passed(tmp_path):
     write(tmp_path / "rules", "push", ARRAY_RULE, """cases:
   - name: denied
@@ -81,6 +87,7 @@ def test_a_construct_the_engine_lacks_is_not_replayed_never_passed(tmp_path):
     assert detail.startswith("sentinel: the local engine does not support it:") and "Mvapply" in detail
 
 
+@pytest.mark.replay
 def test_defender_rows_replay_the_defender_query(tmp_path):
     rule = RULE.replace("authenticationProtocol: deviceCode", "status.errorCode: 50126")
     write(tmp_path / "rules", "wrong", rule, """cases:
@@ -95,6 +102,7 @@ def test_defender_rows_replay_the_defender_query(tmp_path):
     assert result == {"defender": (PASSED, ""), "defender near miss": (PASSED, "")}
 
 
+@pytest.mark.replay
 def test_the_command_prints_per_rule_counts_and_fails_on_a_failure(tmp_path):
     write(tmp_path / "rules", "dc", RULE, """cases:
   - name: right
@@ -114,6 +122,7 @@ def test_the_command_prints_per_rule_counts_and_fails_on_a_failure(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.replay
 def test_strict_fails_on_a_rule_without_cases(tmp_path):
     write(tmp_path / "rules", "untested", RULE, None)
     plain = run_cli(tmp_path, "test", "rules")
@@ -127,12 +136,10 @@ def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([command, *args], cwd=cwd, capture_output=True, text=True)
 
 
-def test_the_replayed_query_is_the_shipped_file_byte_for_byte():
+def test_the_replayed_query_is_the_shipped_file_byte_for_byte(bundled):
     """What `test` runs is exactly what `build` writes to kql/ and defender/hunting/."""
-    compiler = Compiler()
     rules = REPO / "rules"
-    outputs = build_outputs(compiler, [rules], ("kql", "defender-hunting"))
-    result = compiler.compile_paths([rules], ("sentinel", "defender"))
+    outputs, result = bundled.outputs, bundled.build
     checked = 0
     for compiled in result.compiled:
         name = compiled.rule.document.path.resolve().relative_to(rules.resolve()).with_suffix("").as_posix()
@@ -145,14 +152,7 @@ def test_the_replayed_query_is_the_shipped_file_byte_for_byte():
     assert checked >= 10
 
 
-def test_every_bundled_rule_has_a_match_and_a_no_match_case():
-    run = run_tests(Compiler(), [REPO / "rules"])
-    warnings = [d for d in run.diagnostics if d.code in ("W501", "W502")]
-    assert warnings == []
-    assert run.count(FAILED) == 0
-    assert run.count(PASSED) >= 2 * len(run.reports) - 2 * sum(1 for r in run.reports if r.count(NOT_REPLAYED))
-
-
+@pytest.mark.replay
 @pytest.mark.parametrize("table", ["SigninLogs", "AADNonInteractiveUserSignInLogs"])
 def test_a_json_column_given_as_yaml_or_text_is_stored_alike(tmp_path, table):
     rule = RULE.replace("authenticationProtocol: deviceCode", "deviceDetail.isManaged: false")
@@ -183,6 +183,7 @@ detection:
 """
 
 
+@pytest.mark.replay
 def test_a_case_naming_no_rule_of_the_file_lists_the_names_it_could_use(tmp_path):
     write(tmp_path / "rules", "pair", PAIR, """cases:
   - name: misspelt

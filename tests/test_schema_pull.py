@@ -52,7 +52,7 @@ def test_pull_writes_every_sign_in_table_as_the_workspace_has_it(fake, tmp_path)
     assert all(r.path == f"/v1/workspaces/{fake.workspace_id}/query" for r in fake.requests)
 
 
-def test_compile_reads_the_pulled_files(fake, tmp_path, monkeypatch):
+def test_compile_reads_the_pulled_files(fake, tmp_path, monkeypatch, kusto):
     fake.tables = workspace_tables()
     monkeypatch.chdir(tmp_path)
     assert pull(fake, Path("schemas"), "--tables", "SigninLogs").exit_code == 0
@@ -61,10 +61,8 @@ def test_compile_reads_the_pulled_files(fake, tmp_path, monkeypatch):
     assert (result.exit_code, result.stderr) == (0, "")
     assert "    (SigninLogs\n    | where IncomingTokenType has \"primaryRefreshToken\")," in result.stdout
     schema = {"SigninLogs": dict(fake.tables["SigninLogs"])}
-    from entra_sigma.dev.kusto_language import check_queries
-
-    assert check_queries([("prt", result.stdout)], {**{n: list(t.columns.items()) for n, t in REGISTRY.tables.items()},
-                                                   **{k: list(v.items()) for k, v in schema.items()}}) == {"prt": []}
+    assert kusto.check([("prt", result.stdout)], {**{n: list(t.columns.items()) for n, t in REGISTRY.tables.items()},
+                                                 **{k: list(v.items()) for k, v in schema.items()}}) == {"prt": []}
 
 
 def test_a_table_the_workspace_lacks_is_reported_and_left_out(fake, tmp_path):

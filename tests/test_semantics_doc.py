@@ -66,6 +66,6 @@ def test_each_example_is_what_the_compiler_gives(key, rule, kind, shown):
         )
 
 
-def test_every_query_on_the_page_passes_kusto_language():
+def test_every_query_on_the_page_passes_kusto_language(kusto):
     queries = {key: shown for key, _, kind, shown in EXAMPLES if kind == "kql"}
-    assert check_kql(queries) == {key: [] for key in queries}
+    assert check_kql(kusto, queries) == {key: [] for key in queries}

@@ -181,17 +181,22 @@ def record_queries(results: dict, source: dict[str, str], report: FuzzReport) ->
             report.findings.append(Finding("invalid-query", source.get(path, path), f"{path}: {detail}"))
 
 
-def check_queries(sessions: list[KustoSession], queries: list[tuple[str, str]], pool: ThreadPoolExecutor) -> dict:
+def check_queries(sessions: list[KustoSession], queries: list[tuple[str, str]], pool: ThreadPoolExecutor,
+                  tables: dict | None = None) -> dict:
     """Split the queries over the checker processes; each thread only waits for its process."""
     chunks = [queries[i::len(sessions)] for i in range(len(sessions))]
     results: dict = {}
-    for future in [pool.submit(session.analyze, chunk, False) for session, chunk in zip(sessions, chunks)]:
+    for future in [pool.submit(session.analyze, chunk, False, tables) for session, chunk in zip(sessions, chunks)]:
         results.update(future.result())
     return results
 
 
-def fuzz(rules: int, seed: int, keep: Path | None = None, progress=None, checkers: int = 1) -> FuzzReport:
-    """Generate and build files until `rules` rule documents were made; check every output."""
+def fuzz(rules: int, seed: int, keep: Path | None = None, progress=None, checkers: int = 1,
+         sessions: list[KustoSession] | None = None) -> FuzzReport:
+    """Generate and build files until `rules` rule documents were made; check every output.
+
+    `sessions`: checker processes to reuse (the test suite passes its one session) instead of
+    starting `checkers` new ones; each is asked against the bundled tables."""
     started = time.perf_counter()
     report = FuzzReport(seed)
     catalog, registry = default_catalog(), bundled_registry()
@@ -204,10 +209,11 @@ def fuzz(rules: int, seed: int, keep: Path | None = None, progress=None, checker
     with (
         ExitStack() as stack,
         ThreadPoolExecutor(max_workers=1) as checker,
-        ThreadPoolExecutor(max_workers=checkers) as pool,
+        ThreadPoolExecutor(max_workers=len(sessions) if sessions else checkers) as pool,
         tempfile.TemporaryDirectory(prefix="entra-sigma-fuzz-") as work,
     ):
-        sessions = [stack.enter_context(KustoSession(tables)) for _ in range(checkers)]
+        if not sessions:
+            sessions = [stack.enter_context(KustoSession(tables)) for _ in range(checkers)]
         index = 0
         pending = None
         while report.rules < rules or pending is not None:
@@ -225,7 +231,7 @@ def fuzz(rules: int, seed: int, keep: Path | None = None, progress=None, checker
                 kept.update({f.file: batch_texts[f.file] for f in report.findings if f.file in batch_texts})
                 pending = None
             if outputs is not None:
-                pending = (checker.submit(check_queries, sessions, queries, pool), sources(outputs), texts)
+                pending = (checker.submit(check_queries, sessions, queries, pool, tables), sources(outputs), texts)
                 kept.update({f.file: texts[f.file] for f in report.findings if f.file in texts})
             if progress:
                 progress(report)

@@ -9,7 +9,8 @@ strict comparison check ("ES-TYPE"), because Kusto.Language accepts
 
 Node takes about two seconds to load the library, so queries are checked in
 batches: one ``node`` process per :func:`check_queries` call, or one process for a
-whole :class:`KustoSession` (property tests check one query per example).
+whole :class:`KustoSession` (the test suite keeps one per test session, and property
+tests check one query per example through it).
 
 :func:`analyze_queries` also returns what the parser read (literals, token kinds,
 names, comments), so tests can prove that a rule's value reached the query as one
@@ -228,13 +229,24 @@ class KustoSession:
             self._proc.wait(timeout=30)
             self._proc = None
 
-    def analyze(self, queries: Sequence[tuple[str, str]], details: bool = True) -> dict[str, KustoAnalysis]:
-        """Check ``(id, kql)`` pairs; without ``details`` only diagnostics are filled (faster)."""
+    def analyze(
+        self,
+        queries: Sequence[tuple[str, str]],
+        details: bool = True,
+        tables: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    ) -> dict[str, KustoAnalysis]:
+        """Check ``(id, kql)`` pairs; without ``details`` only diagnostics are filled (faster).
+
+        ``tables`` replaces the session's tables for this request only, so one process can
+        serve checks against other schemas too (the checker rebuilds its symbols when they change).
+        """
         if self._proc is None:
             raise KustoCheckError("KustoSession is not open (use it in a with block)")
         if not queries:
+            _request(queries, self.tables, details=details)  # still refuse duplicate ids
             return {}
-        self._proc.stdin.write(_request(queries, self.tables, details=details) + "\n")
+        request = _request(queries, self.tables if tables is None else tables, details=details)
+        self._proc.stdin.write(request + "\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
         if not line:
@@ -243,3 +255,11 @@ class KustoSession:
 
     def analyze_one(self, query: str) -> KustoAnalysis:
         return self.analyze([("q", query)])["q"]
+
+    def check(
+        self,
+        queries: Sequence[tuple[str, str]],
+        tables: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    ) -> dict[str, list[KustoDiagnostic]]:
+        """:func:`check_queries` through this process: ``{id: diagnostics}`` in input order."""
+        return {query_id: result.diagnostics for query_id, result in self.analyze(queries, False, tables).items()}

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import traceback
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import yaml
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2.bccache import Bucket, BytecodeCache
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..convert.kql import comment_text
@@ -82,6 +84,27 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
 
+class CompiledTemplates(BytecodeCache):
+    """Each template compiled once per process, whichever Renderer asks for it (a test run,
+    `diff` and `deploy` make many). Keyed by template name and file and checked against the
+    source's checksum, so an edited or overriding template is compiled anew."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, CodeType]] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        if bucket.code is not None:
+            self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 def make_environment(overrides: Path | None = None) -> TemplateSandbox:
     """User templates first, then ours; ours stay reachable as `bundled/...` so an override
     can wrap the original instead of copying it."""
@@ -95,6 +118,7 @@ def make_environment(overrides: Path | None = None) -> TemplateSandbox:
         autoescape=False,
         trim_blocks=False,
         lstrip_blocks=False,
+        bytecode_cache=COMPILED_TEMPLATES,  # every environment here has these same settings
     )
     environment.filters.update(
         kql_comment=kql_comment, yaml_str=yaml_str, yaml_text=yaml_text, tojson=to_json, iso_duration=iso_duration,
