@@ -13,7 +13,7 @@ import sys
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -98,7 +98,13 @@ def usage_error(message: str) -> typer.Exit:
 
 
 def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> Compiler:
-    from .build import Compiler
+    return compiler_factory(table_schemas, templates)()
+
+
+def compiler_factory(table_schemas: list[Path] | None, templates: Path | None) -> Callable[[], Compiler]:
+    """Check the user's table schemas and templates now (a mistake there is a usage error), and
+    make the compiler when first asked: a build served whole from the cache never imports the
+    pipeline (pySigma, jsonschema, Jinja: a quarter of a second)."""
     from .map.tables import bundled_registry
 
     registry = bundled_registry()
@@ -109,7 +115,16 @@ def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> C
             raise usage_error(str(error))
     if templates is not None and not templates.is_dir():
         raise usage_error(f"--templates {templates}: not a folder")
-    return Compiler(registry=registry, templates=templates)
+    made: list[Compiler] = []
+
+    def make() -> Compiler:
+        if not made:
+            from .build import Compiler
+
+            made.append(Compiler(registry=registry, templates=templates))
+        return made[0]
+
+    return make
 
 
 def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None):
@@ -211,8 +226,8 @@ def compile_command(
     from .verbs.incremental import rebuild as incremental
 
     with user_errors():
-        compiler = make_compiler(table_schema, templates)
-        queries = incremental.compile_queries(lambda: compiler, paths, target.value, named=out is not None, jobs=jobs)
+        compiler = compiler_factory(table_schema, templates)
+        queries = incremental.compile_queries(compiler, paths, target.value, named=out is not None, jobs=jobs)
     report(queries.diagnostics, queries.rules, fmt)
     ok = queries.ok and not (strict and queries.diagnostics)
     if out is None:
@@ -261,10 +276,10 @@ def build(
 
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
-    compiler = make_compiler(table_schema, templates)
+    compiler = compiler_factory(table_schema, templates)
     with user_errors():
         outputs = incremental.build(
-            lambda: compiler, [rules_dir], cache=open_cache(cache, "build", [rules_dir], table_schema, templates), jobs=jobs,
+            compiler, [rules_dir], cache=open_cache(cache, "build", [rules_dir], table_schema, templates), jobs=jobs,
         )
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"

@@ -75,19 +75,21 @@ def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = 
 
 
 def _stage(staging: Path, old: Path | None, files: dict[str, str], stats: WriteStats) -> None:
-    """Fill the staging folder: unchanged files linked from `old`, the others written."""
+    """Fill the staging folder: unchanged files linked from `old`, the others written. (Plain
+    string paths: thousands of pathlib joins cost more than the links.)"""
     made = {""}
     linking = old is not None
+    root, previous = os.fspath(staging), os.fspath(old) if old is not None else ""
     for relative in sorted(files):
         data = files[relative].encode("utf-8")
         folder = relative.rpartition("/")[0]
         if folder not in made:
-            (staging / folder).mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.join(root, folder), exist_ok=True)
             made.add(folder)
-        target = staging / relative
-        if linking and _same_file(old / relative, data):
+        target = os.path.join(root, relative)
+        if linking and _same_file(os.path.join(previous, relative), data):
             try:
-                os.link(old / relative, target, follow_symlinks=False)
+                os.link(os.path.join(previous, relative), target, follow_symlinks=False)
                 stats.linked += 1
                 continue
             except OSError:
@@ -97,7 +99,7 @@ def _stage(staging: Path, old: Path | None, files: dict[str, str], stats: WriteS
         stats.written += 1
 
 
-def _same_file(path: Path, data: bytes) -> bool:
+def _same_file(path: str, data: bytes) -> bool:
     """Whether `path` is a regular file holding exactly `data` (anything unreadable: no)."""
     try:
         info = os.lstat(path)

@@ -100,3 +100,13 @@ def test_validate_of_one_rule_imports_what_validating_needs_and_nothing_else():
     unneeded = {"pydantic", "rich", "duckdb", "azure", "multiprocessing", "concurrent.futures",
                 "entra_sigma.write", "entra_sigma.verbs.incremental.rebuild", "entra_sigma.verbs.incremental.cache"}
     assert not unneeded & modules
+
+
+def test_a_build_served_whole_from_the_cache_imports_no_compiler_step(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name in ("device-code-flow.yml", "ropc-signin.yml"):
+        (rules / name).write_bytes((ROOT / "rules" / "protocols" / name).read_bytes())
+    build = ["build", str(rules), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
+    assert "sigma" in imported_by(*build)  # the first build compiles
+    assert not {"sigma", "jsonschema", "jinja2", "pydantic", "entra_sigma.build"} & imported_by(*build)
