@@ -3,15 +3,18 @@
 typer 0.29 converts every parameter of the command it runs with a pydantic `TypeAdapter`;
 importing pydantic and building the adapters costs about 0.13 s of every command (a
 `validate` of one rule takes 0.5 s in all). entra-sigma's parameters are paths, lists of
-paths, choices, text, flags and a few numbers. The first four are converted here exactly as
-typer's adapters convert them, with the same checks (`typer._param_types`) and the same
-error messages; numbers still go through typer's own adapter, built only when a value is
-given. typer is pinned, and tests/test_cli_params.py holds both conversions to the same
-values and errors, so an upgrade that changes typer's conversion fails there first.
+paths, choices, text, flags and a few numbers. Paths, choices and text are converted here
+exactly as typer's adapters convert them, with the same checks (`typer._param_types`) and
+the same error messages; a number written plainly (digits, and a decimal part for a float)
+within its bounds is read here, and anything else goes to typer's own adapter, which gives
+the value or the error in its words. typer is pinned, and tests/test_cli_params.py holds
+both conversions to the same values and errors, so an upgrade that changes typer's
+conversion fails there first.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -23,6 +26,9 @@ from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
 from typer._param_types import coerce_cli_choice, coerce_cli_path, routes_to_path
 
 
+PLAIN_NUMBER = {int: re.compile(r"[0-9]+"), float: re.compile(r"[0-9]+(?:\.[0-9]+)?")}
+
+
 @dataclass(frozen=True)
 class PlainParam(RuntimeParam):
     """A parameter's conversion: paths, lists of paths, choices and text here; others by typer."""
@@ -30,6 +36,10 @@ class PlainParam(RuntimeParam):
     descriptor: TypeDescriptor
 
     def _coerce_value(self, value: Any, param, ctx) -> Any:
+        if self.annotation in PLAIN_NUMBER and self.parameter_info.parser is None:
+            number = self._plain_number(value)
+            if number is not None:
+                return number
         if self.parameter_info.parser is not None or not handled(self.annotation):
             return build_runtime_param(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
         if get_origin(self.annotation) is list:
@@ -37,6 +47,21 @@ class PlainParam(RuntimeParam):
             values = value if isinstance(value, (list, tuple)) else [value]
             return [self._one(item, v, param, ctx) for v in values]
         return self._one(self.annotation, value, param, ctx)
+
+    def _plain_number(self, value: Any) -> int | float | None:
+        """`value` as a number when it is plainly one within bounds, else None (typer decides)."""
+        info = self.parameter_info
+        if info.clamp:
+            return None
+        if type(value) is self.annotation:  # a default
+            number = value
+        elif isinstance(value, str) and PLAIN_NUMBER[self.annotation].fullmatch(value):
+            number = self.annotation(value)
+        else:
+            return None
+        if (info.min is not None and number < info.min) or (info.max is not None and number > info.max):
+            return None
+        return number
 
     def _one(self, annotation: Any, value: Any, param, ctx) -> Any:
         info = self.parameter_info

@@ -22,6 +22,8 @@ from pathlib import Path
 
 MARKER = ".entra-sigma-output"
 MARKER_TEXT = "This folder is replaced whole by every entra-sigma run.\n"
+# link the file itself, never what a symbolic link points at, where the platform can say so
+NO_FOLLOW = {"follow_symlinks": False} if os.link in os.supports_follow_symlinks else {}
 
 
 class OutputError(Exception):
@@ -89,7 +91,7 @@ def _stage(staging: Path, old: Path | None, files: dict[str, str], stats: WriteS
         target = os.path.join(root, relative)
         if linking and _same_file(os.path.join(previous, relative), data):
             try:
-                os.link(os.path.join(previous, relative), target, follow_symlinks=False)
+                os.link(os.path.join(previous, relative), target, **NO_FOLLOW)
                 stats.linked += 1
                 continue
             except OSError:

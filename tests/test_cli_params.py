@@ -23,7 +23,7 @@ VALUES = {  # what a user may type, and what a default may be
     "list": [("a.yml", "b"), [], "single", (Path("p"), "q")],
     "choice": ["text", "JSON", "Json", "xml", "", "sarif\x1b[31m", "markdown", "defender", "Sentinel"],
     "str": ["x", "", "ü", "HEAD~1"],
-    "number": ["1", "0", "-3", "x", "1.5", "32", "33", "0.001"],
+    "number": ["1", "0", "-3", "x", "1.5", "32", "33", "0.001", "007", " 2", "+2", "1_000", "1e3", "2.0", "١", "", 4, 2.5, 0, 100],
 }
 
 
@@ -85,6 +85,16 @@ def imported_by(*argv: str) -> set[str]:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_a_plainly_written_number_is_read_without_pydantic():
+    code = (
+        "import sys\nfrom entra_sigma.cli import app\nfrom typer.testing import CliRunner\n"
+        "result = CliRunner().invoke(app, ['build', 'no-such-folder', '--jobs', '2'])\n"
+        "print(result.exit_code, 'pydantic' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["2", "False"], result.stderr  # a usage error (no such folder), no pydantic
 
 
 def test_version_imports_no_compiler_step_and_no_pydantic():

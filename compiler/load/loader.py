@@ -329,6 +329,13 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagno
 def load_documents(paths: Iterable[Path]) -> tuple[list[RuleDocument], list[Diagnostic]]:
     """Read every rule file under `paths`; unreadable files become diagnostics, not exceptions."""
     files, diagnostics = discover(paths)
+    documents, problems = read_documents(files)
+    return documents, diagnostics + problems
+
+
+def read_documents(files: list[tuple[Path, str]]) -> tuple[list[RuleDocument], list[Diagnostic]]:
+    """The documents of files found by `discover`."""
+    diagnostics: list[Diagnostic] = []
     documents: list[RuleDocument] = []
     for file, display in files:
         try:

@@ -28,7 +28,7 @@ import yaml
 
 from ...across_files import DocumentKeys, cross_file_diagnostics, manifest_of, settle_output_names
 from ...diagnostics import Diagnostic, has_errors
-from ...load.loader import discover, documents_from_bytes, read_rule_bytes
+from ...load.loader import discover, documents_from_bytes, read_documents, read_rule_bytes
 from .cache import Cache, FileResult
 from .parallel import map_chunks, workers_for
 
@@ -71,7 +71,7 @@ def build(
     processes as pay off, 1: this process only."""
     files, problems = discover(paths)
     if problems or not files or (cache is None and workers_for(len(files), jobs) <= 1):
-        return _plain(make_compiler, paths, formats)
+        return _plain(make_compiler, paths, formats, (files, problems))
     try:
         items = [(file, display, read_rule_bytes(file)) for file, display in files]
     except OSError:
@@ -93,16 +93,25 @@ def build(
     return outputs
 
 
+def _compile_found(compiler, found, platforms):
+    files, problems = found
+    documents, unread = read_documents(files)
+    return compiler.compile_documents(documents, problems + unread, platforms)
+
+
 def _all_formats() -> tuple[str, ...]:
     from ...render.formats import ALL_FORMATS
 
     return ALL_FORMATS
 
 
-def _plain(make_compiler, paths, formats) -> Outputs:
+def _plain(make_compiler, paths, formats, found=None) -> Outputs:
+    """The plain build; `found`: what `discover(paths)` gave already (it is not walked again)."""
     from ...build import build_outputs
 
-    plain = build_outputs(make_compiler(), paths, formats or _all_formats())
+    compiler = make_compiler()
+    result = _compile_found(compiler, found, ("sentinel", "defender")) if found else None
+    plain = build_outputs(compiler, paths, formats or _all_formats(), result=result)
     return Outputs(plain.files, plain.manifest, plain.diagnostics, plain.rules, {"plain": 1})
 
 
@@ -234,7 +243,7 @@ def compile_queries(
     files, problems = discover(paths)
     workers = workers_for(len(files), jobs)
     if problems or workers <= 1:
-        return _plain_queries(make_compiler, paths, platform, named)
+        return _plain_queries(make_compiler, paths, platform, named, (files, problems))
     try:
         items = [(file, display, read_rule_bytes(file)) for file, display in files]
     except OSError:
@@ -255,10 +264,11 @@ def compile_queries(
     )
 
 
-def _plain_queries(make_compiler, paths, platform, named) -> Queries:
+def _plain_queries(make_compiler, paths, platform, named, found=None) -> Queries:
     from ...build import output_names
 
-    result = make_compiler().compile_paths(paths, (platform,))
+    compiler = make_compiler()
+    result = _compile_found(compiler, found, (platform,)) if found else compiler.compile_paths(paths, (platform,))
     # A file with an error prints nothing: half of a file (a correlation's building blocks
     # without the correlation) would be shipped as if it were the whole.
     refused = {d.location.path for d in result.diagnostics if d.severity == "error"}
