@@ -304,7 +304,8 @@ def main() -> None:
     take_snapshot()
     sys.path.insert(0, str(SNAPSHOT))  # before anything imports `compiler`
     sigmahq, ours, beta, spelling = make_corpora(args.rules)
-    out = CORPUS / "out"
+    out = CORPUS / "out"  # a cold build writes here, into no folder: removed before each run
+    rebuilt = CORPUS / "out-incremental"  # the incremental builds' own folder: each starts from the last one
     cache = CORPUS / "cache"
 
     # correctness first: both tools convert every rule
@@ -335,15 +336,16 @@ def main() -> None:
     changed = sorted(ours.glob("*.yml"))[args.rules // 2]
     with Load(args.busy):
         load_before = os.getloadavg()
-        checked(es("build", ours, "--out", out, "--cache", cache))  # fill the cache
+        checked(es("build", ours, "--out", rebuilt, "--cache", cache))  # fill the cache
         for round_number in range(args.repeat):
             labels = list(commands)
             shift = round_number % len(labels)
             for label in labels[shift:] + labels[:shift]:  # rotate: drift in machine load hits every command alike
+                shutil.rmtree(out, ignore_errors=True)  # cold: no earlier output to carry files over from
                 series[label].add(checked(commands[label]))
             toggle(changed)
-            series[incremental_labels[0]].add(checked(es("build", ours, "--out", out, "--cache", cache)))
-            series[incremental_labels[1]].add(checked(es("build", ours, "--out", out, "--cache", cache)))
+            series[incremental_labels[0]].add(checked(es("build", ours, "--out", rebuilt, "--cache", cache)))
+            series[incremental_labels[1]].add(checked(es("build", ours, "--out", rebuilt, "--cache", cache)))
             print(f"round {round_number + 1}/{args.repeat} done", flush=True)
         in_process = in_process_incremental(ours, args.repeat)
         load_after = os.getloadavg()
