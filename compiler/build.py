@@ -13,10 +13,10 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .across_files import DocumentKeys, OutputName, across_documents, manifest_of, settle_output_names
 from .convert.correlation import CorrelationBuilder
 from .convert.kql import GENERATORS
 from .convert.query import Query, QueryBuilder
-from .across_files import DocumentKeys, OutputName, across_documents, manifest_of, settle_output_names
 from .diagnostics import Diagnostic
 from .load.loader import RuleDocument, load_documents
 from .map.tables import Registry, bundled_registry
