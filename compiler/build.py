@@ -2,6 +2,9 @@
 
 Every rule is taken as far as it can go; problems are collected as diagnostics so that
 one bad rule never hides another.
+
+Most checks look at one rule file. The few that look across files read only small facts of
+each file and live in across_files.py, which the incremental build runs too.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .across_files import DocumentKeys, OutputName, across_documents, manifest_of, settle_output_names
 from .convert.correlation import CorrelationBuilder
 from .convert.kql import GENERATORS
 from .convert.query import Query, QueryBuilder
@@ -71,7 +75,7 @@ class Compiler:
                 rules.append(rule)
             elif isinstance(document.data, dict):
                 broken |= {str(document.data[k]).lower() for k in ("id", "name") if isinstance(document.data.get(k), str)}
-        diagnostics += duplicate_diagnostics(documents)
+        diagnostics += across_documents([DocumentKeys.of(d) for d in documents])  # duplicate ids, titles, names
         rules, problems = bind_correlations(rules, self.catalog, frozenset(broken))
         diagnostics += problems
         return [r for r in rules if r.correlation is None or r.correlation.rules], diagnostics
@@ -115,26 +119,6 @@ class Compiler:
         return BuildResult(documents, compiled, diagnostics, files)
 
 
-def duplicate_diagnostics(documents: list[RuleDocument]) -> list[Diagnostic]:
-    """Two rules with one id (or one title) would overwrite each other when deployed; two with
-    one name would make a correlation's reference ambiguous."""
-    diagnostics: list[Diagnostic] = []
-    for key in ("id", "title", "name"):
-        first: dict[str, RuleDocument] = {}
-        for document in documents:
-            if not isinstance(document.data, dict) or not isinstance(document.data.get(key), str):
-                continue
-            value = document.data[key].strip().lower()
-            if value in first:
-                diagnostics.append(Diagnostic(
-                    "E005", f"duplicate {key} {document.data[key]!r}: also used by {first[value].display_path}",
-                    document.location(key), document.title,
-                ))
-            else:
-                first[value] = document
-    return diagnostics
-
-
 # -- deployable outputs ------------------------------------------------------------------------
 
 
@@ -165,33 +149,22 @@ def rule_output_name(rule: Rule, roots: list[Path]) -> str:
 
 
 def output_names(rules: list[Rule], roots: list[Path]) -> tuple[dict[str, str], list[Diagnostic]]:
-    """rule id → output name; two rules that would write the same file (a/x.yml and b/x.yml
-    given as files, or x.yml beside x.yaml) are both refused rather than one silently lost.
-    Names compare case-insensitively, as they do on Windows and macOS file systems."""
+    """rule id → output name; see `settle_output_names`."""
+    return settle_output_names(wanted_output_names(rules, roots))
+
+
+def wanted_output_names(rules: list[Rule], roots: list[Path]) -> list[OutputName]:
+    """The name each rule's outputs want: its path below the folder it was found in; in a file
+    that outputs several rules, the first keeps that name and the others add their label."""
     rules = list({rule.id: rule for rule in reversed(rules)}.values())[::-1]  # a duplicate id is E005 already
     wanted = {rule.id: rule_output_name(rule, roots) for rule in rules}
     by_file: dict[Path, list[Rule]] = {}
     for rule in rules:
         by_file.setdefault(rule.document.path, []).append(rule)
-    for siblings in by_file.values():  # a file that outputs several rules: the first keeps its name
+    for siblings in by_file.values():
         for rule in sorted(siblings, key=lambda r: r.document.index)[1:]:
             wanted[rule.id] += "." + rule_label(rule)
-    by_name: dict[str, list[Rule]] = {}
-    for rule in rules:
-        by_name.setdefault(wanted[rule.id].lower(), []).append(rule)
-    names: dict[str, str] = {}
-    diagnostics: list[Diagnostic] = []
-    for group in by_name.values():
-        if len(group) == 1:
-            names[group[0].id] = wanted[group[0].id]
-            continue
-        for rule in group:
-            others = ", ".join(r.source for r in group if r is not rule)
-            diagnostics.append(Diagnostic(
-                "E007", f"output name '{wanted[rule.id]}' is also the name of {others}",
-                rule.document.location(), rule.title, hint="rename one file, or compile their folder instead",
-            ))
-    return names, diagnostics
+    return [OutputName(rule.id, wanted[rule.id], rule.source, rule.title, rule.document.location()) for rule in rules]
 
 
 def unbuildable(spec: OutputFormat, compiled: CompiledRule, deployment, registry: Registry, defender_problems) -> str | None:
@@ -267,5 +240,4 @@ def build_outputs(
             "files": dict(sorted(produced.items())), "skipped": dict(sorted(skipped.items())),
         })
     diagnostics += defender_problems
-    manifest = {"generator": "entra-sigma", "formats": list(formats), "rules": entries}
-    return OutputSet(files, manifest, diagnostics, result.files)
+    return OutputSet(files, manifest_of(formats, entries), diagnostics, result.files)

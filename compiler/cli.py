@@ -1,6 +1,9 @@
 """The `entra-sigma` command line: thin typer verbs over `build.py`.
 
 Exit codes: 0 all good, 1 a rule has errors, 2 usage errors. Tracebacks only with --debug.
+Each verb imports the steps it runs when it runs, so that `--version` or `--help` starts in
+a tenth of a second and a verb pays only for what it uses (pySigma, jsonschema and Jinja take
+most of a third of a second to import).
 """
 
 from __future__ import annotations
@@ -10,21 +13,17 @@ import sys
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .build import BuildResult, Compiler, build_outputs
-from .diagnostics import format_github, format_json, format_sarif, format_text, format_text_summary
-from .load.loader import display_path_for
-from .map.tables import bundled_registry
-from .render.renderer import TemplateFailure
-from .validate.catalog import default_catalog
-from .verbs.incremental import rebuild as incremental
-from .verbs.incremental.cache import Cache, context_key
-from .write import OutputError, replace_folder
+from .cli_params import plain, use_plain_params
+
+if TYPE_CHECKING:
+    from .build import Compiler
+    from .diagnostics import Diagnostic
 
 FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
@@ -32,10 +31,21 @@ FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 class Verbs(TyperGroup):
     """The verbs. `--debug true` is a flag given a value, not an unknown verb: say so."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        use_plain_params(self)  # no pydantic: see cli_params.py
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        return plain(option) if option is not None else None
+
     def resolve_command(self, ctx, args):
         if args and args[0].lower() in FLAG_VALUES and ctx.params.get("debug") and self.get_command(ctx, args[0]) is None:
             ctx.fail(f"{args[0]!r} is not a command: flags such as --debug take no value (write the flag alone)")
-        return super().resolve_command(ctx, args)
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and (option := command.get_help_option(ctx)) is not None:
+            plain(option)  # the verb's --help (its context inherits the option names from this one)
+        return name, command, rest
 
 
 app = typer.Typer(
@@ -88,6 +98,15 @@ def usage_error(message: str) -> typer.Exit:
 
 
 def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> Compiler:
+    return compiler_factory(table_schemas, templates)()
+
+
+def compiler_factory(table_schemas: list[Path] | None, templates: Path | None) -> Callable[[], Compiler]:
+    """Check the user's table schemas and templates now (a mistake there is a usage error), and
+    make the compiler when first asked: a build served whole from the cache never imports the
+    pipeline (pySigma, jsonschema, Jinja: a quarter of a second)."""
+    from .map.tables import bundled_registry
+
     registry = bundled_registry()
     if table_schemas:
         try:
@@ -96,31 +115,45 @@ def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> C
             raise usage_error(str(error))
     if templates is not None and not templates.is_dir():
         raise usage_error(f"--templates {templates}: not a folder")
-    return Compiler(registry=registry, templates=templates)
+    made: list[Compiler] = []
+
+    def make() -> Compiler:
+        if not made:
+            from .build import Compiler
+
+            made.append(Compiler(registry=registry, templates=templates))
+        return made[0]
+
+    return make
 
 
 def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None):
     """The build cache, keyed on everything besides the rule files that the output depends on."""
     if folder is None:
         return None
+    from .verbs.incremental.cache import Cache, context_key
+
     user_files = [*(table_schemas or []), *([templates] if templates else [])]
     options = {"verb": verb, "paths": [(p.as_posix(), p.resolve().as_posix()) for p in paths]}
     return Cache(folder, context_key(options, user_files))
 
 
-def report(result: BuildResult, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
+def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
+    """Print the diagnostics of `files` rule files read, in the format asked for."""
+    from .diagnostics import format_github, format_json, format_sarif, format_text, format_text_summary
+
     if fmt is DiagnosticFormat.json:
-        sys.stderr.write(format_json(result.diagnostics))
+        sys.stderr.write(format_json(diagnostics))
     elif fmt is DiagnosticFormat.sarif:
-        sys.stderr.write(format_sarif(result.diagnostics, __version__))
+        sys.stderr.write(format_sarif(diagnostics, __version__))
     elif fmt is DiagnosticFormat.github:
-        sys.stderr.write(format_github(result.diagnostics))
+        sys.stderr.write(format_github(diagnostics))
     else:
-        sys.stderr.write((format_text_summary if summarise_warnings else format_text)(result.diagnostics))
-        errors = sum(1 for d in result.diagnostics if d.severity == "error")
+        sys.stderr.write((format_text_summary if summarise_warnings else format_text)(diagnostics))
+        errors = sum(1 for d in diagnostics if d.severity == "error")
         if errors:
-            files = len({d.location.path for d in result.diagnostics if d.severity == "error"})
-            sys.stderr.write(f"{errors} error(s) in {files} of {result.files} file(s)\n")
+            failed = len({d.location.path for d in diagnostics if d.severity == "error"})
+            sys.stderr.write(f"{errors} error(s) in {failed} of {files} file(s)\n")
 
 
 @contextmanager
@@ -128,8 +161,12 @@ def user_errors():
     """Problems in the user's own inputs (templates, workspace schemas) are usage errors."""
     try:
         yield
-    except TemplateFailure as error:
-        raise usage_error(str(error))
+    except Exception as error:
+        from .render.renderer import TemplateFailure  # imported already if a template was rendered
+
+        if isinstance(error, TemplateFailure):
+            raise usage_error(str(error))
+        raise
 
 
 def print_version(value: bool) -> None:
@@ -160,9 +197,11 @@ def validate(
 
     Checks the schema, the catalog, every target table and the deployment settings. What
     Defender cannot run is a warning."""
+    from .build import build_outputs
+
     with user_errors():
         outputs = build_outputs(make_compiler(table_schema, templates), paths)
-    report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt)
+    report(outputs.diagnostics, outputs.rules, fmt)
     ok = outputs.ok and not (strict and outputs.diagnostics)
     if fmt is DiagnosticFormat.text and ok:
         typer.echo(f"{outputs.rules} rule file(s) OK", err=True)
@@ -183,10 +222,13 @@ def compile_command(
     """Compile rules to KQL.
 
     Prints the queries on standard output, or writes one file per rule with --out."""
+    from .load.loader import display_path_for
+    from .verbs.incremental import rebuild as incremental
+
     with user_errors():
-        compiler = make_compiler(table_schema, templates)
-        queries = incremental.compile_queries(lambda: compiler, paths, target.value, named=out is not None, jobs=jobs)
-    report(BuildResult([], [], queries.diagnostics, queries.rules), fmt)
+        compiler = compiler_factory(table_schema, templates)
+        queries = incremental.compile_queries(compiler, paths, target.value, named=out is not None, jobs=jobs)
+    report(queries.diagnostics, queries.rules, fmt)
     ok = queries.ok and not (strict and queries.diagnostics)
     if out is None:
         sys.stdout.write("\n".join(queries.texts))
@@ -199,6 +241,9 @@ def compile_command(
 
 def write_all_or_nothing(out: Path, files: dict[str, str], ok: bool) -> None:
     """Replace `out` whole, or leave the previous output untouched when a rule has errors."""
+    from .load.loader import display_path_for
+    from .write import OutputError, replace_folder
+
     if not ok:
         typer.echo(f"nothing written to {display_path_for(out)}: fix the errors above", err=True)
         raise typer.Exit(1)
@@ -226,16 +271,19 @@ def build(
 
     The formats: KQL, Sentinel YAML, ARM, Defender hunting query and custom detection. If any
     rule has an error, nothing is written."""
+    from .load.loader import display_path_for
+    from .verbs.incremental import rebuild as incremental
+
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
-    compiler = make_compiler(table_schema, templates)
+    compiler = compiler_factory(table_schema, templates)
     with user_errors():
         outputs = incremental.build(
-            lambda: compiler, [rules_dir], cache=open_cache(cache, "build", [rules_dir], table_schema, templates), jobs=jobs,
+            compiler, [rules_dir], cache=open_cache(cache, "build", [rules_dir], table_schema, templates), jobs=jobs,
         )
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
-    report(BuildResult([], [], outputs.diagnostics, outputs.rules), fmt, summarise_warnings=not verbose)
+    report(outputs.diagnostics, outputs.rules, fmt, summarise_warnings=not verbose)
     write_all_or_nothing(out, files, outputs.ok and not (strict and outputs.diagnostics))
     typer.echo(f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}", err=True)
     raise typer.Exit(0)
@@ -271,7 +319,7 @@ def diff_command(
         result = diff_rules(compiler, rules_dir, base_rev, all_formats=all_formats)
     except DiffError as error:
         raise usage_error(str(error))
-    report(BuildResult(result.documents, [], result.reported_diagnostics(), len(result.documents)), DiagnosticFormat.text)
+    report(result.reported_diagnostics(), len(result.documents), DiagnosticFormat.text)
     sys.stdout.write(render_markdown(result) if report_format == "markdown" else render_text(result))
     raise typer.Exit(0 if result.ok else 1)
 
@@ -292,7 +340,7 @@ def test_command(
     from .verbs.ruletests.run import run_tests
 
     run = run_tests(make_compiler(table_schema, None), paths)
-    report(BuildResult([], [], run.diagnostics, len(run.reports)), fmt)
+    report(run.diagnostics, len(run.reports), fmt)
     sys.stdout.write(render_tests(run, verbose))
     warned = strict and any(d.severity == "warning" for d in run.diagnostics)
     raise typer.Exit(0 if run.ok and not warned else 1)
@@ -313,6 +361,7 @@ def coverage(
 
     Beta fields, tables and ATT&CK techniques: prints a summary line, and on request writes a catalog page, a Navigator layer and an
     SVG grid."""
+    from .load.loader import display_path_for
     from .verbs.coverage.views import STANDARD_OUTPUT, collect, coverage_files, stale_files, write_files
 
     to_stdout = [name for name, path in (("--markdown", markdown), ("--navigator", navigator), ("--svg", svg))
@@ -325,7 +374,7 @@ def coverage(
     with user_errors():
         result, diagnostics = collect(compiler, paths or [Path("rules")])
         files = coverage_files(result, markdown, navigator, svg, templates)
-    report(BuildResult([], [], diagnostics, result.files), fmt)
+    report(diagnostics, result.files, fmt)
     if any(d.severity == "error" for d in diagnostics):
         typer.echo("nothing written: fix the errors above", err=True)
         raise typer.Exit(1)
@@ -355,6 +404,7 @@ def init(
     Writes rules/ with an example rule and its test cases, a GitHub Actions workflow, a
     pre-commit configuration, editor settings with the rule schemas, a .gitignore and a README.
     Writes nothing if a file exists already, unless --force."""
+    from .load.loader import display_path_for
     from .verbs.scaffold import InitError, scaffold, write_scaffold
 
     try:
@@ -374,6 +424,8 @@ def fields(
     """Browse the beta signIn field catalog.
 
     For each field: its type, enum members and the column each table reads."""
+    from .map.tables import bundled_registry
+    from .validate.catalog import default_catalog
     from .verbs.fields import describe_fields
 
     lines = describe_fields(default_catalog(), bundled_registry(), text)

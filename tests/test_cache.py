@@ -160,6 +160,45 @@ def test_duplicate_id_across_cached_and_new_file(rules, cache):
     assert "duplicate id" in result[2]
 
 
+def test_a_check_added_across_files_is_made_by_the_incremental_build_too(tmp_path, cache, monkeypatch):
+    """The incremental build runs the plain build's own checks across files (across_files.py) over
+    the facts of every file, the cached ones too: a check added there needs no copy in verbs/."""
+    from entra_sigma import across_files, build
+    from entra_sigma.diagnostics import Diagnostic
+
+    rules = many_rules(tmp_path / "many", 12)  # no correlations: every file comes from the cache
+    fast(rules, cache)
+    assert fast(rules, cache)[1]["cached"] == 12
+    real = across_files.across_documents
+
+    def with_a_new_check(documents):
+        first: dict[str, str] = {}
+        found = []
+        for document in documents:
+            for key, value, location in document.keys:
+                if key == "id" and first.setdefault(value[0], document.display_path) != document.display_path:
+                    found.append(Diagnostic("W999", f"id starts like the id in {first[value[0]]}", location, document.title))
+        return real(documents) + found
+
+    monkeypatch.setattr(across_files, "across_documents", with_a_new_check)
+    monkeypatch.setattr(build, "across_documents", with_a_new_check)
+    expected = plain(rules)
+    assert "id starts like the id in" in expected[2]
+    result, _ = fast(rules, cache)
+    assert result == expected
+
+
+def test_output_name_taken_by_a_cached_file_and_a_new_one(rules, cache):
+    fast(rules, cache)
+    source = rules / "protocols" / "ropc-signin.yml"
+    twin = source.read_text(encoding="utf-8").replace("title: ", "title: Twin of ", 1)
+    twin = twin.replace(twin.split("id: ", 1)[1].split("\n", 1)[0], "00000000-0000-4000-8000-000000000777", 1)
+    (rules / "protocols" / "ropc-signin.yaml").write_text(twin, encoding="utf-8")  # writes protocols/ropc-signin too
+    result, _ = fast(rules, cache)
+    assert result == plain(rules)
+    assert "output name 'protocols/ropc-signin' is also the name of" in result[2]
+
+
 def test_context_is_part_of_the_key(rules, tmp_path):
     first = Cache(tmp_path / "cache", context_key({"verb": "build"}))
     other = Cache(tmp_path / "cache", context_key({"verb": "build", "templates": "x"}))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sys
 
+import entra_sigma.build
 import entra_sigma.cli
 import pytest
 import typer
@@ -90,7 +91,7 @@ def internal_error(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the compiler broke")
 
-    monkeypatch.setattr(entra_sigma.cli, "build_outputs", broken)
+    monkeypatch.setattr(entra_sigma.build, "build_outputs", broken)
     monkeypatch.setattr(entra_sigma.cli.State, "debug", False)
 
 

@@ -390,6 +390,28 @@ def test_an_interrupt_mid_write_keeps_the_previous_output(previous, monkeypatch)
     assert sorted(p.name for p in out.parent.iterdir()) == ["build"]
 
 
+def test_an_interrupt_while_carrying_unchanged_files_over_keeps_the_previous_output(previous, monkeypatch):
+    """Unchanged files are hard-linked from the previous folder; an interrupt then leaves that folder
+    exactly as it was (same files, no second name left on any of them)."""
+    out, before = previous
+    real_link = os.link
+    linked = []
+
+    def interrupted_link(source, target, **kwargs):
+        if linked:
+            raise KeyboardInterrupt
+        linked.append(target)
+        return real_link(source, target, **kwargs)
+
+    monkeypatch.setattr(write.os, "link", interrupted_link)
+    with pytest.raises(KeyboardInterrupt):
+        replace_folder(out, {"kql/old.kql": "old\n", "manifest.json": "{}\n", "kql/new.kql": "new\n"})
+    assert linked  # one file was carried over before the interrupt
+    assert contents(out) == before
+    assert all(p.stat().st_nlink == 1 for p in out.rglob("*") if p.is_file())
+    assert sorted(p.name for p in out.parent.iterdir()) == ["build"]
+
+
 def test_an_unwritable_parent_folder_is_an_output_error(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
-from entra_sigma.write import MARKER, OutputError, replace_folder
+from entra_sigma import write
+from entra_sigma.write import MARKER, OutputError, WriteStats, replace_folder
 
 
 def contents(folder: Path) -> dict[str, bytes]:
@@ -81,4 +84,94 @@ def test_a_failed_run_keeps_the_previous_output_whole(tmp_path):
     with pytest.raises(OutputError, match="cannot write"):
         replace_folder(out, {"a": "file\n", "a/b.kql": "a file cannot also be a folder\n"})
     assert contents(out) == before
+    assert leftovers(tmp_path, out) == []
+
+
+# -- unchanged files are carried over as hard links ---------------------------------------------------
+def inode(path: Path) -> int:
+    return os.stat(path).st_ino
+
+
+def test_unchanged_files_are_hard_links_to_the_previous_ones_and_changed_ones_are_new(tmp_path):
+    out = tmp_path / "build"
+    replace_folder(out, {"same.kql": "same\n", "sub/same.yaml": "s: 1\n", "changed.kql": "v1\n"})
+    before = {name: inode(out / name) for name in ("same.kql", "sub/same.yaml", "changed.kql")}
+    stats = WriteStats()
+    replace_folder(out, {"same.kql": "same\n", "sub/same.yaml": "s: 1\n", "changed.kql": "v2\n", "new.kql": "n\n"}, stats)
+    assert {k: v for k, v in contents(out).items() if k != MARKER} == {
+        "same.kql": b"same\n", "sub/same.yaml": b"s: 1\n", "changed.kql": b"v2\n", "new.kql": b"n\n",
+    }
+    assert inode(out / "same.kql") == before["same.kql"]
+    assert inode(out / "sub/same.yaml") == before["sub/same.yaml"]
+    assert inode(out / "changed.kql") != before["changed.kql"]
+    assert (stats.linked, stats.written) == (2, 2)
+    assert os.stat(out / "same.kql").st_nlink == 1  # the previous folder is gone, its names with it
+    assert leftovers(tmp_path, out) == []
+
+
+def test_a_file_edited_by_hand_in_the_output_is_written_again_not_carried_over(tmp_path):
+    out = tmp_path / "build"
+    replace_folder(out, {"q.kql": "SigninLogs\n", "r.kql": "r\n"})
+    (out / "q.kql").write_bytes(b"SigninLogz\n")  # same size, other bytes
+    (out / "r.kql").write_bytes(b"r\nmore\n")
+    stats = WriteStats()
+    replace_folder(out, {"q.kql": "SigninLogs\n", "r.kql": "r\n"}, stats)
+    assert (out / "q.kql").read_bytes() == b"SigninLogs\n"
+    assert (out / "r.kql").read_bytes() == b"r\n"
+    assert (stats.linked, stats.written) == (0, 2)
+
+
+def test_a_symbolic_link_in_the_previous_output_is_neither_followed_nor_carried_over(tmp_path):
+    out = tmp_path / "build"
+    elsewhere = tmp_path / "elsewhere.kql"
+    elsewhere.write_bytes(b"q\n")
+    replace_folder(out, {"q.kql": "old\n"})
+    (out / "q.kql").unlink()
+    (out / "q.kql").symlink_to(elsewhere)
+    replace_folder(out, {"q.kql": "q\n"})
+    assert not (out / "q.kql").is_symlink()
+    assert (out / "q.kql").read_bytes() == b"q\n"
+    assert inode(out / "q.kql") != inode(elsewhere)
+    assert elsewhere.read_bytes() == b"q\n"
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP])
+def test_without_hard_links_every_file_is_written_instead(tmp_path, monkeypatch, code):
+    """FAT and some network shares refuse link(): the files are copied (written) and the output is the same."""
+    out = tmp_path / "build"
+    files = {f"kql/{i}.kql": f"{i}\n" for i in range(4)}
+    replace_folder(out, files)
+    before = {name: inode(out / name) for name in files}
+    calls = []
+
+    def no_links(source, target, **kwargs):
+        calls.append(target)
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(write.os, "link", no_links)
+    stats = WriteStats()
+    replace_folder(out, files, stats)
+    assert {k: v for k, v in contents(out).items() if k != MARKER} == {k: v.encode() for k, v in files.items()}
+    assert all(inode(out / name) != before[name] for name in files)
+    assert (stats.linked, stats.written) == (0, 4)
+    assert len(calls) == 1  # tried once, then every file is written
+    assert leftovers(tmp_path, out) == []
+
+
+def test_a_failure_after_files_were_linked_leaves_the_previous_output_as_it_was(tmp_path, monkeypatch):
+    out = tmp_path / "build"
+    replace_folder(out, {"a.kql": "a\n", "b.kql": "b\n", "c.kql": "c\n"})
+    before = contents(out)
+    real_open = open
+
+    def failing_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and Path(path).name == "d.kql":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(write, "open", failing_open, raising=False)
+    with pytest.raises(OutputError, match="No space left on device"):
+        replace_folder(out, {"a.kql": "a\n", "b.kql": "b\n", "c.kql": "c\n", "d.kql": "d\n"})
+    assert contents(out) == before
+    assert all(os.stat(out / name).st_nlink == 1 for name in ("a.kql", "b.kql", "c.kql"))  # the staged links are gone
     assert leftovers(tmp_path, out) == []

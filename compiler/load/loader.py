@@ -271,12 +271,13 @@ def display_path_for(path: Path, base: Path | None = None) -> str:
         return path.as_posix()
 
 
-def rule_display_path(file: Path, root: Path | None) -> str:
+def rule_display_path(file: Path, root: Path | None, root_name: str | None = None) -> str:
     """How a rule file is named in diagnostics and in generated files: under its folder's name
     (`rules/prt.yml`) when found in a folder, else as given (its name when given absolute). It
-    never depends on the working directory, so outputs are the same wherever you run."""
+    never depends on the working directory, so outputs are the same wherever you run.
+    `root_name`: `root.resolve().name`, when the caller has it already."""
     if root is not None:
-        name = root.resolve().name
+        name = root_name if root_name is not None else root.resolve().name
         # the path as found below the folder, not resolved: a symbolic link may lead elsewhere
         return f"{name}/{file.relative_to(root).as_posix()}"
     return file.name if file.is_absolute() else file.as_posix()
@@ -312,8 +313,9 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagno
     diagnostics: list[Diagnostic] = []
     for path in paths:
         if path.is_dir():
+            name = path.resolve().name
             for file in _walk(path):
-                found.setdefault(Path(os.path.realpath(file)), rule_display_path(file, path))
+                found.setdefault(Path(os.path.realpath(file)), rule_display_path(file, path, name))
         elif path.is_file():
             found.setdefault(Path(os.path.realpath(path)), rule_display_path(path, None))
         else:
@@ -327,21 +329,39 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagno
 def load_documents(paths: Iterable[Path]) -> tuple[list[RuleDocument], list[Diagnostic]]:
     """Read every rule file under `paths`; unreadable files become diagnostics, not exceptions."""
     files, diagnostics = discover(paths)
+    documents, problems = read_documents(files)
+    return documents, diagnostics + problems
+
+
+def read_documents(files: list[tuple[Path, str]]) -> tuple[list[RuleDocument], list[Diagnostic]]:
+    """The documents of files found by `discover`."""
+    diagnostics: list[Diagnostic] = []
     documents: list[RuleDocument] = []
     for file, display in files:
         try:
-            with open(file, "rb") as handle:  # read no more than the limit, whatever the file claims
-                data = handle.read(MAX_FILE_BYTES + 1)
-            if len(data) > MAX_FILE_BYTES:
-                diagnostics.append(Diagnostic("E001", _too_large(), SourceLocation(display)))
-                continue
-            text = data.decode("utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            diagnostics.append(
-                Diagnostic("E001", f"cannot read file: {error}", SourceLocation(display))
-            )
+            data = read_rule_bytes(file)
+        except OSError as error:
+            diagnostics.append(Diagnostic("E001", f"cannot read file: {error}", SourceLocation(display)))
             continue
-        parsed, problems = parse_documents(text, file, display)
+        parsed, problems = documents_from_bytes(data, file, display)
         diagnostics.extend(problems)
         documents.extend(parsed)
     return documents, diagnostics
+
+
+def read_rule_bytes(file: Path) -> bytes:
+    """A rule file's bytes, and no more than one past the limit, whatever the file claims."""
+    with open(file, "rb") as handle:
+        return handle.read(MAX_FILE_BYTES + 1)
+
+
+def documents_from_bytes(data: bytes, file: Path, display: str) -> tuple[list[RuleDocument], list[Diagnostic]]:
+    """The rule documents of a file's bytes (`read_rule_bytes`): too large, not UTF-8 or not
+    YAML are diagnostics. The incremental build reads files through this too."""
+    if len(data) > MAX_FILE_BYTES:
+        return [], [Diagnostic("E001", _too_large(), SourceLocation(display))]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return [], [Diagnostic("E001", f"cannot read file: {error}", SourceLocation(display))]
+    return parse_documents(text, file, display)

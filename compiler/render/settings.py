@@ -13,12 +13,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from ..convert.query import Query
 from ..diagnostics import Diagnostic
 from ..model.durations import parse_duration
-from ..model.rule import Rule
 from ..paths import SCHEMAS_DIR
+
+if TYPE_CHECKING:  # annotations only: the formats (render/formats.py) import this module, and the cache reads them
+    from ..convert.query import Query
+    from ..model.rule import Rule
 
 SENTINEL_SEVERITY = {"informational": "Informational", "low": "Low", "medium": "Medium", "high": "High", "critical": "High"}
 DEFENDER_SEVERITY = {"informational": "informational", "low": "low", "medium": "medium", "high": "high", "critical": "high"}

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING
 
 from ..diagnostics import Diagnostic
 from ..load.loader import RuleDocument
 from ..model import sigmahq
 from ..paths import SCHEMAS_DIR
+
+if TYPE_CHECKING:  # jsonschema is imported when a rule needs its messages (a tenth of a second)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 RULE_SCHEMA_PATH = SCHEMAS_DIR / "rule.schema.json"
 FAST_PATH_MINIMUM = 50  # documents; fewer do not repay compiling the fast validator (0.1 s)
@@ -23,6 +25,8 @@ FAST_PATH_MINIMUM = 50  # documents; fewer do not repay compiling the fast valid
 
 @lru_cache(maxsize=1)
 def rule_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     # The schema is committed data; tests/test_schema.py checks it against the meta-schema
     # (doing that on every run cost 0.1 s of each command's start-up).
     schema = json.loads(RULE_SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -81,6 +85,8 @@ def validate_document(document: RuleDocument, fast: bool = False) -> list[Diagno
     data = sigmahq.schema_view(document.data)  # SigmaHQ's azure signinlogs is read as its entra service
     if fast and is_valid_fast(data):
         return []
+    from jsonschema.exceptions import best_match
+
     errors = sorted(rule_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
         if error.context:

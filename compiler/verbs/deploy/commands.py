@@ -109,7 +109,6 @@ def fail(message: str) -> typer.Exit:
 
 def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make_target: Callable) -> None:
     """`kind`: the target class (its platform, output format and file reader); `make_target(client)` builds one."""
-    from ...build import BuildResult
     from ...cli import DiagnosticFormat, make_compiler, report, usage_error, user_errors
     from .apply import apply_plan
     from .credentials import credential_for
@@ -124,7 +123,7 @@ def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make
     compiler = make_compiler(common.table_schema, common.templates)
     with user_errors():
         desired = desired_rules(lambda: compiler, common.rules, kind.platform, kind.output_format, kind.desired)
-    report(BuildResult([], [], desired.diagnostics, desired.files), DiagnosticFormat.text)
+    report(desired.diagnostics, desired.files, DiagnosticFormat.text)
     if desired.files == 0:  # a wrong path must not plan the deletion of every rule
         raise usage_error(f"no rule files in {', '.join(str(p) for p in common.rules)}: nothing to deploy")
     if not desired.ok:

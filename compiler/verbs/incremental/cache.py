@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from ...across_files import DocumentKeys, OutputName
 from ...diagnostics import Diagnostic, SourceLocation
 from ...paths import PACKAGE_DIR, SCHEMAS_DIR, TEMPLATES_DIR
 
-FORMAT = 1  # bump when FileResult changes shape
+FORMAT = 2  # bump when FileResult changes shape
 LIBRARIES = ("sigma", "jinja2", "yaml", "jsonschema")  # their versions can change output
 
 
@@ -36,15 +37,16 @@ class FileResult:
     queries: list[str] = field(default_factory=list)  # `compile`: its rules' queries, in order
     entries: list[dict] = field(default_factory=list)  # manifest entries
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    manifest: dict = field(default_factory=dict)  # the manifest around the entries (its other keys)
-    # lower-cased, for checks across files: ids and titles of its documents, their Sigma `name`s
-    # (what correlations refer to), and the output names of its rules
-    ids: list[str] = field(default_factory=list)
-    titles: list[str] = field(default_factory=list)
-    sigma_names: list[str] = field(default_factory=list)
-    output_names: list[str] = field(default_factory=list)
+    # what the checks across files read (across_files.py): its documents' keys, its rules' output names
+    documents: list[DocumentKeys] = field(default_factory=list)
+    names: list[OutputName] = field(default_factory=list)
     counted: int = 0  # its share of OutputSet.rules
     correlated: bool = False  # holds a correlation or a rule one references: never stored
+
+    @property
+    def referable(self) -> set[str]:
+        """The ids and Sigma names of its documents, lower-cased: what a correlation refers to."""
+        return {value.strip().lower() for d in self.documents for key, value, _ in d.keys if key in ("id", "name")}
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -57,6 +59,11 @@ class FileResult:
         data["diagnostics"] = [
             Diagnostic(**{**d, "location": SourceLocation(**d["location"])}) for d in data["diagnostics"]
         ]
+        data["documents"] = [
+            DocumentKeys(d["display_path"], d["title"], tuple((k, v, SourceLocation(**at)) for k, v, at in d["keys"]))
+            for d in data["documents"]
+        ]
+        data["names"] = [OutputName(**{**n, "location": SourceLocation(**n["location"])}) for n in data["names"]]
         return cls(**data)
 
 

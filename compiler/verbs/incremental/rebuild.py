@@ -4,11 +4,16 @@ A build is split into per-file results (`cache.FileResult`). Files whose bytes, 
 everything else the output depends on (`cache.context_key`), are unchanged come from the
 cache; the others are compiled, in several processes when there are enough of them.
 
-What spans files is left to the plain build (`build.build_outputs` over everything): when a
-file has an error or cannot be read, or two files share an id, a title or an output name,
-the whole set is built the plain way, so outputs and diagnostics are always exactly the
-plain build's. Correlation rules depend on the rules they reference: a file holding one is
-compiled together with those files and the changed ones, and none of them is cached.
+Every step is the plain build's own, never a copy of it: files are found, read and parsed by
+the loader (`discover`, `read_rule_bytes`, `documents_from_bytes`), compiled, checked and
+rendered by `build.build_outputs` (per chunk of files), and the checks across files
+(`across_files.cross_file_diagnostics`) run over the facts of every file, cached or not; the
+manifest is `across_files.manifest_of`. Where per-file results cannot promise the plain
+build's output (a file has an error or cannot be read, or a check across files finds
+something), the whole set is built the plain way, so outputs and diagnostics are always
+exactly the plain build's. Correlation rules depend on the rules they reference: a file
+holding one is compiled together with those files and the changed ones, and none of them is
+cached.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import yaml
 
+from ...across_files import DocumentKeys, cross_file_diagnostics, manifest_of, settle_output_names
 from ...diagnostics import Diagnostic, has_errors
-from ...load.loader import discover
+from ...load.loader import discover, documents_from_bytes, read_documents, read_rule_bytes
 from .cache import Cache, FileResult
 from .parallel import map_chunks, workers_for
 
@@ -65,17 +71,18 @@ def build(
     processes as pay off, 1: this process only."""
     files, problems = discover(paths)
     if problems or not files or (cache is None and workers_for(len(files), jobs) <= 1):
-        return _plain(make_compiler, paths, formats)
+        return _plain(make_compiler, paths, formats, (files, problems))
     try:
-        items = [(file, display, file.read_bytes()) for file, display in files]
+        items = [(file, display, read_rule_bytes(file)) for file, display in files]
     except OSError:
         return _plain(make_compiler, paths, formats)
+    formats = formats or _all_formats()
     keys = [cache.key(display, data) for _, display, data in items] if cache else [None] * len(items)
     results: list[FileResult | None] = [cache.get(key) if cache else None for key in keys]
     stats = {"files": len(items), "cached": sum(r is not None for r in results), "workers": 1}
     try:
         fresh = _compile_missing(make_compiler, paths, formats, items, results, jobs, stats)
-        outputs = _merge(results)
+        outputs = _merge(results, formats)
     except Fallback:
         return _plain(make_compiler, paths, formats)
     if cache is not None:
@@ -86,11 +93,25 @@ def build(
     return outputs
 
 
-def _plain(make_compiler, paths, formats) -> Outputs:
-    from ...build import build_outputs
+def _compile_found(compiler, found, platforms):
+    files, problems = found
+    documents, unread = read_documents(files)
+    return compiler.compile_documents(documents, problems + unread, platforms)
+
+
+def _all_formats() -> tuple[str, ...]:
     from ...render.formats import ALL_FORMATS
 
-    plain = build_outputs(make_compiler(), paths, formats or ALL_FORMATS)
+    return ALL_FORMATS
+
+
+def _plain(make_compiler, paths, formats, found=None) -> Outputs:
+    """The plain build; `found`: what `discover(paths)` gave already (it is not walked again)."""
+    from ...build import build_outputs
+
+    compiler = make_compiler()
+    result = _compile_found(compiler, found, ("sentinel", "defender")) if found else None
+    plain = build_outputs(compiler, paths, formats or _all_formats(), result=result)
     return Outputs(plain.files, plain.manifest, plain.diagnostics, plain.rules, {"plain": 1})
 
 
@@ -99,10 +120,9 @@ def _compile_missing(make_compiler, roots, formats, items, results, jobs, stats)
     correlations = [i for i, (_, _, data) in enumerate(items) if CORRELATION.search(data)]
     if correlations:
         references = _references([items[i][2] for i in correlations])
-        group = [i for i, r in enumerate(results)
-                 if r is None or i in correlations or references & set(r.ids + r.sigma_names)]
+        group = [i for i, r in enumerate(results) if r is None or i in correlations or references & r.referable]
         for index, result in zip(group, build_chunk(make_compiler(), roots, formats, [items[i] for i in group])):
-            result.correlated = index in correlations or bool(references & set(result.ids + result.sigma_names))
+            result.correlated = index in correlations or bool(references & result.referable)
             results[index] = result
         return group
     missing = [i for i, r in enumerate(results) if r is None]
@@ -132,56 +152,41 @@ def _references(blobs: list[bytes]) -> set[str]:
 
 
 def _parse_chunk(chunk: Sequence[Item]) -> tuple[list, dict[str, FileResult]]:
-    """The chunk's documents, and an empty result per file that knows its ids, titles and names."""
-    from ...load.loader import parse_documents
-
+    """The chunk's documents, and an empty result per file that holds its documents' keys."""
     documents = []
     results = {display: FileResult(display) for _, display, _ in chunk}
     for file, display, data in chunk:
-        try:
-            parsed, problems = parse_documents(data.decode("utf-8"), file, display)
-        except UnicodeDecodeError:
-            raise Fallback from None
+        parsed, problems = documents_from_bytes(data, file, display)
         if problems:
-            raise Fallback
+            raise Fallback  # the plain build reports it, and builds nothing
         documents += parsed
-    for document in documents:
-        result = results[document.display_path]
-        result.counted = 1
-        data = document.data if isinstance(document.data, dict) else {}
-        for key, values in (("id", result.ids), ("title", result.titles), ("name", result.sigma_names)):
-            if isinstance(data.get(key), str):
-                values.append(data[key].strip().lower())
+        results[display].documents = [DocumentKeys.of(d) for d in parsed]
+        results[display].counted = 1
     return documents, results
 
 
 def _assign(results: dict[str, FileResult], diagnostics: list[Diagnostic], compiled, roots) -> dict[str, str]:
-    """Hand each diagnostic and output name to its file; returns rule id → output name."""
-    from ...build import output_names
+    """Hand each diagnostic and wanted output name to its file; returns rule id → output name."""
+    from ...build import wanted_output_names
 
-    names, _ = output_names([c.rule for c in compiled.compiled], roots)
-    for c in compiled.compiled:
-        if c.rule.id in names:
-            results[c.rule.source].output_names.append(names[c.rule.id].lower())
+    wanted = wanted_output_names([c.rule for c in compiled.compiled], roots)
+    for want in wanted:
+        results[want.source].names.append(want)
     for diagnostic in diagnostics:
         if diagnostic.location.path not in results:
             raise Fallback  # a finding about no file of this chunk
         results[diagnostic.location.path].diagnostics.append(diagnostic)
-    return names
+    return settle_output_names(wanted)[0]
 
 
 def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequence[Item]) -> list[FileResult]:
     """Build the files of `chunk` together and split the outputs by file (runs in a worker)."""
     from ...build import build_outputs
-    from ...render.formats import ALL_FORMATS
 
     documents, results = _parse_chunk(chunk)
     compiled = compiler.compile_documents(documents, [], ("sentinel", "defender"))
-    outputs = build_outputs(compiler, roots, formats or ALL_FORMATS, result=compiled)
+    outputs = build_outputs(compiler, roots, formats or _all_formats(), result=compiled)
     _assign(results, outputs.diagnostics, compiled, roots)
-    frame = {key: ([] if key == "rules" else value) for key, value in outputs.manifest.items()}
-    for result in results.values():
-        result.manifest = frame
     for entry in outputs.manifest["rules"]:
         result = results[entry["source"]]
         result.entries.append(entry)
@@ -192,28 +197,24 @@ def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequenc
 
 
 def _check(results: list[FileResult]) -> None:
-    """Fallback on anything that per-file results cannot settle."""
-    seen: dict[tuple[str, str], str] = {}
-    for result in results:
-        if has_errors(result.diagnostics):
-            raise Fallback  # the plain build words errors (and leaves out outputs) its own way
-        for kind, values in (("id", result.ids), ("title", result.titles), ("name", result.output_names)):
-            for value in values:
-                if seen.setdefault((kind, value), result.display) != result.display:
-                    raise Fallback  # the same id, title or output name in two files
+    """Fallback on anything that per-file results cannot settle: an error in a file (the plain
+    build words errors, and leaves outputs out, its own way), or any finding of the checks
+    across files, run over the facts of every file."""
+    if any(has_errors(result.diagnostics) for result in results):
+        raise Fallback
+    documents = [d for result in results for d in result.documents]
+    names = [n for result in results for n in result.names]
+    if cross_file_diagnostics(documents, names):
+        raise Fallback
 
 
-def _merge(results: list[FileResult]) -> Outputs:
+def _merge(results: list[FileResult], formats: tuple[str, ...]) -> Outputs:
     """The build of all files from their per-file results; anything across files → Fallback."""
     _check(results)
-    frame = next((r.manifest for r in results if r.manifest), None)
-    if frame is None:
-        raise Fallback
     files: dict[str, str] = {}
     for result in results:
         files.update(result.files)
-    entries = sorted((e for r in results for e in r.entries), key=lambda e: e["id"])
-    manifest = {key: (entries if key == "rules" else value) for key, value in frame.items()}
+    manifest = manifest_of(formats, [e for r in results for e in r.entries])
     diagnostics = [d for r in results for d in r.diagnostics]
     return Outputs(files, manifest, diagnostics, sum(r.counted for r in results))
 
@@ -242,9 +243,9 @@ def compile_queries(
     files, problems = discover(paths)
     workers = workers_for(len(files), jobs)
     if problems or workers <= 1:
-        return _plain_queries(make_compiler, paths, platform, named)
+        return _plain_queries(make_compiler, paths, platform, named, (files, problems))
     try:
-        items = [(file, display, file.read_bytes()) for file, display in files]
+        items = [(file, display, read_rule_bytes(file)) for file, display in files]
     except OSError:
         return _plain_queries(make_compiler, paths, platform, named)
     if any(CORRELATION.search(data) for _, _, data in items):
@@ -263,10 +264,11 @@ def compile_queries(
     )
 
 
-def _plain_queries(make_compiler, paths, platform, named) -> Queries:
+def _plain_queries(make_compiler, paths, platform, named, found=None) -> Queries:
     from ...build import output_names
 
-    result = make_compiler().compile_paths(paths, (platform,))
+    compiler = make_compiler()
+    result = _compile_found(compiler, found, (platform,)) if found else compiler.compile_paths(paths, (platform,))
     # A file with an error prints nothing: half of a file (a correlation's building blocks
     # without the correlation) would be shipped as if it were the whole.
     refused = {d.location.path for d in result.diagnostics if d.severity == "error"}
