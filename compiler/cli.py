@@ -227,7 +227,7 @@ def compile_command(
 
     with user_errors():
         compiler = compiler_factory(table_schema, templates)
-        queries = incremental.compile_queries(compiler, paths, target.value, named=out is not None, jobs=jobs)
+        queries = incremental.compile_queries(compiler, paths, target.value, named=out is not None, jobs=jobs, strict=strict)
     report(queries.diagnostics, queries.rules, fmt)
     ok = queries.ok and not (strict and queries.diagnostics)
     if out is None:

@@ -235,26 +235,36 @@ class Queries:
         return not has_errors(self.diagnostics)
 
 
+def refuses(diagnostic, strict: bool) -> bool:
+    """A finding that keeps its file's queries from being printed (`--strict`: warnings too)."""
+    return diagnostic.severity == "error" or strict
+
+
 def compile_queries(
     make_compiler: Callable[[], "Compiler"], paths: list[Path], platform: str, *, named: bool, jobs: int | None = None,
+    strict: bool = False,
 ) -> Queries:
     """Every rule's query for `platform`, as `compile` prints them (`named`: and as the files
-    `compile --out` writes), on several cores when there are enough rules. Nothing is cached."""
+    `compile --out` writes), on several cores when there are enough rules. Nothing is cached.
+    A file with an error (with `strict`, any finding) gives no query at all."""
     files, problems = discover(paths)
     workers = workers_for(len(files), jobs)
     if problems or workers <= 1:
-        return _plain_queries(make_compiler, paths, platform, named, (files, problems))
+        return _plain_queries(make_compiler, paths, platform, named, strict, (files, problems))
     try:
         items = [(file, display, read_rule_bytes(file)) for file, display in files]
     except OSError:
-        return _plain_queries(make_compiler, paths, platform, named)
+        return _plain_queries(make_compiler, paths, platform, named, strict)
     if any(CORRELATION.search(data) for _, _, data in items):
-        return _plain_queries(make_compiler, paths, platform, named)  # correlations need their rules
+        return _plain_queries(make_compiler, paths, platform, named, strict)  # correlations need their rules
     try:
         results = map_chunks(partial(compile_chunk, make_compiler(), paths, platform, named), items, workers)
         _check(results)
     except Fallback:
-        return _plain_queries(make_compiler, paths, platform, named)
+        return _plain_queries(make_compiler, paths, platform, named, strict)
+    for result in results:
+        if any(refuses(d, strict) for d in result.diagnostics):
+            result.queries, result.files = [], {}
     return Queries(
         [q for r in results for q in r.queries],
         {path: text for r in results for path, text in r.files.items()} if named else None,
@@ -264,14 +274,14 @@ def compile_queries(
     )
 
 
-def _plain_queries(make_compiler, paths, platform, named, found=None) -> Queries:
+def _plain_queries(make_compiler, paths, platform, named, strict=False, found=None) -> Queries:
     from ...build import output_names
 
     compiler = make_compiler()
     result = _compile_found(compiler, found, (platform,)) if found else compiler.compile_paths(paths, (platform,))
     # A file with an error prints nothing: half of a file (a correlation's building blocks
     # without the correlation) would be shipped as if it were the whole.
-    refused = {d.location.path for d in result.diagnostics if d.severity == "error"}
+    refused = {d.location.path for d in result.diagnostics if refuses(d, strict)}
     texts = {c.rule.id: c.texts[platform] for c in result.compiled if platform in c.texts and c.rule.source not in refused}
     files = None
     if named:
