@@ -12,7 +12,8 @@ What it does, in one run:
    medians, ratios and the peak resident memory of each process tree:
    `sigma convert -t kusto -p bench/signinlogs-pipeline.yml -p azure_monitor`,
    `entra-sigma compile` (KQL), `entra-sigma build` from cold (every format; --jobs 1 and the
-   default), the incremental rebuild after one rule changes (`build --cache`), start-up
+   default), the incremental rebuild after one rule changes (`build --cache`, and under
+   `build --watch` from the edit to the rebuilt folder), start-up
    (`entra-sigma --version`, `validate` and `compile` of one rule, against `sigma --help` and
    `sigma convert` of one rule: sigma-cli has no offline version flag, its `version` verb asks
    PyPI), and Kusto.Language's check time per query (compiler/dev/kusto_language.py).
@@ -32,11 +33,14 @@ import hashlib
 import json
 import os
 import platform
+import queue
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -130,7 +134,7 @@ def run(command: list[str], capture: bool = False) -> Run:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=out if capture else subprocess.DEVNULL, stderr=err, cwd=ROOT,
-                                   env={**os.environ, "PYTHONPATH": str(SNAPSHOT)})
+                                   env=child_env())
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -203,38 +207,51 @@ def toggle(rule: Path) -> None:
     rule.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def in_process_incremental(folder: Path, repeat: int) -> list[float]:
-    """The same incremental rebuild inside one long-lived Python process (imports already paid)."""
-    from compiler.build import Compiler
-    from compiler.verbs.incremental.cache import Cache, context_key
-    from compiler.verbs.incremental.rebuild import build
-    from compiler.write import WriteStats, replace_folder
+def watch_incremental(folder: Path, repeat: int) -> tuple[list[float], list[float]]:
+    """The same one-rule edit under `entra-sigma build --watch` (one long-lived process, imports
+    and the last build kept): (seconds from the edit to the watcher's "built" line, polling at
+    0.05 s included; the build's own seconds as the watcher reports them)."""
+    out = CORPUS / "out-watch"
+    process = subprocess.Popen(
+        [*es("build", folder, "--out", out, "--watch", "--interval", "0.05")], cwd=ROOT, env=child_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
 
-    compiler = Compiler()
-    written = [WriteStats()]
-    cache = Cache(CORPUS / "cache-in-process", context_key({"bench": "in-process"}))
-    out = CORPUS / "out-in-process"
+    def next_built() -> str:
+        while True:
+            line = lines.get(timeout=300)
+            if line.startswith("built "):
+                return line
 
-    def rebuild():
-        outputs = build(lambda: compiler, [folder], cache=cache)
-        files = dict(outputs.files)
-        files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
-        written[0] = WriteStats()
-        replace_folder(out, files, written[0])
-        return outputs
-
-    rebuild()
     rule = sorted(folder.glob("*.yml"))[len(list(folder.glob("*.yml"))) // 3]  # not the rule the CLI runs change
-    timings = []
-    for _ in range(repeat):
+    latencies, own = [], []
+    try:
+        next_built()
+        time.sleep(2.5)  # the write step trusts its record of a file once that file is 2 s old
         toggle(rule)
-        start = time.perf_counter()
-        outputs = rebuild()
-        timings.append(time.perf_counter() - start)
-        if outputs.stats.get("cached") != outputs.stats.get("files", 0) - 1:
-            print(f"warning: the in-process rebuild compiled more than the changed rule: {outputs.stats}")
-    print(f"in-process rebuild, last run: {written[0].linked} files carried over (hard links), {written[0].written} written")
-    return timings
+        next_built()  # the first edit reads every output file back once, then records it
+        for _ in range(repeat):
+            time.sleep(1.0)  # an edit a second: faster than anyone edits rules
+            toggle(rule)
+            start = time.perf_counter()
+            line = next_built()
+            latencies.append(time.perf_counter() - start)
+            if "(1 compiled, " not in line:
+                print(f"warning: the watcher compiled more than the changed rule: {line.strip()}")
+            own.append(float(line.rsplit(", ", 1)[1].split(" s)")[0]))
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    return latencies, own
+
+
+def child_env() -> dict[str, str]:
+    """The snapshot on the path; bytecode caches allowed (an installed package has them: pip
+    compiles them when it installs, as it did for sigma-cli's venv)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": str(SNAPSHOT)}
 
 
 def kusto_check(folder: Path, sigma_cli_output: str) -> dict:
@@ -347,7 +364,7 @@ def main() -> None:
             series[incremental_labels[0]].add(checked(es("build", ours, "--out", rebuilt, "--cache", cache)))
             series[incremental_labels[1]].add(checked(es("build", ours, "--out", rebuilt, "--cache", cache)))
             print(f"round {round_number + 1}/{args.repeat} done", flush=True)
-        in_process = in_process_incremental(ours, args.repeat)
+        watched, watched_own = watch_incremental(ours, args.repeat)
         load_after = os.getloadavg()
     kusto = None if args.skip_kusto else kusto_check(ours, theirs.stdout)
 
@@ -367,8 +384,9 @@ def main() -> None:
     for s in series.values():
         versus = "" if s.label.startswith(("sigma-cli", "start-up: sig")) else f"{series[peers[s.label]].median / s.median:.2f}x"
         print(f"| {s.label:44s} | {s.median:8.2f} | {s.best:6.2f} | {s.cpu:5.2f} | {s.peak_mb:7.0f} | {versus:>21s} |")
-    print(f"\nincremental rebuild in one long-lived process (1 rule changed, {args.rules} rules' files carried over or written): "
-          f"median {statistics.median(in_process):.3f} s, best {min(in_process):.3f} s")
+    print(f"\nbuild --watch, 1 rule changed ({args.rules} rules): from the edit to the 'built' line median "
+          f"{statistics.median(watched):.3f} s (best {min(watched):.3f} s, polling every 0.05 s); the build itself "
+          f"median {statistics.median(watched_own):.3f} s (best {min(watched_own):.3f} s)")
     if kusto:
         print(f"Kusto.Language: {kusto['queries']} queries in {kusto['all_queries_s']:.2f} s "
               f"(Node start-up and one query {kusto['node_and_one_query_s']:.2f} s): {kusto['per_query_ms']:.2f} ms per query; "
@@ -384,7 +402,8 @@ def main() -> None:
           f"{'met' if compile_ratio >= GOALS['compile_ratio'] else 'NOT met'}")
     print(f"  incremental build (1 rule changed) at most {GOALS['incremental_share']:.0%} of the cold build: "
           f"{incremental:.2f} s of {cold:.2f} s = {share:.1%} {'met' if share <= GOALS['incremental_share'] else 'NOT met'}; "
-          f"{statistics.median(in_process):.2f} s in one process ({statistics.median(in_process) / cold:.1%})")
+          f"build --watch: {statistics.median(watched):.2f} s from the edit = {statistics.median(watched) / cold:.1%} "
+          f"{'met' if statistics.median(watched) / cold <= GOALS['incremental_share'] else 'NOT met'}")
     print(f"  peak memory under {GOALS['peak_mb']} MB: {peak:.0f} MB {'met' if peak < GOALS['peak_mb'] else 'NOT met'}")
     if args.json:
         args.json.write_text(json.dumps({
@@ -392,7 +411,7 @@ def main() -> None:
             "rules": args.rules, "spelling": spelling, "repeat": args.repeat,
             "series": {s.label: {"median_s": s.median, "best_s": s.best, "cpu_s": s.cpu, "peak_mb": s.peak_mb,
                                  "runs_s": [r.seconds for r in s.runs]} for s in series.values()},
-            "in_process_incremental_s": in_process, "kusto": kusto,
+            "watch_edit_to_built_s": watched, "watch_build_s": watched_own, "kusto": kusto,
             "goals": {"compile_ratio": compile_ratio, "incremental_share": share, "peak_mb": peak},
         }, indent=2) + "\n")
 

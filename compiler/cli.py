@@ -9,9 +9,12 @@ most of a third of a second to import).
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import time
 from contextlib import contextmanager
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
@@ -131,11 +134,18 @@ def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas:
     """The build cache, keyed on everything besides the rule files that the output depends on."""
     if folder is None:
         return None
-    from .verbs.incremental.cache import Cache, context_key
+    from .verbs.incremental.cache import Cache
+
+    return Cache(folder, cache_context(verb, paths, table_schemas, templates))
+
+
+def cache_context(verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None) -> str:
+    """What a cache entry's key holds besides its file: the verb, its arguments, the code and data."""
+    from .verbs.incremental.cache import context_key
 
     user_files = [*(table_schemas or []), *([templates] if templates else [])]
     options = {"verb": verb, "paths": [(p.as_posix(), p.resolve().as_posix()) for p in paths]}
-    return Cache(folder, context_key(options, user_files))
+    return context_key(options, user_files)
 
 
 def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
@@ -239,18 +249,22 @@ def compile_command(
     raise typer.Exit(0 if ok else 1)
 
 
-def write_all_or_nothing(out: Path, files: dict[str, str], ok: bool) -> None:
-    """Replace `out` whole, or leave the previous output untouched when a rule has errors."""
+def write_all_or_nothing(out: Path, files: dict[str, str], ok: bool, exit_on_errors: bool = True, known=None) -> bool:
+    """Replace `out` whole, or leave the previous output untouched when a rule has errors
+    (exit 1, or with `exit_on_errors` False return False). `known`: see write.Known."""
     from .load.loader import display_path_for
     from .write import OutputError, replace_folder
 
     if not ok:
         typer.echo(f"nothing written to {display_path_for(out)}: fix the errors above", err=True)
-        raise typer.Exit(1)
+        if exit_on_errors:
+            raise typer.Exit(1)
+        return False
     try:
-        replace_folder(out, files)
+        replace_folder(out, files, known=known)
     except OutputError as error:
         raise usage_error(str(error))
+    return True
 
 
 @app.command()
@@ -266,27 +280,87 @@ def build(
     )] = None,
     jobs: Jobs = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every warning, not one line per cause.")] = False,
+    watch: Annotated[bool, typer.Option(
+        "--watch", help="Stay running and build again whenever a rule file changes, until Ctrl-C.",
+    )] = False,
+    interval: Annotated[float, typer.Option(
+        "--interval", metavar="SECONDS", min=0.05, help="With --watch: how often to look for changes.",
+    )] = 0.5,
 ) -> None:
     """Build every rule in every format, plus a manifest.
 
     The formats: KQL, Sentinel YAML, ARM, Defender hunting query and custom detection. If any
-    rule has an error, nothing is written."""
+    rule has an error, nothing is written. With --watch, a rule with an error leaves the last
+    good output in place and the build goes on watching."""
+    if not rules_dir.is_dir():
+        raise usage_error(f"{rules_dir}: not a folder")
+    once = partial(build_once, rules_dir, out, fmt, strict, jobs, verbose)
+    if not watch:
+        compiler = compiler_factory(table_schema, templates)
+        once(compiler, open_cache(cache, "build", [rules_dir], table_schema, templates))
+        raise typer.Exit(0)
+    raise typer.Exit(watch_builds(once, rules_dir, out, table_schema, templates, cache, interval))
+
+
+def build_once(rules_dir, out, fmt, strict, jobs, verbose, compiler, cache, known=None) -> bool:
+    """One build of `rules_dir` into `out`; False when a rule's errors left `out` as it was.
+    `known` (a watching build's record of what it wrote): errors do not exit, and the line
+    that ends each build says how many files were compiled and how long it took."""
+    watching = known is not None
     from .load.loader import display_path_for
     from .verbs.incremental import rebuild as incremental
 
-    if not rules_dir.is_dir():
-        raise usage_error(f"{rules_dir}: not a folder")
-    compiler = compiler_factory(table_schema, templates)
+    started = time.perf_counter()
     with user_errors():
-        outputs = incremental.build(
-            compiler, [rules_dir], cache=open_cache(cache, "build", [rules_dir], table_schema, templates), jobs=jobs,
-        )
+        outputs = incremental.build(compiler, [rules_dir], cache=cache, jobs=jobs)
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
     report(outputs.diagnostics, outputs.rules, fmt, summarise_warnings=not verbose)
-    write_all_or_nothing(out, files, outputs.ok and not (strict and outputs.diagnostics))
-    typer.echo(f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}", err=True)
-    raise typer.Exit(0)
+    if not write_all_or_nothing(out, files, outputs.ok and not (strict and outputs.diagnostics), exit_on_errors=not watching, known=known):
+        return False
+    done = f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}"
+    if watching:
+        compiled = outputs.stats.get("files", outputs.rules) - outputs.stats.get("cached", 0)
+        done += f" ({compiled} compiled, {time.perf_counter() - started:.2f} s)"
+    typer.echo(done, err=True)
+    return True
+
+
+def stop_watching(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def watch_builds(once, rules_dir: Path, out: Path, table_schema, templates, cache_dir, interval: float) -> int:
+    """`build --watch`: the first build, then one per change, with the compiler and the last
+    build's per-file results kept in memory. A change to --templates or --table-schema files
+    makes a new compiler. Ctrl-C (or SIGTERM) ends it with 0."""
+    from .load.loader import display_path_for
+    from .verbs.incremental.watch import MemoryCache, fingerprint, watch
+
+    user_files = [*(table_schema or []), *([templates] if templates else [])]
+    current: dict = {}
+
+    def rebuild() -> None:
+        seen = fingerprint(user_files)
+        try:
+            if current.get("seen") != seen:  # the first build, or the user's templates or schemas changed
+                from .verbs.incremental.cache import Cache
+
+                context = cache_context("build", [rules_dir], table_schema, templates)
+                disk = Cache(cache_dir, context) if cache_dir is not None else None
+                current.update(seen=seen, compiler=compiler_factory(table_schema, templates), cache=MemoryCache(context, disk))
+            once(current["compiler"], current["cache"], known=current.setdefault("known", {}))
+            current["cache"].settle()
+        except typer.Exit:
+            current.pop("seen", None)  # a usage error was printed: set up again after the next change
+        typer.echo(f"watching {display_path_for(rules_dir)} for changes (Ctrl-C to stop)", err=True)
+
+    signal.signal(signal.SIGTERM, stop_watching)  # `kill`, `docker stop`: end as Ctrl-C does
+    try:
+        watch(lambda: [rules_dir, *user_files], rebuild, ignore=[out, *([cache_dir] if cache_dir else [])], interval=interval)
+    except KeyboardInterrupt:
+        typer.echo("stopped watching", err=True)
+    return 0
 
 
 @app.command("diff")

@@ -17,6 +17,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,17 @@ class WriteStats:
 
 
 
-def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = None) -> list[Path]:
+# What one process last wrote into an output folder, per file: its text and the (inode, size,
+# modification time) it had then. A watching build keeps it between builds, so that a file
+# it wrote and nobody touched since is carried over without reading it back.
+Known = dict[str, tuple[str, int, int, int]]
+TRUST_AFTER_NS = 2_000_000_000  # a stat taken this soon after the file changed is not trusted (racy-git rule)
+
+
+def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = None, known: Known | None = None) -> None:
     """Write `files` (relative posix path → text) as the whole content of `out`; `stats`, if
-    given, counts the files linked and written."""
+    given, counts the files linked and written; `known`, if given, is what the previous call
+    into `out` recorded, and is brought up to date."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
         raise OutputError(
             f"{out} exists and was not written by entra-sigma; refusing to replace it (choose an empty or new folder)"
@@ -57,7 +66,7 @@ def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = 
     previous = None
     stats = stats if stats is not None else WriteStats()
     try:
-        _stage(staging, out if out.is_dir() else None, files, stats)
+        _stage(staging, out if out.is_dir() else None, files, stats, known)
         with open(staging / MARKER, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(MARKER_TEXT)
         if out.exists():
@@ -73,32 +82,60 @@ def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = 
         raise
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)  # the new output is in place; a leftover is only untidy
-    return [out / relative for relative in sorted(files)]
 
 
-def _stage(staging: Path, old: Path | None, files: dict[str, str], stats: WriteStats) -> None:
+def _stage(staging: Path, old: Path | None, files: dict[str, str], stats: WriteStats, known: Known | None) -> None:
     """Fill the staging folder: unchanged files linked from `old`, the others written. (Plain
     string paths: thousands of pathlib joins cost more than the links.)"""
     made = {""}
     linking = old is not None
     root, previous = os.fspath(staging), os.fspath(old) if old is not None else ""
+    records = known if known is not None else {}
+    learnt: Known = {}
     for relative in sorted(files):
-        data = files[relative].encode("utf-8")
+        text = files[relative]
         folder = relative.rpartition("/")[0]
         if folder not in made:
             os.makedirs(os.path.join(root, folder), exist_ok=True)
             made.add(folder)
-        target = os.path.join(root, relative)
-        if linking and _same_file(os.path.join(previous, relative), data):
+        target, source = os.path.join(root, relative), os.path.join(previous, relative)
+        record = records.get(relative)
+        trusted = linking and record is not None and record[0] == text and _stat_of(source) == record[1:]
+        if linking and (trusted or _same_file(source, text.encode("utf-8"))):
             try:
-                os.link(os.path.join(previous, relative), target, **NO_FOLLOW)
+                os.link(source, target, **NO_FOLLOW)
                 stats.linked += 1
+                if trusted:
+                    learnt[relative] = record
+                elif known is not None:
+                    _learn(learnt, relative, text, target)
                 continue
             except OSError:
                 linking = False  # no hard links here (FAT, some network shares): write every file
         with open(target, "wb") as handle:
-            handle.write(data)
+            handle.write(text.encode("utf-8"))
         stats.written += 1
+        if known is not None:
+            _learn(learnt, relative, text, target)
+    if known is not None:
+        known.clear()
+        known.update(learnt)
+
+
+def _stat_of(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns) if stat.S_ISREG(info.st_mode) else None
+
+
+def _learn(learnt: Known, relative: str, text: str, path: str) -> None:
+    """Record `path`'s stat, unless it changed too recently for its time stamp to tell a later
+    change of the same size apart (then the next build reads it once more)."""
+    found = _stat_of(path)
+    if found is not None and time.time_ns() - found[2] > TRUST_AFTER_NS:
+        learnt[relative] = (text, *found)
 
 
 def _same_file(path: str, data: bytes) -> bool:

@@ -123,9 +123,10 @@ def transcripts() -> list[tuple[str, str, str]]:
             starts = [i for i, line in enumerate(lines) if line.startswith("$ ")]
             for n, start in enumerate(starts):
                 command = lines[start][2:]
-                if PROGRAM.match(command) and not re.match(r"^\S+ (deploy|schema) ", command):
+                if PROGRAM.match(command) and not re.match(r"^\S+ (deploy|schema) ", command) and "--watch" not in command:
                     # deploy and schema pull talk to Azure: tests/test_deploy_docs.py runs those
-                    # transcripts against the local stand-in of the APIs
+                    # transcripts against the local stand-in of the APIs; a watching build runs
+                    # until stopped: tests/test_watch.py runs it, editing a rule meanwhile
                     end = starts[n + 1] if n + 1 < len(starts) else len(lines)
                     where = location(page, text, block.start("body")).rsplit(":", 1)[0]
                     found.append((f"{where}:{text.count(chr(10), 0, block.start('body')) + start + 1}",

@@ -103,6 +103,13 @@ def context_key(options: dict, user_files: Iterable[Path] = ()) -> str:
     return digest.hexdigest()
 
 
+def entry_key(context: str, display: str, data: bytes) -> str:
+    """The key of one rule file's entry: its bytes and display path, in a build `context`."""
+    digest = hashlib.sha256(context.encode())
+    digest.update(b"\0" + display.encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
 class Cache:
     """Entries under `folder/v<FORMAT>/<2 hex>/<key>.json`, written atomically."""
 
@@ -111,9 +118,7 @@ class Cache:
         self.context = context
 
     def key(self, display: str, data: bytes) -> str:
-        digest = hashlib.sha256(self.context.encode())
-        digest.update(b"\0" + display.encode() + b"\0" + data)
-        return digest.hexdigest()
+        return entry_key(self.context, display, data)
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
