@@ -21,6 +21,26 @@ DEFENDER_TABLES = sorted(t for t, table in REGISTRY.tables.items() if table.plat
 ALL_TABLES = SENTINEL_TABLES + DEFENDER_TABLES
 
 
+
+# Two small rules several test files write: one with a misspelt field (an error at 6:5), one
+# on the PRT column that the bundled SigninLogs schema has and Defender's table lacks.
+MISSPELT_RULE = """title: Misspelt field
+id: 7f0a2d1c-3b4e-4c5d-8e9f-0a1b2c3d4e5f
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    incomingTokenTyp: primaryRefreshToken
+  condition: sel
+"""
+PRT_RULE = """title: PRT from an unmanaged device
+id: 6a1f3c2e-8b4d-4f0a-9c61-2d7e5b9a0c11
+logsource: {product: entra, service: signins}
+detection:
+  prt:
+    incomingTokenType: primaryRefreshToken
+  condition: prt
+"""
+
 def platform_of(table: str) -> str:
     return REGISTRY.tables[table].platform
 

@@ -14,7 +14,7 @@ from entra_sigma import __version__
 from entra_sigma.cli import app
 from typer.testing import CliRunner
 
-from .helpers import REGISTRY
+from .helpers import MISSPELT_RULE, PRT_RULE, REGISTRY
 
 GOOD = """title: Legacy protocol sign-in
 id: 0e0a7f64-1c1e-4f3b-9a0e-6f1f6b1a2b3c
@@ -23,22 +23,6 @@ detection:
   sel:
     clientAppUsed: [IMAP4, POP3]
   condition: sel
-"""
-BAD = """title: Misspelt field
-id: 7f0a2d1c-3b4e-4c5d-8e9f-0a1b2c3d4e5f
-logsource: {product: entra, service: signins}
-detection:
-  sel:
-    incomingTokenTyp: primaryRefreshToken
-  condition: sel
-"""
-PRT = """title: PRT from an unmanaged device
-id: 6a1f3c2e-8b4d-4f0a-9c61-2d7e5b9a0c11
-logsource: {product: entra, service: signins}
-detection:
-  prt:
-    incomingTokenType: primaryRefreshToken
-  condition: prt
 """
 GOOD_QUERY = (
     "// Legacy protocol sign-in\n// id: 0e0a7f64-1c1e-4f3b-9a0e-6f1f6b1a2b3c\n// level: medium\n// source: rules/good.yml\n"
@@ -77,7 +61,7 @@ def test_validate_clean(work):
 
 
 def test_validate_reports_the_bad_rule_and_exits_1(work):
-    (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    (work / "rules" / "bad.yml").write_text(MISSPELT_RULE, encoding="utf-8")
     result = run("validate", "rules")
     assert result.exit_code == 1
     assert result.stderr == (
@@ -88,7 +72,7 @@ def test_validate_reports_the_bad_rule_and_exits_1(work):
 
 
 def test_json_diagnostics_parse_and_are_located(work):
-    (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    (work / "rules" / "bad.yml").write_text(MISSPELT_RULE, encoding="utf-8")
     result = run("validate", "rules", "--format", "json")
     assert result.exit_code == 1
     errors = [d for d in json.loads(result.stderr)["diagnostics"] if d["severity"] == "error"]
@@ -131,7 +115,7 @@ def test_usage_errors_exit_2(work, args, message):
 
 
 def test_a_rule_a_target_cannot_express_exits_1_with_the_target_named(work):
-    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    (work / "rules" / "prt.yml").write_text(PRT_RULE, encoding="utf-8")
     result = run("compile", "rules/prt.yml", "--target", "defender")
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -145,7 +129,7 @@ def test_a_rule_a_target_cannot_express_exits_1_with_the_target_named(work):
 
 
 def test_compile_to_standard_output(work):
-    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    (work / "rules" / "prt.yml").write_text(PRT_RULE, encoding="utf-8")
     result = run("compile", "rules")
     assert (result.exit_code, result.stderr) == (0, "")
     queries = result.stdout.split("\n\n")
@@ -202,10 +186,10 @@ def test_compile_prints_nothing_of_a_file_with_an_error(work):
     assert "did you mean 'userPrincipalName'?" in result.stderr
     assert result.stdout == GOOD_QUERY
     (work / "rules" / "chain.yml").unlink()
-    (work / "rules" / "pair.yml").write_text(PRT + "---\n" + BAD, encoding="utf-8")
+    (work / "rules" / "pair.yml").write_text(PRT_RULE + "---\n" + MISSPELT_RULE, encoding="utf-8")
     result = run("compile", "rules")
     assert result.exit_code == 1 and "incomingTokenTyp" in result.stderr
-    assert result.stdout == GOOD_QUERY  # the PRT rule is fine, but its file has an error
+    assert result.stdout == GOOD_QUERY  # the PRT_RULE rule is fine, but its file has an error
     forked = run("compile", "rules", "--jobs", "2")  # the same when the files are compiled in two processes
     assert (forked.exit_code, forked.stdout) == (1, GOOD_QUERY)
     fixed = REFUSED_CHAIN.replace("userPrincipalNam,", "userPrincipalName,")
@@ -217,7 +201,7 @@ def test_compile_prints_nothing_of_a_file_with_an_error(work):
 
 def test_compile_out_writes_one_file_per_rule_and_replaces_the_last_run(work):
     (work / "rules" / "identity").mkdir()
-    (work / "rules" / "identity" / "prt.yml").write_text(PRT, encoding="utf-8")
+    (work / "rules" / "identity" / "prt.yml").write_text(PRT_RULE, encoding="utf-8")
     first = run("compile", "rules", "--out", "build")
     assert (first.exit_code, first.stdout, first.stderr) == (0, "", "wrote 2 queries to build\n")
     assert sorted(p.relative_to(work / "build").as_posix() for p in (work / "build").rglob("*.kql")) == [
@@ -241,7 +225,7 @@ def test_compile_out_refuses_a_folder_it_did_not_write(work):
 
 
 def test_two_compiles_are_byte_identical(work):
-    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    (work / "rules" / "prt.yml").write_text(PRT_RULE, encoding="utf-8")
     first, second = run("compile", "rules"), run("compile", "rules")
     assert first.stdout_bytes == second.stdout_bytes and first.stdout
     run("compile", "rules", "--out", "a")
@@ -252,7 +236,7 @@ def test_two_compiles_are_byte_identical(work):
 
 
 def test_two_rules_with_one_output_name_are_not_silently_merged(work):
-    for folder, text in (("a", GOOD), ("b", PRT)):
+    for folder, text in (("a", GOOD), ("b", PRT_RULE)):
         (work / folder).mkdir()
         (work / folder / "x.yml").write_text(text, encoding="utf-8")
     result = run("compile", "a/x.yml", "b/x.yml", "--out", "build")
@@ -348,7 +332,7 @@ def test_a_broken_user_template_is_a_usage_error_not_a_crash(work):
 def test_build_with_errors_writes_nothing_and_keeps_the_previous_build(work):
     assert run("build", "rules", "--out", "out").exit_code == 0
     before = sorted(p.relative_to(work).as_posix() for p in (work / "out").rglob("*"))
-    (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    (work / "rules" / "bad.yml").write_text(MISSPELT_RULE, encoding="utf-8")
     result = run("build", "rules", "--out", "out")
     assert result.exit_code == 1
     assert result.stderr.endswith("nothing written to out: fix the errors above\n")
@@ -356,7 +340,7 @@ def test_build_with_errors_writes_nothing_and_keeps_the_previous_build(work):
 
 
 def test_sarif_diagnostics_for_code_scanning(work):
-    (work / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    (work / "rules" / "bad.yml").write_text(MISSPELT_RULE, encoding="utf-8")
     result = run("validate", "rules", "--format", "sarif")
     assert result.exit_code == 1
     log = json.loads(result.stderr)
@@ -401,7 +385,7 @@ def gaps(work) -> Path:
     """Three rules Defender cannot run for one cause, one for another, and good.yml for a third."""
     for number in (1, 2, 3):
         (work / "rules" / f"device-code-{number}.yml").write_text(device_code_rule(number), encoding="utf-8")
-    (work / "rules" / "prt.yml").write_text(PRT, encoding="utf-8")
+    (work / "rules" / "prt.yml").write_text(PRT_RULE, encoding="utf-8")
     return work
 
 
@@ -435,7 +419,7 @@ def test_build_verbose_lists_every_warning(gaps):
 
 
 def test_build_summary_keeps_errors_in_full(gaps):
-    (gaps / "rules" / "bad.yml").write_text(BAD, encoding="utf-8")
+    (gaps / "rules" / "bad.yml").write_text(MISSPELT_RULE, encoding="utf-8")
     result = run("build", "rules", "--out", "build")
     assert result.exit_code == 1
     assert "rules/bad.yml:6:5: error: unknown field 'incomingTokenTyp' in rule 'Misspelt field'" in result.stderr

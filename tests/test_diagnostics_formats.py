@@ -19,8 +19,8 @@ from entra_sigma.cli import app
 from entra_sigma.diagnostics import Diagnostic, SourceLocation, format_github
 from typer.testing import CliRunner
 
+from .helpers import MISSPELT_RULE as UNKNOWN_FIELD  # the same misspelt field the other CLI tests use
 from .helpers import REPO
-from .test_cli import BAD as UNKNOWN_FIELD  # the same misspelt field the other CLI tests use
 
 ODD_VALUE = """title: "100% odd, really: yes"
 id: 8a1b3e2d-4c5f-4d6e-9fa0-1b2c3d4e5f6a

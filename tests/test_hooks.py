@@ -16,19 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import REPO, VENV_BIN, command_env, shell
+from .helpers import MISSPELT_RULE, REPO, VENV_BIN, command_env, shell
 
 HOOKS = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
 ACTION = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
 GOOD_RULE = REPO / "rules" / "legacy-auth" / "legacy-auth-signin.yml"
-BAD_RULE = """title: Misspelt field
-id: 7f0a2d1c-3b4e-4c5d-8e9f-0a1b2c3d4e5f
-logsource: {product: entra, service: signins}
-detection:
-  sel:
-    incomingTokenTyp: primaryRefreshToken
-  condition: sel
-"""
 BAD_MESSAGE = "rules/misspelt.yml:6:5: error: unknown field 'incomingTokenTyp'"
 HOOK_RUNS = [  # the test hook replays the rule's cases on the local engine
     pytest.param(hook, id=hook["id"], marks=[pytest.mark.replay] if hook["id"] == "entra-sigma-test" else [])
@@ -78,7 +70,7 @@ def test_a_hooks_entry_passes_on_good_rules(hook, rules_repo: Path, tmp_path: Pa
 @pytest.mark.slow  # runs the hook's command in a subprocess
 @pytest.mark.parametrize("hook", HOOK_RUNS)
 def test_a_hooks_entry_fails_on_a_bad_rule_with_its_location(hook, rules_repo: Path, tmp_path: Path):
-    (rules_repo / "rules" / "misspelt.yml").write_text(BAD_RULE, encoding="utf-8")
+    (rules_repo / "rules" / "misspelt.yml").write_text(MISSPELT_RULE, encoding="utf-8")
     result = shell(hook_command(hook), rules_repo, command_env(tmp_path))
     assert result.returncode == 1
     assert BAD_MESSAGE in result.stderr
@@ -119,7 +111,7 @@ def test_the_action_validates_good_rules(rules_repo: Path, tmp_path: Path):
 
 @pytest.mark.slow  # runs the action's script in bash
 def test_the_action_turns_diagnostics_into_annotations(rules_repo: Path, tmp_path: Path):
-    (rules_repo / "rules" / "misspelt.yml").write_text(BAD_RULE, encoding="utf-8")
+    (rules_repo / "rules" / "misspelt.yml").write_text(MISSPELT_RULE, encoding="utf-8")
     result = run_action("validate rules", rules_repo, tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith("::error file=rules/misspelt.yml,line=6,col=5,")
@@ -127,7 +119,7 @@ def test_the_action_turns_diagnostics_into_annotations(rules_repo: Path, tmp_pat
 
 @pytest.mark.slow  # runs the action's script in bash
 def test_the_action_keeps_a_format_the_user_gave(rules_repo: Path, tmp_path: Path):
-    (rules_repo / "rules" / "misspelt.yml").write_text(BAD_RULE, encoding="utf-8")
+    (rules_repo / "rules" / "misspelt.yml").write_text(MISSPELT_RULE, encoding="utf-8")
     result = run_action("validate rules --format text", rules_repo, tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith(BAD_MESSAGE)

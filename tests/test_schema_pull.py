@@ -9,17 +9,10 @@ import pytest
 from entra_sigma.map.tables import bundled_registry, table_from_getschema
 
 from tests.deploy_helpers import fake, run  # noqa: F401 - fixture
+from tests.helpers import PRT_RULE
 
 REGISTRY = bundled_registry()
 SIGNIN_TABLES = sorted(t for t, table in REGISTRY.tables.items() if table.platform == "sentinel")
-PRT = """title: PRT from an unmanaged device
-id: 6a1f3c2e-8b4d-4f0a-9c61-2d7e5b9a0c11
-logsource: {product: entra, service: signins}
-detection:
-  prt:
-    incomingTokenType: primaryRefreshToken
-  condition: prt
-"""
 
 
 def workspace_tables() -> dict[str, list[tuple[str, str]]]:
@@ -56,7 +49,7 @@ def test_compile_reads_the_pulled_files(fake, tmp_path, monkeypatch, kusto):
     fake.tables = workspace_tables()
     monkeypatch.chdir(tmp_path)
     assert pull(fake, Path("schemas"), "--tables", "SigninLogs").exit_code == 0
-    Path("prt.yml").write_text(PRT, encoding="utf-8")
+    Path("prt.yml").write_text(PRT_RULE, encoding="utf-8")
     result = run(["compile", "prt.yml", "--table-schema", "schemas/SigninLogs.json"])
     assert (result.exit_code, result.stderr) == (0, "")
     assert "    (SigninLogs\n    | where IncomingTokenType has \"primaryRefreshToken\")," in result.stdout

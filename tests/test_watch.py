@@ -9,13 +9,11 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-
 from entra_sigma import write
 from entra_sigma.verbs.incremental.cache import Cache, FileResult
 from entra_sigma.verbs.incremental.watch import MemoryCache, fingerprint, watch
