@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .diagnostics import Diagnostic
 
 FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+WATCH_INTERVAL = 0.5  # seconds between looks of `build --watch`
 
 
 class Verbs(TyperGroup):
@@ -285,7 +286,7 @@ def build(
     )] = False,
     interval: Annotated[float, typer.Option(
         "--interval", metavar="SECONDS", min=0.05, help="With --watch: how often to look for changes.",
-    )] = 0.5,
+    )] = WATCH_INTERVAL,
 ) -> None:
     """Build every rule in every format, plus a manifest.
 
@@ -294,6 +295,8 @@ def build(
     good output in place and the build goes on watching."""
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
+    if interval != WATCH_INTERVAL and not watch:
+        raise usage_error("--interval is how often --watch looks for changes: add --watch, or leave --interval out")
     once = partial(build_once, rules_dir, out, fmt, strict, jobs, verbose)
     if not watch:
         compiler = compiler_factory(table_schema, templates)

@@ -233,3 +233,14 @@ def test_an_edit_saved_while_a_build_runs_is_built_after_it(tmp_path):
 
     assert watch(lambda: [tmp_path], rebuild, sleep=sleep, rounds=1) == 1
     assert builds == ["v1\n", "v2, saved during the first build\n"]
+
+
+def test_interval_without_watch_is_a_usage_error(tmp_path):
+    from entra_sigma.cli import app
+    from typer.testing import CliRunner
+
+    (tmp_path / "rules").mkdir()
+    result = CliRunner().invoke(app, ["build", str(tmp_path / "rules"), "--out", str(tmp_path / "out"), "--interval", "2"])
+    assert result.exit_code == 2
+    assert "--interval is how often --watch looks for changes" in result.output
+    assert not (tmp_path / "out").exists()
