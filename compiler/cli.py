@@ -309,11 +309,10 @@ def build_once(rules_dir, out, fmt, strict, jobs, verbose, compiler, cache, know
     """One build of `rules_dir` into `out`; False when a rule's errors left `out` as it was.
     `known` (a watching build's record of what it wrote): errors do not exit, and the line
     that ends each build says how many files were compiled and how long it took."""
-    watching = known is not None
     from .load.loader import display_path_for
     from .verbs.incremental import rebuild as incremental
 
-    started = time.perf_counter()
+    watching, started = known is not None, time.perf_counter()
     with user_errors():
         outputs = incremental.build(compiler, [rules_dir], cache=cache, jobs=jobs)
     files = dict(outputs.files)
