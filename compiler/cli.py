@@ -144,9 +144,13 @@ def cache_context(verb: str, paths: list[Path], table_schemas: list[Path] | None
     """What a cache entry's key holds besides its file: the verb, its arguments, the code and data."""
     from .verbs.incremental.cache import context_key
 
-    user_files = [*(table_schemas or []), *([templates] if templates else [])]
     options = {"verb": verb, "paths": [(p.as_posix(), p.resolve().as_posix()) for p in paths]}
-    return context_key(options, user_files)
+    return context_key(options, user_inputs(table_schemas, templates))
+
+
+def user_inputs(table_schemas: list[Path] | None, templates: Path | None) -> list[Path]:
+    """The user's own files an output depends on besides the rules: --table-schema files, --templates."""
+    return [*(table_schemas or []), *([templates] if templates else [])]
 
 
 def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
@@ -339,7 +343,7 @@ def watch_builds(once, rules_dir: Path, out: Path, table_schema, templates, cach
     from .load.loader import display_path_for
     from .verbs.incremental.watch import MemoryCache, fingerprint, watch
 
-    user_files = [*(table_schema or []), *([templates] if templates else [])]
+    user_files = user_inputs(table_schema, templates)
     current: dict = {}
 
     def rebuild() -> None:

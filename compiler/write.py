@@ -39,7 +39,6 @@ class WriteStats:
     written: int = 0  # written out: new or changed, or the file system has no hard links
 
 
-
 # What one process last wrote into an output folder, per file: its text and the (inode, size,
 # modification time) it had then. A watching build keeps it between builds, so that a file
 # it wrote and nobody touched since is carried over without reading it back.
