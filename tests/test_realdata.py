@@ -10,12 +10,14 @@ need them run only where that folder exists (CI has it beside the checkout).
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 from entra_sigma.build import Compiler
 from entra_sigma.dev.realreplay import FAILED, SUPPORTED, replay_rows, summary
-from entra_sigma.dev.realrows import RealRow, load_folder, table_row
+from entra_sigma.dev.graph_objects import disagreements
+from entra_sigma.dev.realrows import GraphObject, RealRow, UnknownShape, graph_objects, load_folder, table_row
 from entra_sigma.map.tables import bundled_registry
 from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
 
@@ -180,3 +182,61 @@ def test_prt_noncompliant_device_matches_the_2025_hybrid_joined_sign_in(all_real
     assert noncompliant == _keys([hybrid])
     # the other real primary refresh token comes from a compliant device: neither rule fires on it
     assert unmanaged == []
+
+
+def _catalog() -> dict:
+    return json.loads((REPO / "schemas" / "signin-catalog.json").read_text(encoding="utf-8"))
+
+
+def test_the_catalog_agrees_with_real_graph_beta_objects():
+    """Sekoia's two interactive sign-ins as `GET /beta/auditLogs/signIns` returned them: every
+    key is a catalog path, every value has the catalog's type, every enum value is a member."""
+    objects = graph_objects(REALDATA)
+    assert [(o.source, o.real) for o in objects] == [
+        ("realdata/sekoia-automation-library-graph-beta-signins#0", True),
+        ("realdata/sekoia-automation-library-graph-beta-signins#1", True),
+    ]
+    assert len({key for o in objects for key in o.values}) == 59  # the README: each object has the same 59 keys
+    assert disagreements(objects, _catalog()) == []
+
+
+def test_a_disagreement_with_the_catalog_is_named():
+    (first, _) = graph_objects(REALDATA)
+    changed = {**first.values, "incomingTokenType": "PRT", "isInteractive": "yes", "appliedConditionalAccessPolicies": 5,
+               "deviceDetail": {**first.values["deviceDetail"], "isManagd": True}}
+    assert sorted(disagreements([GraphObject("x", changed)], _catalog())) == [
+        "x: appliedConditionalAccessPolicies: a int, where the catalog has a collection",
+        "x: deviceDetail.isManagd: not in the catalog",
+        "x: incomingTokenType: 'PRT' is not a member of incomingTokenType",
+        "x: isInteractive: a str, where the catalog has bool",
+    ]
+
+
+def test_a_file_of_an_unknown_shape_is_named_not_skipped(tmp_path):
+    (tmp_path / "odd.json").write_text(json.dumps({"format": "csv-ish", "rows": []}), encoding="utf-8")
+    with pytest.raises(UnknownShape, match="odd.json: not a realdata file"):
+        load_folder(tmp_path, COLUMNS)
+    (tmp_path / "odd.json").write_text(json.dumps({"format": "graph-beta", "objects": []}), encoding="utf-8")
+    with pytest.raises(UnknownShape, match="odd.json: a graph-beta file holds its objects under"):
+        graph_objects(tmp_path)
+
+
+@needs_shared
+def test_every_shared_file_is_read(all_real_rows):
+    """Each data file under ../shared/realdata gives rows or Graph objects: a new shape is an
+    error (above), never a folder silently left out."""
+    sources = {row.source.split("#")[0] for row in all_real_rows} | {o.source.split("#")[0] for o in graph_objects(SHARED_REALDATA)}
+    folders = {label.split("/")[0] for label in sources} | {"derived"}
+    data_folders = {p.parent.name for p in SHARED_REALDATA.rglob("*") if p.suffix in (".json", ".log") and p.parent != SHARED_REALDATA}
+    assert data_folders <= folders
+    tables = {row.table for row in all_real_rows}
+    assert tables == {"SigninLogs", "AADNonInteractiveUserSignInLogs", "AADServicePrincipalSignInLogs", "AADManagedIdentitySignInLogs"}
+
+
+@needs_shared
+def test_the_catalog_agrees_with_every_shared_graph_beta_object():
+    """The copied objects above, and the documentation example of the beta List signIns page
+    (non-interactive; not collected, but the API's shape as Microsoft shows it)."""
+    objects = graph_objects(SHARED_REALDATA)
+    assert any(not o.real for o in objects) and any(o.real for o in objects)
+    assert disagreements(objects, _catalog()) == []

@@ -3,7 +3,7 @@
     python -m compiler.dev.observe --realdata ../shared/realdata --reference ../shared/reference
     python -m compiler.dev.observe --check     # exit 1 if schemas/sources/realdata-observations.json is stale
 
-Reads every real row (`realrows.py`), looks at each row in Graph beta names, and counts, per
+Reads every real row (`realrows.py`; not the few in `NOT_EVIDENCE`), looks at each row in Graph beta names, and counts, per
 beta path: the rows whose container is there (the object or array element that would hold
 the key), the rows where the key is there and filled, and the values of booleans and enums.
 Keys the catalog lacks and record keys with no column in their table are listed too. The
@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
-from .realrows import RealRow, beta_view, columns_for_beta, load_folder
+from .realrows import NOT_EVIDENCE, RealRow, beta_view, columns_for_beta, load_folder
 
 GENERATED_BY = "python -m compiler.dev.observe"
 OUTPUT = "sources/realdata-observations.json"
@@ -176,7 +176,8 @@ def observe(realdata: Path, reference: Path) -> dict[str, Any]:
     columns = reference_columns(reference)
     observer = Observer(fields, columns)
     for row in load_folder(realdata, columns):
-        observer.add(row)
+        if row.source not in NOT_EVIDENCE:
+            observer.add(row)
     return observer.result()
 
 

@@ -1,17 +1,22 @@
 """Real sign-in rows, written by Entra, as the tables store them.
 
-Two shapes come in (see shared/realdata/README.md and tests/realdata/README.md):
+Three shapes come in (see shared/realdata/README.md and tests/realdata/README.md):
 
 - Log Analytics rows (`derived/*.json`, and their copies in tests/realdata/*.json.gz): a
   query's result, one object per row, column → value; `{"$datetime": ...}` marks a datetime.
-- Diagnostic-settings records (`sekoia/*.raw.json`, `elastic/*.log`): the stream Log Analytics
-  ingests. `properties.<key>` becomes the column `<Key>` (case-insensitively), with the
-  documented renames below; the record's own fields (`time`, `resultType`, ...) become the
-  standard columns.
+- Diagnostic-settings records (`sekoia/*.raw.json`, `elastic/*.log`, and JSON files with
+  `"format": "diagnostic"` holding `rows[].record`): the stream Log Analytics ingests.
+  `properties.<key>` becomes the column `<Key>` (case-insensitively), with the documented
+  renames below; the record's own fields (`time`, `resultType`, ...) become the standard columns.
+- Microsoft Graph beta `signIn` objects (JSON files with `"format": "graph-beta"`, the objects
+  under `rows` or a response's `value`): the API's view, in the catalog's own names. They are
+  not table rows (the API writes `false` and empty values the tables leave out), so they come
+  back from `graph_objects`, never as `RealRow`s.
 
-Both become `RealRow`s: a table, a source label, and column → value with JSON kept as parsed
-objects. `beta_view` turns a row back into Graph beta names, which is what the observations
-(`observe.py`) compare with the catalog. Used by maintainers and by tests; never at run time.
+The first two become `RealRow`s: a table, a source label, and column → value with JSON kept as
+parsed objects. `beta_view` turns a row back into Graph beta names, which is what the
+observations (`observe.py`) compare with the catalog. Used by maintainers and by tests; never at
+run time.
 """
 
 from __future__ import annotations
@@ -116,23 +121,78 @@ def record_files(folder: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"{path.parent.name}/{path.stem}#{number}", json.loads(line)
 
 
-# Licences as the README of shared/realdata gives them, by the folder a file sits in.
+# Licences as the README of shared/realdata gives them, by the folder a file sits in (a file
+# that states its own `licence` is taken at its word).
 LICENCES = {
     "derived": "MIT", "msticpy": "MIT", "msticpy-training": "MIT", "sentinel-training-lab": "MIT",
     "sekoia": "none (not to be copied)", "elastic": "Elastic License 2.0 (not to be copied)",
 }
+# The `format` a described JSON file may state ("la": Log Analytics rows, also the default).
+FORMATS = ("la", "diagnostic", "graph-beta")
+# Rows that are replayed but are no evidence of what Entra writes, with the reason their README gives.
+NOT_EVIDENCE = {
+    "elastic-sp-mi-nonint/service-principal#3": "rewritten by Elastic to test parsing (placeholders, a string durationMs,"
+    " a US-style time) and carrying user-style keys under a service-principal category",
+}
+
+
+class UnknownShape(ValueError):
+    """A realdata file this module cannot read: named, with what it expected."""
+
+
+@dataclass(frozen=True)
+class GraphObject:
+    """One Graph beta `signIn` object, as the API returned it."""
+    source: str  # e.g. "sekoia-automation-library/graph-beta-signins#0"
+    values: dict[str, Any] = field(hash=False)
+    real: bool = True  # False for documentation examples
+    licence: str = ""
+
+
+def _described_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.json") if not p.name.endswith(".raw.json")) + sorted(folder.rglob("*.json.gz"))
+
+
+def _shape(path: Path, data: Any) -> str:
+    shape = data.get("format", "la") if isinstance(data, dict) else None
+    if shape not in FORMATS or (shape != "graph-beta" and not isinstance(data.get("rows"), list)):
+        raise UnknownShape(f"{path}: not a realdata file this reader knows (a JSON object with `rows`, and a `format` of {', '.join(FORMATS)})")
+    return shape
 
 
 def load_folder(folder: Path, columns: dict[str, dict[str, str]]) -> list[RealRow]:
-    """Every real row under a realdata folder: Log Analytics files (`*.json` beside no
-    `.raw`, and `*.json.gz`) and raw records, in a stable order."""
+    """Every real table row under a realdata folder: Log Analytics files (`*.json` beside no
+    `.raw`, and `*.json.gz`), described files of diagnostic records, and raw records, in a
+    stable order. Graph beta objects are left to `graph_objects`."""
     rows: list[RealRow] = []
-    shaped = sorted(p for p in folder.rglob("*.json") if not p.name.endswith(".raw.json")) + sorted(folder.rglob("*.json.gz"))
-    for path in shaped:
-        rows += log_analytics_rows(path, LICENCES.get(path.parent.name, "MIT"))
+    for path in _described_files(folder):
+        data = _read_json(path)
+        shape = _shape(path, data)
+        licence = data.get("licence") or LICENCES.get(path.parent.name, "MIT")
+        if shape == "la":
+            rows += log_analytics_rows(path, licence)
+        elif shape == "diagnostic":
+            label = f"{path.parent.name}/{path.name.split('.')[0]}"
+            rows += [record_row(entry["record"], f"{label}#{index}", columns, licence) for index, entry in enumerate(data["rows"])]
     for source, record in record_files(folder):
         rows.append(record_row(record, source, columns, LICENCES.get(source.split("/")[0], "")))
     return rows
+
+
+def graph_objects(folder: Path) -> list[GraphObject]:
+    """Every Graph beta `signIn` object under a realdata folder, in a stable order."""
+    objects: list[GraphObject] = []
+    for path in _described_files(folder):
+        data = _read_json(path)
+        if _shape(path, data) != "graph-beta":
+            continue
+        found = data["rows"] if "rows" in data else data.get("response", {}).get("value")
+        if not isinstance(found, list):
+            raise UnknownShape(f"{path}: a graph-beta file holds its objects under `rows` or `response.value`")
+        label = f"{path.parent.name}/{path.name.split('.')[0]}"
+        real = data.get("real", True) is True
+        objects += [GraphObject(f"{label}#{index}", value, real, data.get("licence", "")) for index, value in enumerate(found)]
+    return objects
 
 
 def beta_view(row: RealRow, column_of: dict[str, str]) -> dict[str, Any]:
