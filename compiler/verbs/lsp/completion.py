@@ -143,12 +143,16 @@ class Completer:
 
     # -- tests files ------------------------------------------------------------------------
     def _tests(self, path: Path, context: Context, edit) -> list[types.CompletionItem]:
-        keys = context.keys
-        if len(keys) == 3 and keys[:2] == ("cases", "rows") and not context.in_value:
+        keys, where = context.keys, context.path
+        if where == ("cases", "-", "rows") and not context.in_value:
             return [self._item(table, edit, Kind.Class, f"{spec.platform} table", insert=f"{table}: ")
                     for table, spec in sorted(self.registry.tables.items())]
-        if len(keys) == 4 and keys[:2] == ("cases", "rows") and (not context.in_value or context.key is None):
-            table = self.registry.tables.get(keys[3])
+        flow_key = _flow_key(context)
+        if flow_key is not None:
+            edit = (edit[0], flow_key, edit[2], edit[3])
+        if len(where) == 5 and where[:3] == ("cases", "-", "rows") and where[4] == "-" and \
+                (not context.in_value or context.key is None or flow_key is not None):
+            table = self.registry.tables.get(where[3])
             if table is not None:
                 return [self._item(column, edit, Kind.Field, kind, insert=f"{column}: ")
                         for column, kind in sorted(table.columns.items())]
@@ -192,3 +196,15 @@ def field_detail(catalog: Catalog, spec: Field) -> str:
     enum = catalog.enum_of(spec)
     members = f": {', '.join(enum.members)}" if enum else ""
     return kind + (", " + ", ".join(extras) if extras else "") + members
+
+
+def _flow_key(context: Context) -> int | None:
+    """Where a key being typed in a flow map (`- {TimeGenerated: …, Res`) starts, or None."""
+    text = context.line.text[: context.start + len(context.typed)]
+    opened = text.rfind("{")
+    if opened < 0 or "}" in text[opened:]:
+        return None
+    start = max(opened, text.rfind(",")) + 1
+    if ":" in text[start:]:
+        return None
+    return start + len(text[start:]) - len(text[start:].lstrip())

@@ -161,21 +161,7 @@ class Hoverer:
         if not result.compiled or "sentinel" not in result.compiled[0].texts:
             problem = next((d for d in result.diagnostics if d.severity == "error"), None)
             return f"// {problem.message}" if problem else None
-        query = result.compiled[0].texts["sentinel"]
-        steps, seen_table = [], None
-        for text in query.splitlines():
-            stripped = text.strip().lstrip("(")
-            if re.match(r"^[A-Za-z]+$", stripped) and seen_table is None:
-                seen_table = stripped
-            if stripped.startswith("| where") or stripped.startswith("| mv-apply") or (steps and stripped.startswith("on (")):
-                if stripped.startswith("| where") and steps and not steps[-1].startswith("| where") and seen_table:
-                    pass
-                steps.append(stripped)
-            if stripped.startswith("| project") and steps:
-                break
-        if not steps:
-            return None
-        return (f"// {seen_table}\n" if seen_table else "") + "\n".join(steps)
+        return first_leg(result.compiled[0].texts["sentinel"], set(self.compiler.registry.tables))
 
     def _reference(self, path: Path, name: str) -> str | None:
         found = self.project.find_definition(path, name)
@@ -185,3 +171,24 @@ class Hoverer:
         body = document.data if isinstance(document.data, dict) else {}
         kind = "correlation" if "correlation" in body else "rule"
         return f"**{body.get('title', name)}** ({kind}, {source.display}:{document.location().line})"
+
+
+def first_leg(query: str, tables: set[str]) -> str | None:
+    """The first table's steps of a query, without its `project` and `extend` (what a key becomes)."""
+    table, steps = None, []
+    for text in query.splitlines():
+        stripped = text.strip().lstrip("(").strip()
+        if stripped in tables:
+            if table is not None:
+                break
+            table = stripped
+            continue
+        if table is None or stripped.startswith("//"):
+            continue
+        extra = stripped.count(")") - stripped.count("(")  # the parenthesis that closes a union's leg
+        if extra > 0:
+            stripped = stripped.removesuffix(",")[: -extra]
+        if stripped.startswith(("| project ", "| extend ")):
+            continue
+        steps.append(stripped)
+    return f"{table}\n" + "\n".join(steps) if table and steps else None
