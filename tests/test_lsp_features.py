@@ -8,6 +8,7 @@ field type, so completion never offers what `validate` refuses.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,13 @@ from entra_sigma.verbs.lsp.fixes import fixes_for
 from entra_sigma.verbs.lsp.hover import Hoverer
 from entra_sigma.verbs.lsp.navigation import definition, document_symbols
 from entra_sigma.verbs.lsp.placeholders import ProjectFilePlaceholders
-from entra_sigma.verbs.lsp.project import Project
-from entra_sigma.verbs.lsp.query import code_lenses
+from entra_sigma.verbs.lsp.project import DEFAULT_RULE_FOLDERS, Project
+from entra_sigma.verbs.lsp.query import COMMAND, code_lenses
+from entra_sigma.verbs.lsp.server import DEBOUNCE
 from entra_sigma.verbs.lsp.text import context_at, document_index
 from entra_sigma.verbs.lsp.vocabulary import modifiers, modifiers_for
 from entra_sigma.verbs.ruletests.cases import cases_from_text, load_cases
+from entra_sigma.verbs.scaffold import scaffold
 
 from .helpers import REGISTRY, REPO
 
@@ -288,3 +291,27 @@ def test_definition_and_symbols(tmp_path):
                                          "Wrong password (spray)", "Successful sign-in (after a spray)"]
     assert [c.name for c in symbols[0].children[-1].children] == ["type", "rules", "group-by", "timespan"]
     assert [c.name for c in symbols[2].children[-1].children] == ["wrong_password", "condition"]
+
+
+# -- docs/editor.md shows what init writes and what the server reads ------------------------------
+EDITOR_PAGE = (REPO / "docs/editor.md").read_text(encoding="utf-8")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", EDITOR_PAGE, re.MULTILINE | re.DOTALL)
+
+
+def test_the_editor_page_shows_the_settings_init_writes():
+    written = scaffold().files
+    settings = json.loads(written[".vscode/settings.json"])
+    shown = next(json.loads(b) for b in blocks("json") if "glspc.server.command" in b)
+    assert shown == {key: value for key, value in settings.items() if key.startswith("glspc.")}
+    assert blocks("toml") == [written[".helix/languages.toml"].split("\n", 2)[2]]  # less its two comment lines
+    [lua] = blocks("lua")
+    assert 'cmd = { "entra-sigma", "lsp" }' in lua and 'filetypes = { "yaml" }' in lua
+
+
+def test_the_editor_page_shows_the_servers_options_and_defaults():
+    shown = next(json.loads(b) for b in blocks("json") if "rulesFolders" in b)
+    assert shown == {"rulesFolders": list(DEFAULT_RULE_FOLDERS), "debounce": DEBOUNCE, "replay": True}
+    assert "`entra-sigma.showQuery`" in EDITOR_PAGE and COMMAND == "entra-sigma.showQuery"
