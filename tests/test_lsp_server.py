@@ -421,3 +421,19 @@ async def test_the_query_command_refuses_what_compile_refuses(client, workspace)
                                         "error: field 'incomingTokenType' has no column in EntraIdSignInEvents"):
         await client.workspace_execute_command_async(types.ExecuteCommandParams(
             "entra-sigma.showQuery", [path.as_uri(), 0, "defender"]))
+
+
+async def test_a_yaml_file_that_is_no_rule_is_left_alone(client, workspace):
+    """A workflow gets no rule diagnostics, completion or hover (the YAML language server has it)."""
+    path = workspace / ".github" / "workflows" / "ci.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+    path.write_text(text, encoding="utf-8")
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=path.as_uri(), language_id="yaml", version=1, text=text)))
+    items = await client.text_document_completion_async(types.CompletionParams(
+        types.TextDocumentIdentifier(path.as_uri()), types.Position(2, 2)))
+    assert items is None
+    symbols = await client.text_document_document_symbol_async(types.DocumentSymbolParams(types.TextDocumentIdentifier(path.as_uri())))
+    assert symbols == []
+    assert not [p for p in PUBLISHED if p.uri == path.as_uri()]

@@ -244,8 +244,11 @@ def code_actions(ls: RuleServer, params: types.CodeActionParams) -> list[types.C
 
 
 @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=TRIGGERS))
-async def completion(ls: RuleServer, params: types.CompletionParams) -> types.CompletionList:
+async def completion(ls: RuleServer, params: types.CompletionParams) -> types.CompletionList | None:
     from .completion import Completer
+
+    if ls.wanted(params.text_document.uri) is None:
+        return None  # a workflow or another YAML file that is no rule
 
     path, lines, line, column = ls.position(params.text_document.uri, params.position)
 
@@ -263,6 +266,9 @@ async def completion(ls: RuleServer, params: types.CompletionParams) -> types.Co
 async def hover(ls: RuleServer, params: types.HoverParams) -> types.Hover | None:
     from .hover import Hoverer
 
+    if ls.wanted(params.text_document.uri) is None:
+        return None
+
     path, lines, line, column = ls.position(params.text_document.uri, params.position)
     found = await ls.on_worker(lambda: Hoverer(ls.compiler, ls.project).hover(path, lines, line, column))
     if found is not None and found.range is not None:
@@ -273,6 +279,9 @@ async def hover(ls: RuleServer, params: types.HoverParams) -> types.Hover | None
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
 async def definition(ls: RuleServer, params: types.DefinitionParams) -> types.Location | None:
     from .navigation import definition as find
+
+    if ls.wanted(params.text_document.uri) is None:
+        return None
 
     path, lines, line, column = ls.position(params.text_document.uri, params.position)
     return await ls.on_worker(find, ls.project, path, lines, line, column)
