@@ -315,3 +315,12 @@ def test_the_editor_page_shows_the_servers_options_and_defaults():
     shown = next(json.loads(b) for b in blocks("json") if "rulesFolders" in b)
     assert shown == {"rulesFolders": list(DEFAULT_RULE_FOLDERS), "debounce": DEBOUNCE, "replay": True}
     assert "`entra-sigma.showQuery`" in EDITOR_PAGE and COMMAND == "entra-sigma.showQuery"
+
+
+def test_values_after_a_modifier(tmp_path):
+    project = workspace(tmp_path, {})
+    path = tmp_path / "rules" / "x.yml"
+    text = RULE.replace("status.errorCode: 50126", "riskLevelDuringSignIn|neq: \n    deviceDetail|exists: \n    userAgent|contains: ")
+    assert "high" in complete(project, path, text, "riskLevelDuringSignIn|neq: ", 27)
+    assert set(complete(project, path, text, "deviceDetail|exists: ", 21)) == {"true", "false"}
+    assert complete(project, path, text, "userAgent|contains: ", 20) == {}

@@ -20,7 +20,7 @@ from ...map.tables import Registry
 from ...validate.catalog import Catalog, Field
 from .placeholders import PlaceholderSource
 from .project import Project, is_tests_file
-from .text import Context, context_at
+from .text import Context, context_at, document_bounds, read_line
 from .vocabulary import attack_tags, json_schema, modifiers, modifiers_for, schema_keys, schema_values
 
 # where a list or value names beta paths → which paths fit there
@@ -97,7 +97,9 @@ class Completer:
             return [self._item(f"%{p.name}%", edit, Kind.Variable, "placeholder in " + ", ".join(p.environments))
                     for p in self.placeholders.placeholders(path.parent)]
         spec = self.catalog.get(field_path)
-        if spec is None or mods:
+        if "exists" in mods:
+            return [self._item(word, edit, Kind.Value, "exists") for word in ("true", "false")]
+        if spec is None or not set(mods) <= {"all", "neq", "cased"}:  # other modifiers take other values
             return []
         enum = self.catalog.enum_of(spec)
         if enum is not None:
@@ -107,11 +109,10 @@ class Completer:
         return []
 
     def _condition(self, lines: list[str], line: int, edit) -> list[types.CompletionItem]:
-        from .text import document_bounds, read_line
-
+        """The selections of the rule's detection, and the words of Sigma's condition language."""
         first, last = document_bounds(lines, line)
         selections = []
-        inside = False
+        inside, column = False, None
         for index in range(first, last + 1):
             read = read_line(lines[index])
             if read.key is not None and read.indent == 0:
