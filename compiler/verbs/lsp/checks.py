@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...build import CompiledRule, Compiler, validate_documents
-from ...diagnostics import Diagnostic, SourceLocation
+from ...diagnostics import Diagnostic, SourceLocation, sort_key
 from ...load.loader import TEST_SUFFIXES
 from .project import Project, Source
 
@@ -43,7 +43,7 @@ def check_rule_file(project: Project, compiler: Compiler, path: Path) -> Finding
     outputs = validate_documents(compiler, documents, problems, project.roots_of(path))
     found = [d for d in outputs.diagnostics if d.location.path == own.display and d.code != "E005"]
     found += project.duplicates(sources, own.display)
-    return Findings(own.display, list(dict.fromkeys(found)), [s.path for s in joined])
+    return Findings(own.display, sorted(dict.fromkeys(found), key=sort_key), [s.path for s in joined])
 
 
 def compiled_rules(project: Project, compiler: Compiler, path: Path, platforms=("sentinel", "defender")) -> tuple[list[CompiledRule], list[Diagnostic], Source | None]:
@@ -79,7 +79,7 @@ def check_tests_file(project: Project, compiler: Compiler, path: Path, text: str
     path = path.resolve()
     display = project.display_path(path)
     cases, diagnostics = cases_from_text(text, path, display, compiler.registry)
-    diagnostics = list(diagnostics) + coverage_warnings(cases, display)
+    diagnostics = sorted([*diagnostics, *coverage_warnings(cases, display)], key=sort_key)
     findings = Findings(display, diagnostics)
     rule_file = rule_file_of(path)
     if rule_file is None or not cases:
