@@ -52,7 +52,7 @@ class RuleServer(LanguageServer):
         self.placeholders = ProjectFilePlaceholders()
         self._compiler = None
         self._pending: dict[str, asyncio.Task] = {}
-        self._fixes: dict[str, list] = {}  # uri → the quick fixes of its last diagnostics
+        self._fixes: dict[str, tuple] = {}  # uri → (version, the quick fixes of its diagnostics of that version)
         self._joined: dict[str, set[Path]] = {}  # uri → the files its last check compiled with it
         self._snapshot: dict[Path, tuple[str, int]] = {}
         self._queries: tempfile.TemporaryDirectory | None = None
@@ -146,7 +146,7 @@ class RuleServer(LanguageServer):
             return  # a newer change is on its way
         lines = lines_of(text)
         published, fixes = lsp_diagnostics(findings, lines)
-        self._fixes[uri] = fixes
+        self._fixes[uri] = (version, fixes)
         codec = document.position_codec
         for diagnostic in published:
             diagnostic.range = codec.range_to_client_units(lines, diagnostic.range)
@@ -228,7 +228,10 @@ def code_actions(ls: RuleServer, params: types.CodeActionParams) -> list[types.C
     lines = lines_of(document.source)
     wanted = document.position_codec.range_from_client_units(lines, params.range)
     actions = []
-    for fix in ls._fixes.get(uri, []):
+    version, fixes = ls._fixes.get(uri, (None, []))
+    if version != document.version:
+        return []  # made for an older text: the next diagnostics bring fixes for this one
+    for fix in fixes:
         first = fix.edits[0]
         spot = types.Range(types.Position(fix.diagnostic.location.line - 1, 0),
                            types.Position(fix.diagnostic.location.line - 1, len(lines[fix.diagnostic.location.line - 1])))
