@@ -192,6 +192,17 @@ def no_impacted_asset(registry: Registry, query: Query) -> str | None:
             "detection needs; the hunting query is written")
 
 
+def validate_documents(
+    compiler: Compiler, documents: list[RuleDocument], diagnostics: list[Diagnostic], roots: list[Path]
+) -> OutputSet:
+    """What `validate` finds in rule documents already read (an editor's unsaved buffers, say):
+    the same compile and output checks as `validate roots`, on exactly these documents.
+    `diagnostics`: what reading them found already (E001); `roots`: the folders output names
+    are taken below."""
+    result = compiler.compile_documents(documents, diagnostics, ("sentinel", "defender"))
+    return build_outputs(compiler, roots, result=result)
+
+
 def build_outputs(
     compiler: Compiler, paths: list[Path], formats: tuple[str, ...] = ALL_FORMATS, result: BuildResult | None = None
 ) -> OutputSet:

@@ -515,6 +515,17 @@ def fields(
     typer.echo("\n".join(lines))
 
 
+@app.command()
+def lsp() -> None:
+    """Run the language server for editors, on standard input and output.
+
+    Checks rules as `validate` does while you type, completes fields, modifiers and values, and
+    shows each rule's KQL (docs/editor.md)."""
+    from .verbs.lsp.server import serve
+
+    serve()
+
+
 def _add_deployment_verbs() -> None:
     from .verbs.deploy.commands import deploy_app, schema_app
 

@@ -17,7 +17,7 @@ import typer
 import yaml
 from entra_sigma.cli import app
 from entra_sigma.paths import RULE_PACK_DIR, SCHEMAS_DIR
-from entra_sigma.verbs.scaffold import EXAMPLE_RULE, RENDERED, SCHEMAS, scaffold
+from entra_sigma.verbs.scaffold import EXAMPLE_RULE, RENDERED, SCHEMAS, VERBATIM, scaffold
 from typer.testing import CliRunner
 
 from .helpers import VENV_BIN, command_env, git_init, shell
@@ -42,7 +42,7 @@ def repo(tmp_path_factory) -> Path:
 
 def test_init_writes_the_documented_files(repo: Path):
     written = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
-    assert written == sorted([*RENDERED, *SCHEMAS])
+    assert written == sorted([*RENDERED, *VERBATIM, *SCHEMAS])
     assert {".github/workflows/detections.yml", ".pre-commit-config.yaml", ".vscode/settings.json", ".gitignore",
             "README.md", "rules/scripting-client-signin.yml", "rules/scripting-client-signin.tests.yml"} <= set(written)
     for path in written:
@@ -264,3 +264,17 @@ def test_the_pre_commit_hooks_pass_then_catch_a_broken_rule(tmp_path: Path):
 def test_the_readme_mentions_the_packs_placeholders_only_with_the_pack():
     assert "# REPLACE" in scaffold(with_pack=True).files["README.md"]
     assert "# REPLACE" not in scaffold().files["README.md"]
+
+
+def test_the_editor_settings_start_the_language_server(repo: Path):
+    """VS Code (through the Generic LSP Client it recommends) and Helix start `entra-sigma lsp`."""
+    import tomllib
+
+    settings = json.loads((repo / ".vscode/settings.json").read_text(encoding="utf-8"))
+    assert (settings["glspc.server.command"], settings["glspc.server.commandArguments"]) == ("entra-sigma", ["lsp"])
+    assert settings["glspc.server.languageId"] == ["yaml"]
+    recommended = json.loads((repo / ".vscode/extensions.json").read_text(encoding="utf-8"))["recommendations"]
+    assert recommended == ["redhat.vscode-yaml", "zsol.vscode-glspc"]
+    helix = tomllib.loads((repo / ".helix/languages.toml").read_text(encoding="utf-8"))
+    assert helix["language-server"]["entra-sigma"] == {"command": "entra-sigma", "args": ["lsp"]}
+    assert helix["language"] == [{"name": "yaml", "language-servers": ["yaml-language-server", "entra-sigma"]}]

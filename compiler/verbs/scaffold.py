@@ -27,9 +27,14 @@ RENDERED = {
     ".gitignore": "gitignore",
     ".github/workflows/detections.yml": "workflow.yml",
     ".pre-commit-config.yaml": "pre-commit-config.yaml",
-    ".vscode/settings.json": "vscode-settings.json",
+    ".vscode/settings.json": "vscode-settings.json",  # the schemas, and `entra-sigma lsp` (Generic LSP Client)
+    ".vscode/extensions.json": "vscode-extensions.json",
     EXAMPLE_RULE: "example-rule.yml",
     EXAMPLE_RULE.replace(".yml", ".tests.yml"): "example-rule.tests.yml",
+}
+# file in the new repository → a file in templates/init/ copied as it is (TOML's `[[table]]` is not a template value)
+VERBATIM = {
+    ".helix/languages.toml": "helix-languages.toml",  # the language server in Helix (other editors: docs/editor.md)
 }
 # file in the new repository → the bundled schema it copies (for the editor settings)
 SCHEMAS = {
@@ -58,6 +63,7 @@ def scaffold(with_pack: bool = False, rule_id: str | None = None) -> Scaffold:
     )
     values = {"version": __version__, "rule_id": rule_id or str(uuid.uuid4()), "with_pack": with_pack}
     files = {target: environment.get_template(source).render(values) for target, source in RENDERED.items()}
+    files.update({target: (INIT_TEMPLATES / source).read_text(encoding="utf-8") for target, source in VERBATIM.items()})
     files.update({target: (SCHEMAS_DIR / source).read_text(encoding="utf-8") for target, source in SCHEMAS.items()})
     if with_pack:
         for path in sorted(RULE_PACK_DIR.rglob("*.y*ml")):

@@ -67,6 +67,11 @@ def load_cases(path: Path, display: str, registry: Registry) -> tuple[list[Case]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return [], [Diagnostic("E501", f"cannot read test cases: {error}", SourceLocation(display))]
+    return cases_from_text(text, path, display, registry)
+
+
+def cases_from_text(text: str, path: Path, display: str, registry: Registry) -> tuple[list[Case], list[Diagnostic]]:
+    """The cases of a tests file's text (`load_cases` reads the file; an editor has its buffer)."""
     document, diagnostics = parse_yaml(text, path, display)
     if document is None:
         return [], diagnostics

@@ -83,17 +83,17 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
             if display in failed_files:
                 report.results.append(CaseResult(case, FAILED, "the rule did not compile"))
                 continue
-            target, problem = _tested_rule(compiled, case)
+            target, problem = tested_rule(compiled, case)
             if target is None:
                 report.results.append(CaseResult(case, FAILED, problem))
                 continue
             engine = engine or LocalEngine(compiler.registry)
-            report.results.append(_replay(engine, compiler, target, case, defender_reasons.get(display)))
-        diagnostics += _coverage_warnings(report, cases, display)
+            report.results.append(replay_case(engine, compiler, target, case, defender_reasons.get(display)))
+        diagnostics += coverage_warnings(cases, display)
     return TestRun(reports, diagnostics)
 
 
-def _tested_rule(compiled: list[CompiledRule], case: Case) -> tuple[CompiledRule | None, str]:
+def tested_rule(compiled: list[CompiledRule], case: Case) -> tuple[CompiledRule | None, str]:
     if case.rule is not None:
         for item in compiled:
             rule = item.rule
@@ -123,7 +123,7 @@ def _listing(names: list[str]) -> str:
     return ", ".join(f"'{name}'" for name in names)
 
 
-def _replay(engine: LocalEngine, compiler: Compiler, compiled: CompiledRule, case: Case, defender_reason: str | None) -> CaseResult:
+def replay_case(engine: LocalEngine, compiler: Compiler, compiled: CompiledRule, case: Case, defender_reason: str | None) -> CaseResult:
     """Replay one case on every platform whose tables it fills; the worst outcome counts."""
     platforms = sorted({compiler.registry.tables[t].platform for t in case.rows})
     outcomes = []
@@ -199,7 +199,7 @@ def _row(result: Replayed, index: int) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _coverage_warnings(report: RuleReport, cases: list[Case], display: str) -> list[Diagnostic]:
+def coverage_warnings(cases: list[Case], display: str) -> list[Diagnostic]:
     """A rule needs a case that matches and one that does not: either alone proves little."""
     if not cases:
         return []
