@@ -22,6 +22,7 @@ from ..convert.kql import comment_text
 from ..model.durations import iso_duration
 from ..paths import TEMPLATES_DIR
 from .formats import QUERY_TEMPLATES
+from .readback import arm_value, block_scalar_holds
 
 
 def kql_comment(value: Any) -> str:
@@ -59,18 +60,19 @@ def yaml_text(value: Any, indent: int = 2) -> str:
     block would change (hidden characters, line breaks other than LF, trailing spaces, which
     finish() strips, or an indented first line) as a double-quoted string instead."""
     text = str(value)
-    lines = text.split("\n")
-    if (
-        text.strip("\n") == text
-        and all(line.isprintable() and line == line.rstrip() for line in lines)
-        and not lines[0].startswith(" ")
-    ):
-        return "|\n" + "\n".join(" " * indent + line if line else line for line in lines)
+    if block_scalar_holds(text):
+        return "|\n" + "\n".join(" " * indent + line if line else line for line in text.split("\n"))
     return yaml_quoted(text)
 
 
 def to_json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False)
+
+
+def arm_json(value: Any, indent: int | None = None) -> str:
+    """JSON for an ARM template: every string (object keys too) that ARM would take for an
+    expression is escaped (`[…]` → `[[…]`), so rule text stays text (render/readback.py)."""
+    return to_json(arm_value(value), indent)
 
 
 class TemplateSandbox(ImmutableSandboxedEnvironment):
@@ -121,7 +123,8 @@ def make_environment(overrides: Path | None = None) -> TemplateSandbox:
         bytecode_cache=COMPILED_TEMPLATES,  # every environment here has these same settings
     )
     environment.filters.update(
-        kql_comment=kql_comment, yaml_str=yaml_str, yaml_text=yaml_text, tojson=to_json, iso_duration=iso_duration,
+        kql_comment=kql_comment, yaml_str=yaml_str, yaml_text=yaml_text, tojson=to_json, arm_json=arm_json,
+        iso_duration=iso_duration,
     )
     return environment
 
@@ -148,6 +151,7 @@ class TemplateFailure(Exception):
 class Renderer:
     def __init__(self, overrides: Path | None = None):
         self.environment = make_environment(overrides)
+        self._sources: dict[str, tuple[str, bool]] = {}
 
     def render(self, template: str, **context: Any) -> str:
         try:
@@ -159,6 +163,19 @@ class Renderer:
             raise TemplateFailure(
                 f"template {where}{f':{line}' if line else ''}: {type(error).__name__}: {error.message or error}"
             ) from error
+
+    def sources(self, template: str) -> tuple[str, bool]:
+        """The template's source text, with the bundled one's when a user's lays over it (to
+        tell what the template itself writes from what values bring), and whether the template
+        used is ours."""
+        if template not in self._sources:
+            loader = self.environment.loader
+            source, filename, _ = loader.get_source(self.environment, template)
+            bundled = Path(filename).resolve() == (TEMPLATES_DIR / template).resolve()
+            if not bundled:
+                source += "\n" + loader.get_source(self.environment, "bundled/" + template)[0]
+            self._sources[template] = (source, bundled)
+        return self._sources[template]
 
     def query(self, query) -> str:
         return self.render(QUERY_TEMPLATES[query.platform], rule=query.rule, query=query)
