@@ -127,11 +127,11 @@ def block_scalar_holds(text: str) -> bool:
     )
 
 
-class _StrictLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
     """Safe loading that refuses a key written twice in one mapping."""
 
 
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _no_duplicates(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
@@ -146,7 +146,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 90 else text[:88] + "…"
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
 def block_text(text: str) -> str:
@@ -192,7 +192,7 @@ def check_sentinel_yaml(text: str, deployment: Deployment, query: str, bundled: 
     bundled template the whole file must equal the settings; with a user's, each key ours
     writes must, where it appears."""
     try:
-        loaded = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+        loaded = yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         return f"it is not valid YAML ({getattr(error, 'problem', None) or error}{f' at line {mark.line + 1}' if mark else ''})"
