@@ -209,3 +209,23 @@ def test_a_duplicate_key_is_caught_even_in_a_users_template(tmp_path):
     assert ("rules/r.yml:1:1: error: sentinel/r.yaml does not read back as built: it is not valid YAML (key 'query' "
             "written twice at line 42) in rule 'Curl' [sentinel] (a template writes a value unescaped; see "
             "docs/hardening.md#trust-boundary)") in result.stderr
+
+
+def test_yaml_str_writes_plain_words_as_pyyaml_does():
+    """Its fast path for plain words gives PyYAML's own output, and each loads back as itself."""
+    import random
+    import string
+
+    from entra_sigma.render.renderer import yaml_str
+
+    def pyyaml(value):
+        return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30).strip().removesuffix("\n...")
+
+    rng = random.Random(18)
+    words = ["FullName", "T1110.003", "SigninLogs", "status_errorCode", "Yes", "NO", "On", "off", "null", "y", "n", "True",
+             "inf", "NaN", "a/b-c.d"]
+    words += [rng.choice(string.ascii_letters) + "".join(rng.choice(string.ascii_letters + string.digits + "_./-")
+                                                         for _ in range(rng.randint(0, 8))) for _ in range(5000)]
+    for value in [*words, 0, 1, 10000, -1, 2**40, True, False]:
+        assert yaml_str(value) == pyyaml(value), value
+        assert yaml.safe_load(f"k: {yaml_str(value)}")["k"] == value

@@ -127,7 +127,7 @@ def block_scalar_holds(text: str) -> bool:
     )
 
 
-class StrictLoader(yaml.SafeLoader):
+class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser where PyYAML has it
     """Safe loading that refuses a key written twice in one mapping."""
 
 

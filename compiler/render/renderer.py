@@ -8,6 +8,7 @@ line inside KQL would split the query in Log Analytics, so templates never emit 
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from pathlib import Path
 from types import CodeType
@@ -48,10 +49,24 @@ def yaml_quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+# A word YAML reads back as that same string, which PyYAML writes plain: what most values of the
+# analytics rule are (severities, tactics, tables, identifiers, columns). Words YAML 1.1 reads as
+# booleans or null are left to PyYAML, which quotes them.
+PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
+YAML_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
+
+
 def yaml_str(value: Any) -> str:
     """A YAML scalar that round-trips exactly (quoted when needed)."""
-    if isinstance(value, str) and not value.isprintable():
-        return yaml_quoted(value)  # PyYAML would emit some of these raw (U+2028) or fold them
+    if isinstance(value, str):
+        if PLAIN_WORD.fullmatch(value) and value.lower() not in YAML_WORDS:
+            return value  # what PyYAML writes for it, without its emitter (a build writes thousands)
+        if not value.isprintable():
+            return yaml_quoted(value)  # PyYAML would emit some of these raw (U+2028) or fold them
+    elif isinstance(value, bool):
+        return "true" if value else "false"
+    elif isinstance(value, int):
+        return str(value)
     return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30).strip().removesuffix("\n...")
 
 
