@@ -187,7 +187,7 @@ class Renderer:
             loader = self.environment.loader
             source, filename, _ = loader.get_source(self.environment, template)
             bundled = Path(filename).resolve() == (TEMPLATES_DIR / template).resolve()
-            if not bundled:
+            if not bundled and (TEMPLATES_DIR / template).is_file():
                 source += "\n" + loader.get_source(self.environment, "bundled/" + template)[0]
             self._sources[template] = (source, bundled)
         return self._sources[template]
