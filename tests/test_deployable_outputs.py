@@ -18,6 +18,7 @@ from entra_sigma.cli import app
 from entra_sigma.render.readback import arm_escape, arm_literal, arm_strings, check_arm
 from typer.testing import CliRunner
 
+from .deploy_helpers import fake, sentinel, workspace_rules  # noqa: F401 (fake is a fixture)
 from .helpers import REPO
 
 STEAL = "[concat(reference(resourceId('Microsoft.KeyVault/vaults','kv'),'2019-09-01').vaultUri)]"
@@ -229,3 +230,17 @@ def test_yaml_str_writes_plain_words_as_pyyaml_does():
     for value in [*words, 0, 1, 10000, -1, 2**40, True, False]:
         assert yaml_str(value) == pyyaml(value), value
         assert yaml.safe_load(f"k: {yaml_str(value)}")["k"] == value
+
+
+def test_deploy_sends_rule_text_as_arm_reads_it(fake, tmp_path):  # noqa: F811
+    """`deploy sentinel` PUTs the template's properties through the REST API, which evaluates no
+    expression: the title must arrive as `[…]`, not as the template's `[[…]` escape."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yml").write_text(rule(title="[Curl]", description=STEAL), encoding="utf-8")
+    assert sentinel(fake, rules, "--apply").exit_code == 0
+    (stored,) = workspace_rules(fake).values()
+    assert stored["properties"]["displayName"] == "[Curl]"
+    assert stored["properties"]["description"].startswith(STEAL + "\n")  # then the marker
+    again = sentinel(fake, rules)
+    assert again.exit_code == 0 and "0 to create, 0 to update, 0 drifted, 0 to delete, 1 unchanged" in again.stdout
