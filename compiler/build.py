@@ -23,7 +23,7 @@ from .map.tables import Registry, bundled_registry
 from .model.correlation import build_correlation, rule_label
 from .model.correlation_bind import bind_correlations
 from .model.rule import Rule, build_rule
-from .render.formats import ALL_FORMATS, BY_NAME, OutputFormat, render_format
+from .render.formats import ALL_FORMATS, BY_NAME, OutputFormat, readback_problem, render_format
 from .render.renderer import Renderer
 from .render.settings import DeploymentPlanner
 from .validate.catalog import Catalog, default_catalog
@@ -244,6 +244,13 @@ def build_outputs(
                 continue
             returned = set(compiled.queries[platform].returned.values())
             rendered = render_format(compiler.renderer, fmt, deployment, query, name, returned)
+            if problem := readback_problem(compiler.renderer, rendered, deployment, query):
+                diagnostics.append(Diagnostic(
+                    "E310", f"{rendered.path} does not read back as built: {problem}", rule.document.location(),
+                    rule.title, "a template writes a value unescaped; see docs/hardening.md#trust-boundary", target=platform,
+                ))
+                skipped[fmt] = "does not read back as built"
+                continue
             files[rendered.path] = rendered.text
             produced[rendered.path] = hashlib.sha256(rendered.text.encode("utf-8")).hexdigest()
         entries.append({

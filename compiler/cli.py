@@ -97,7 +97,9 @@ Jobs = Annotated[Optional[int], typer.Option(
 
 
 def usage_error(message: str) -> typer.Exit:
-    typer.echo(f"entra-sigma: error: {message}", err=True)
+    from .console import one_line
+
+    typer.echo(one_line(f"entra-sigma: error: {message}"), err=True)
     return typer.Exit(2)
 
 
@@ -544,5 +546,7 @@ def main() -> None:
     except Exception as error:  # an internal error: short message unless --debug
         if State.debug or "--debug" in sys.argv:
             raise
-        typer.echo(f"entra-sigma: internal error: {error} (run with --debug for details)", err=True)
+        from .console import one_line
+
+        typer.echo(one_line(f"entra-sigma: internal error: {error} (run with --debug for details)"), err=True)
         sys.exit(3)

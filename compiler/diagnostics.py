@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Literal
 
+from .console import json_for_console, one_line
+
 Severity = Literal["error", "warning"]
 
 
@@ -47,7 +49,7 @@ class Diagnostic:
             text += f" [{self.target}]"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return one_line(text)  # the message, title and path may hold any text a rule file does
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -77,7 +79,7 @@ def format_text_summary(diagnostics: Iterable[Diagnostic]) -> str:
     for (code, message, target, hint), found in sorted(causes.items(), key=lambda c: (-len(c[1]), c[0][1])):
         rules = len({(d.location.path, d.rule) for d in found})
         text = f"warning: {message}{f' [{target}]' if target else ''}{f' ({hint})' if hint else ''}"
-        lines.append(f"{text}: {rules} rule(s) ({code}, e.g. {found[0].location})\n")
+        lines.append(one_line(f"{text}: {rules} rule(s) ({code}, e.g. {found[0].location})") + "\n")
     files = len({d.location.path for d in warnings})
     lines.append(f"{len(warnings)} warning(s) of {len(causes)} kind(s) in {files} file(s); --verbose lists each one\n")
     return "".join(lines)
@@ -85,7 +87,7 @@ def format_text_summary(diagnostics: Iterable[Diagnostic]) -> str:
 
 def format_json(diagnostics: Iterable[Diagnostic]) -> str:
     items = [d.to_json() for d in sorted(diagnostics, key=sort_key)]
-    return json.dumps({"diagnostics": items}, indent=2, sort_keys=True) + "\n"
+    return json_for_console(json.dumps({"diagnostics": items}, indent=2, sort_keys=True)) + "\n"
 
 
 def format_sarif(diagnostics: Iterable[Diagnostic], version: str) -> str:
@@ -118,7 +120,7 @@ def format_sarif(diagnostics: Iterable[Diagnostic], version: str) -> str:
             "results": results,
         }],
     }
-    return json.dumps(log, indent=2, sort_keys=True) + "\n"
+    return json_for_console(json.dumps(log, indent=2, sort_keys=True)) + "\n"
 
 
 def _github_data(text: str) -> str:

@@ -1,11 +1,14 @@
 """The fuzzer (compiler/dev/fuzz.py) at a modest size: 200 random valid rules, fixed seed.
 
 The full run is a documented command (docs/hardening.md): `python -m compiler.dev.fuzz
---rules 10000 --seed 20261127`. Here the same code runs small, plus two checks that the fuzzer
-can fail: a crash and a broken escaper are both found.
+--rules 10000 --seed 20261127`. Here the same code runs small, plus checks that the fuzzer
+can fail: a crash, a broken KQL escaper, and ARM, Markdown and console escaping taken out are
+each found.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import yaml
@@ -64,6 +67,25 @@ def test_the_fuzzer_reports_a_crash(monkeypatch, kusto):
     found = fuzz(rules=20, seed=SEED, sessions=[kusto])
     crashes = [f for f in found.findings if f.kind == "crash"]
     assert crashes and all("planted bug" in f.detail for f in crashes)
+
+
+def test_the_fuzzer_reports_unsafe_outputs(monkeypatch, kusto):
+    """Escaping taken out of ARM, Markdown and console lines (and the build's own read-back
+    switched off): the fuzzer's readers find each."""
+    from entra_sigma import build as build_module
+    from entra_sigma.render import markdown, renderer
+    from entra_sigma.verbs.deploy import report as deploy_report
+
+    monkeypatch.setattr(renderer, "arm_value", lambda value: value)
+    monkeypatch.setattr(build_module, "readback_problem", lambda *args: None)
+    monkeypatch.setattr(markdown, "_MENTION", re.compile(r"(?!)"))
+    monkeypatch.setattr(deploy_report, "one_line", lambda text: text)
+    monkeypatch.setattr(fuzz_module, "BATCH", 60)
+    found = fuzz(rules=60, seed=SEED, sessions=[kusto])
+    details = [f"{f.kind} {f.detail}" for f in found.findings]
+    assert any(d.startswith("broken-output arm/") and "ARM would evaluate '[" in d for d in details), details
+    assert any(d.startswith("unsafe-text live mention or reference") for d in details), details
+    assert any(d.startswith("unsafe-text a command line") or d.startswith("unsafe-text a hidden character") for d in details)
 
 
 @pytest.mark.kusto

@@ -136,9 +136,11 @@ def test_the_workflow_is_valid_for_github(repo: Path, tmp_path: Path):
 
 def test_the_workflow_has_the_documented_jobs(repo: Path):
     jobs = workflow(repo)["jobs"]
-    assert list(jobs) == ["check", "kql-diff", "sentinel-plan", "sentinel-apply", "defender-plan", "defender-apply"]
+    assert list(jobs) == ["check", "kql-diff", "kql-diff-comment", "sentinel-plan", "sentinel-apply", "defender-plan",
+                          "defender-apply"]
     assert jobs["kql-diff"]["if"] == "github.event_name == 'pull_request'"
-    assert jobs["kql-diff"]["steps"][0]["with"]["fetch-depth"] == 0
+    assert next(s for s in jobs["kql-diff"]["steps"] if s.get("uses", "").startswith("actions/checkout"))["with"]["fetch-depth"] == 0
+    assert jobs["kql-diff-comment"]["needs"] == "kql-diff"  # the trust properties: tests/test_ci_trust.py
     for name in ("sentinel-plan", "sentinel-apply", "defender-plan", "defender-apply"):
         job = jobs[name]
         assert "vars." in job["if"], f"{name} must stay off until the repository variables are set"

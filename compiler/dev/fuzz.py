@@ -7,11 +7,15 @@ must pass Kusto.Language.
 Rules come from compiler/dev/fuzz_rules.py (a seed always gives the same rules). They are
 written as rule files, in batches, and built with `build_outputs`, the code `entra-sigma build`
 runs. Then every output is checked: each query (Sentinel and Defender) with Kusto.Language in one
-long-lived checker process, each Sentinel YAML and JSON file parsed back, the YAML's query
-compared with the .kql file. A rule the compiler refuses with a code in EXPECTED_REFUSALS is
-counted, not failed: the generator reaches fields only some tables have on purpose. Any other
-refusal, any exception, any query with a diagnostic and any output that does not parse is a
-finding; `--keep DIR` copies each such rule file there with a note. Exit status 1 on findings.
+long-lived checker process, each JSON file parsed back, and the outputs that are not KQL as their
+readers read them (compiler/dev/fuzz_checks.py): ARM templates (no expression from rule text,
+the text back exactly after ARM's unescaping), Sentinel YAML (the rule's title, description,
+query, entity mappings and custom details back), a plan and a diff of the batch in Markdown (no
+live mention) and as text (no line a CI runner takes as a command, no hidden character). A rule
+the compiler refuses with a code in EXPECTED_REFUSALS is counted, not failed: the generator
+reaches fields only some tables have on purpose. Any other refusal, any exception, any query
+with a diagnostic, any output that does not read back and any unsafe text is a finding;
+`--keep DIR` copies each such rule file there with a note. Exit status 1 on findings.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ..build import Compiler, build_outputs
 from ..map.tables import bundled_registry
 from ..render.renderer import yaml_quoted
 from ..validate.catalog import default_catalog
+from .fuzz_checks import deployable_problems, reader_problems
 from .fuzz_rules import RuleGenerator
 from .kusto_language import KustoSession
 
@@ -49,7 +54,7 @@ BATCH = 250  # rule files per build; one checker request per batch
 
 @dataclass
 class Finding:
-    kind: str  # crash | refused | invalid-query | broken-output | harness
+    kind: str  # crash | refused | invalid-query | broken-output | unsafe-text | harness
     file: str
     detail: str
 
@@ -76,6 +81,7 @@ class FuzzReport:
             "expected refusals": dict(sorted(self.refused.items())),
             "crashes": self.count("crash"), "unexpected refusals": self.count("refused"),
             "invalid queries": self.count("invalid-query"), "broken outputs": self.count("broken-output"),
+            "unsafe text": self.count("unsafe-text"),
             "harness problems": self.count("harness"), "seconds": round(self.seconds, 1),
         }
 
@@ -148,8 +154,9 @@ def sources(outputs) -> dict[str, str]:
     return {path: entry["source"].split("/")[-1] for entry in outputs.manifest["rules"] for path in entry["files"]}
 
 
-def check_batch(outputs, report: FuzzReport) -> list[tuple[str, str]]:
-    """Record refusals and outputs that do not parse back; return the queries to check."""
+def check_batch(outputs, report: FuzzReport, texts: dict[str, str]) -> list[tuple[str, str]]:
+    """Record refusals, outputs that do not read back and text unsafe for its reader; return
+    the queries to check."""
     for d in outputs.diagnostics:
         if d.severity != "error":
             continue
@@ -163,13 +170,13 @@ def check_batch(outputs, report: FuzzReport) -> list[tuple[str, str]]:
         try:
             if path.endswith(".json"):
                 json.loads(text)
-            elif path.endswith(".yaml"):
-                query = yaml.safe_load(text)["query"]
-                kql = outputs.files.get("kql/" + path.removeprefix("sentinel/").removesuffix(".yaml") + ".kql")
-                if kql is not None and query.rstrip("\n") != kql.rstrip("\n"):
-                    raise ValueError("the YAML's query differs from the .kql file")
         except Exception as error:  # any failure to read an output back is a finding
             report.findings.append(Finding("broken-output", source.get(path, path), f"{path}: {error}"))
+    documents = {d["id"]: d for text in texts.values() for d in yaml.safe_load_all(text) if isinstance(d, dict)}
+    for path, problem in deployable_problems(outputs, documents):  # ARM and YAML as their readers read them
+        report.findings.append(Finding("broken-output", source.get(path, path), f"{path}: {problem}"))
+    for where, problem in reader_problems(outputs, documents):  # Markdown and console lines
+        report.findings.append(Finding("unsafe-text", where, problem))
     return [(path, text) for path, text in sorted(outputs.files.items()) if path.endswith(".kql")]
 
 
@@ -224,7 +231,7 @@ def fuzz(rules: int, seed: int, keep: Path | None = None, progress=None, checker
                 texts = write_batch(generator, index, min(BATCH, rules), folder, report)
                 index += BATCH
                 outputs = build_batch(compiler, folder, texts, report)
-                queries = check_batch(outputs, report)
+                queries = check_batch(outputs, report, texts)
             if pending is not None:
                 future, source, batch_texts = pending
                 record_queries(future.result(), source, report)

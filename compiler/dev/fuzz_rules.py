@@ -28,6 +28,9 @@ HOSTILE = [
     '"', "'", "\\", "\\\\", "\n", "\r\n", "\t", "//", "/*", "*/", "|", ";", "`", "@", '@"', "{", "}", "(", ")",
     "[", "]", "$", "%", ",", ":", "#", "\x00", "\x01", "\x7f", "\x85", "\u2028", "\u200b", "\u202e", "\ufeff",
     "\u0301", "😀", "\U000e0001", " ", '" or true or "', "\n| take 1", "let x = 1;",
+    # for the other readers: ARM expressions, GitHub mentions and references, workflow commands
+    "[parameters('w')]", "@octocat", "@org/team", "#12", "GH-3", "\n::error file=x.yml::forged", "::stop-commands::t",
+    "##[error]",
 ]
 REGEX_ATOMS = [".", ".*", ".+", "[a-z]", "[0-9]+", "\\d", "\\w+", "\\s", "(a|b)", "[^/]*", "x{2,3}", "\\.", "\\p{Greek}", "\\z"]
 DATETIMES = ["2025-01-31", "2025-01-31T08:00:00Z", "2025-01-31T08:00:00.1234567Z", "2025-01-31 08:00", "2024-02-29T23:59:59+01:00"]
@@ -38,6 +41,10 @@ TAGS = [  # techniques with one of their tactics, as deployments require
     ("attack.credential_access", "attack.t1621"), ("attack.defense_evasion",),
 ]
 ENTITIES = ["userPrincipalName", "userId", "ipAddress", "appId", "appDisplayName"]  # what Sentinel alerts can map
+IDENTIFIERS = {  # an explicit entity mapping for each: (entity type, identifier)
+    "userPrincipalName": ("Account", "FullName"), "userId": ("Account", "AadUserId"), "ipAddress": ("IP", "Address"),
+    "appId": ("CloudApplication", "AppId"), "appDisplayName": ("CloudApplication", "Name"),
+}
 METRIC_KINDS = ("value_sum", "value_avg", "value_median", "value_percentile")
 
 
@@ -189,15 +196,15 @@ class RuleGenerator:
         names = rng.sample(["sel", "sel_main", "selection_1", "filter", "filter_legit", "sel2", "evil", "x"], rng.randint(1, 4))
         detection = {n: self.selection(pool) for n in names}
         detection["condition"] = self.condition(names)
-        rule = {
-            "title": f"Fuzz {label} {self.text(0.3)}"[:256],
-            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        }
+        title = f"Fuzz {label} {self.text(0.3)}"[:256]
+        if rng.random() < 0.15:  # what ARM would take for an expression
+            title = f"[{title[:250]}]"
+        rule = {"title": title, "id": str(uuid.UUID(int=rng.getrandbits(128), version=4))}
         if name:
             rule["name"] = name
         rule.update({
             "status": "experimental",
-            "description": self.text(0.6) if rng.random() < 0.7 else "",
+            "description": (self.text(0.6) if rng.random() < 0.7 else "") if rng.random() < 0.85 else f"[{self.text(0.6)}]",
             "tags": sorted({tag for pair in rng.sample(TAGS, rng.randint(0, 3)) for tag in pair}),
             "logsource": {"product": "entra", "service": service},
             "detection": detection,
@@ -206,6 +213,12 @@ class RuleGenerator:
         if rng.random() < 0.5 and not name:
             entity = rng.choice([p for p in ENTITIES if p in pools.returnable])
             rule["fields"] = sorted(set(rng.sample(pools.returnable, rng.randint(0, 3))) | {entity})
+            if rng.random() < 0.4:  # deployment settings written out: entity mapping, custom detail
+                entity_type, identifier = IDENTIFIERS[entity]
+                rule["sentinel"] = {
+                    "entityMappings": [{"entityType": entity_type, "fieldMappings": [{"identifier": identifier, "field": entity}]}],
+                    "customDetails": {rng.choice(["Who", "Detail", "x_1"]): entity},
+                }
         return rule
 
     def correlation(self, index: int) -> list[dict]:

@@ -27,13 +27,15 @@ class OutputFormat:
     bare: bool = False  # the query text itself: no deployment settings
     max_query: int | None = None  # the longest query the service accepts in this format
     event_rows: bool = False  # the service needs event rows (no correlation) naming an impacted asset
+    readback: str | None = None  # how the file is read back before it is written (render/readback.py)
 
 
 FORMATS: tuple[OutputFormat, ...] = (
     OutputFormat("kql", "sentinel", "kql/query.kql.j2", "kql/{name}.kql", bare=True),
     OutputFormat("sentinel-yaml", "sentinel", "sentinel/analytics-rule.yaml.j2", "sentinel/{name}.yaml",
-                 max_query=MAX_QUERY_LENGTH),
-    OutputFormat("arm", "sentinel", "arm/alert-rule.json.j2", "arm/{name}.json", max_query=MAX_QUERY_LENGTH),
+                 max_query=MAX_QUERY_LENGTH, readback="yaml"),
+    OutputFormat("arm", "sentinel", "arm/alert-rule.json.j2", "arm/{name}.json", max_query=MAX_QUERY_LENGTH,
+                 readback="arm"),
     OutputFormat("defender-hunting", "defender", "defender/hunting-query.kql.j2", "defender/hunting/{name}.kql", bare=True),
     OutputFormat("defender-detection", "defender", "defender/detection-rule.json.j2", "defender/detections/{name}.json",
                  event_rows=True),
@@ -84,3 +86,16 @@ def render_format(
             entities=defender_entities(deployment, returned),
         )
     return Rendered(fmt, spec.layout.format(name=name), text)
+
+
+def readback_problem(renderer: Renderer, rendered: Rendered, deployment: Deployment, query_text: str) -> str | None:
+    """Why a rendered deployable file does not read back as what it was built from (None: it does)."""
+    from .readback import check_arm, check_sentinel_yaml
+
+    spec = BY_NAME[rendered.format]
+    if spec.readback is None:
+        return None
+    source, bundled = renderer.sources(spec.template)
+    if spec.readback == "arm":
+        return check_arm(rendered.text, deployment, query_text, source)
+    return check_sentinel_yaml(rendered.text, deployment, query_text, bundled)

@@ -8,6 +8,7 @@ line inside KQL would split the query in Log Analytics, so templates never emit 
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from pathlib import Path
 from types import CodeType
@@ -22,6 +23,7 @@ from ..convert.kql import comment_text
 from ..model.durations import iso_duration
 from ..paths import TEMPLATES_DIR
 from .formats import QUERY_TEMPLATES
+from .readback import arm_value, block_scalar_holds
 
 
 def kql_comment(value: Any) -> str:
@@ -47,10 +49,24 @@ def yaml_quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+# A word YAML reads back as that same string, which PyYAML writes plain: what most values of the
+# analytics rule are (severities, tactics, tables, identifiers, columns). Words YAML 1.1 reads as
+# booleans or null are left to PyYAML, which quotes them.
+PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
+YAML_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
+
+
 def yaml_str(value: Any) -> str:
     """A YAML scalar that round-trips exactly (quoted when needed)."""
-    if isinstance(value, str) and not value.isprintable():
-        return yaml_quoted(value)  # PyYAML would emit some of these raw (U+2028) or fold them
+    if isinstance(value, str):
+        if PLAIN_WORD.fullmatch(value) and value.lower() not in YAML_WORDS:
+            return value  # what PyYAML writes for it, without its emitter (a build writes thousands)
+        if not value.isprintable():
+            return yaml_quoted(value)  # PyYAML would emit some of these raw (U+2028) or fold them
+    elif isinstance(value, bool):
+        return "true" if value else "false"
+    elif isinstance(value, int):
+        return str(value)
     return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30).strip().removesuffix("\n...")
 
 
@@ -59,18 +75,19 @@ def yaml_text(value: Any, indent: int = 2) -> str:
     block would change (hidden characters, line breaks other than LF, trailing spaces, which
     finish() strips, or an indented first line) as a double-quoted string instead."""
     text = str(value)
-    lines = text.split("\n")
-    if (
-        text.strip("\n") == text
-        and all(line.isprintable() and line == line.rstrip() for line in lines)
-        and not lines[0].startswith(" ")
-    ):
-        return "|\n" + "\n".join(" " * indent + line if line else line for line in lines)
+    if block_scalar_holds(text):
+        return "|\n" + "\n".join(" " * indent + line if line else line for line in text.split("\n"))
     return yaml_quoted(text)
 
 
 def to_json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False)
+
+
+def arm_json(value: Any, indent: int | None = None) -> str:
+    """JSON for an ARM template: every string (object keys too) that ARM would take for an
+    expression is escaped (`[…]` → `[[…]`), so rule text stays text (render/readback.py)."""
+    return to_json(arm_value(value), indent)
 
 
 class TemplateSandbox(ImmutableSandboxedEnvironment):
@@ -121,7 +138,8 @@ def make_environment(overrides: Path | None = None) -> TemplateSandbox:
         bytecode_cache=COMPILED_TEMPLATES,  # every environment here has these same settings
     )
     environment.filters.update(
-        kql_comment=kql_comment, yaml_str=yaml_str, yaml_text=yaml_text, tojson=to_json, iso_duration=iso_duration,
+        kql_comment=kql_comment, yaml_str=yaml_str, yaml_text=yaml_text, tojson=to_json, arm_json=arm_json,
+        iso_duration=iso_duration,
     )
     return environment
 
@@ -148,6 +166,7 @@ class TemplateFailure(Exception):
 class Renderer:
     def __init__(self, overrides: Path | None = None):
         self.environment = make_environment(overrides)
+        self._sources: dict[str, tuple[str, bool]] = {}
 
     def render(self, template: str, **context: Any) -> str:
         try:
@@ -159,6 +178,19 @@ class Renderer:
             raise TemplateFailure(
                 f"template {where}{f':{line}' if line else ''}: {type(error).__name__}: {error.message or error}"
             ) from error
+
+    def sources(self, template: str) -> tuple[str, bool]:
+        """The template's source text, with the bundled one's when a user's lays over it (to
+        tell what the template itself writes from what values bring), and whether the template
+        used is ours."""
+        if template not in self._sources:
+            loader = self.environment.loader
+            source, filename, _ = loader.get_source(self.environment, template)
+            bundled = Path(filename).resolve() == (TEMPLATES_DIR / template).resolve()
+            if not bundled and (TEMPLATES_DIR / template).is_file():
+                source += "\n" + loader.get_source(self.environment, "bundled/" + template)[0]
+            self._sources[template] = (source, bundled)
+        return self._sources[template]
 
     def query(self, query) -> str:
         return self.render(QUERY_TEMPLATES[query.platform], rule=query.rule, query=query)

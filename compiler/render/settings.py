@@ -50,6 +50,21 @@ def attack_data() -> dict:
     return json.loads((SCHEMAS_DIR / "attack.json").read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=1)
+def entity_identifiers() -> dict[str, list[str]]:
+    """Entity type → the identifiers Sentinel defines for it (schemas/sentinel-entities.json)."""
+    return json.loads((SCHEMAS_DIR / "sentinel-entities.json").read_text(encoding="utf-8"))["identifiers"]
+
+
+def identifier_hint(identifier: str, allowed: list[str]) -> str:
+    """A did-you-mean for a misspelt identifier (any case), else the list."""
+    import difflib
+
+    by_case = {name.lower(): name for name in allowed}
+    close = [by_case[identifier.lower()]] if identifier.lower() in by_case else difflib.get_close_matches(identifier, allowed, n=1)
+    return f"did you mean '{close[0]}'?" if close else f"identifiers: {', '.join(allowed)}"
+
+
 def attack_tags(tags: tuple[str, ...], tactic_keys: dict[str, str]) -> tuple[list[str], list[tuple[int, str]]]:
     """A rule's ATT&CK tags: the tactic shortnames (`tactic_keys` maps `credential_access` to
     `credential-access`; both spellings are accepted), and (tag index, technique id) pairs."""
@@ -237,8 +252,13 @@ class DeploymentPlanner:
         if explicit:
             for index, mapping in enumerate(explicit):
                 fields = []
+                allowed = entity_identifiers()[mapping["entityType"]]
                 for field_index, item in enumerate(mapping["fieldMappings"]):
-                    if item["field"] not in returned:
+                    if item["identifier"] not in allowed:
+                        error("E309", f"{item['identifier']!r} is not an identifier of the {mapping['entityType']} entity",
+                              "sentinel", "entityMappings", index, "fieldMappings", field_index, "identifier",
+                              hint=identifier_hint(item["identifier"], allowed))
+                    elif item["field"] not in returned:
                         error("E304", f"entity mapping uses '{item['field']}', which the query does not return",
                               "sentinel", "entityMappings", index, "fieldMappings", field_index, hint="add it to 'fields'")
                     else:

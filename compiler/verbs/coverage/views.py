@@ -15,12 +15,14 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from ...build import Compiler, rule_output_name
 from ...diagnostics import Diagnostic
 from ...load.loader import load_documents
 from ...model import ir
 from ...model.rule import Rule
+from ...render.markdown import code_span, table_cell
 from ...render.renderer import Renderer
 from ...render.settings import attack_data, attack_tags
 from .svg import render_svg
@@ -29,7 +31,6 @@ PAGE_TEMPLATE = "docs/catalog.md.j2"
 STANDARD_OUTPUT = Path("-")  # an output file named `-` is standard output
 NAVIGATOR_VERSION, LAYER_VERSION = "5.2.0", "4.5"  # the Navigator release that reads layer format 4.5 on ATT&CK v18
 GRADIENT = ("#ffe766", "#8ec843", "#2f7d32")  # few rules → many rules
-_MARKDOWN = re.compile(r"([\\|*_<>\[\]`])")
 
 
 # -- ATT&CK ----------------------------------------------------------------------------------
@@ -228,13 +229,10 @@ def collect(compiler: Compiler, paths: list[Path]) -> tuple[Coverage, list[Diagn
 
 
 # -- views -----------------------------------------------------------------------------------
-def md(value) -> str:
-    """Text safe in a Markdown table cell: one line, markup escaped."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(value).split()))
-
-
 def relative_link(target: Path, page: Path) -> str:
-    return Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
+    """A link target relative to the page, percent-encoded: a file name with a space, `)` or
+    `@` could otherwise end the link and leave its text live (a mention)."""
+    return quote(Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix())
 
 
 def technique_url(technique: str) -> str:
@@ -269,7 +267,7 @@ def page_context(coverage: Coverage, page: Path, image: Path | None) -> dict:
 
 def render_markdown(coverage: Coverage, page: Path, image: Path | None, templates: Path | None = None) -> str:
     renderer = Renderer(templates)
-    renderer.environment.filters["md"] = md
+    renderer.environment.filters.update(md=table_cell, code=code_span)
     return renderer.render(PAGE_TEMPLATE, **page_context(coverage, page, image))
 
 

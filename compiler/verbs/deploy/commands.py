@@ -101,15 +101,17 @@ def endpoint_or_exit(api: str, option: str | None):
 
 
 def fail(message: str) -> typer.Exit:
+    from ...console import one_line
     from .redaction import redact
 
-    typer.echo(f"entra-sigma: error: {redact(message)}", err=True)
+    typer.echo(one_line(f"entra-sigma: error: {redact(message)}"), err=True)
     return typer.Exit(1)
 
 
 def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make_target: Callable) -> None:
     """`kind`: the target class (its platform, output format and file reader); `make_target(client)` builds one."""
     from ...cli import DiagnosticFormat, make_compiler, report, usage_error, user_errors
+    from ...console import one_line
     from .apply import apply_plan
     from .credentials import credential_for
     from .desired import desired_rules
@@ -142,14 +144,14 @@ def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make
             if common.apply:
                 writes = sum(1 for c in plan.changes if c.writes)
                 if writes:
-                    typer.echo(f"applying {writes} change(s) to {target.describe()}", err=True)
+                    typer.echo(one_line(f"applying {writes} change(s) to {target.describe()}"), err=True)
                 apply_plan(plan, target, common.settings.concurrency)
         finally:
             client.close()
     sys.stdout.write(RENDERERS[common.fmt.value](plan))
     for change in plan.errors:
         code, message = change.error
-        typer.echo(f"error {code}: {change.title} [{change.id}]: {message}", err=True)
+        typer.echo(one_line(f"error {code}: {change.title} [{change.id}]: {message}"), err=True)
     if plan.errors:
         raise typer.Exit(1)
     raise typer.Exit(2 if common.detailed_exitcode and plan.has_changes else 0)

@@ -50,10 +50,13 @@ class RedactingFilter(logging.Filter):
     """Formats each record once, redacted, so no argument can bring a token back in."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        from ...console import lines
+
+        # a header or error text from the service is printed as it came: each line a console line
+        record.msg = lines(redact(record.getMessage()))
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = lines(redact(logging.Formatter().formatException(record.exc_info)))
             record.exc_info = None
         return True
 

@@ -7,11 +7,11 @@ are shown as JSON; text that spans lines (the query) as a unified diff, deployed
 from __future__ import annotations
 
 import difflib
-import html
 import json
 from typing import Any
 
-from ..diff.report import code_span, fenced, markdown_text
+from ...console import json_for_console, one_line
+from ...render.markdown import code_span, fenced, html_text, markdown_text
 from .content import FieldChange
 from .plan import CREATE, DELETE, DRIFT, FOREIGN, KEEP, SKIPPED, UNCHANGED, UPDATE, Change, Plan
 
@@ -111,7 +111,8 @@ def render_text(plan: Plan) -> str:
         out.append(f"Done: {applied_summary(plan)}")
     elif not plan.has_changes:
         out.append("Nothing to do.")
-    return "\n".join(out) + "\n"
+    # titles, queries and error messages come from rule files and from the service: one line each
+    return "\n".join(one_line(line) for line in out) + "\n"
 
 
 # -- markdown --------------------------------------------------------------------------------
@@ -146,14 +147,9 @@ def render_markdown(plan: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
-def _html_text(text: str) -> str:
-    """Text inside <summary>: HTML-escaped, with markdown's inline marks as entities (as diff_report does)."""
-    return html.escape(text).translate({ord("`"): "&#96;", ord("*"): "&#42;", ord("_"): "&#95;"})
-
-
 def _markdown_details(change: Change, plan: Plan) -> list[str]:
-    source = f" — <code>{_html_text(change.source)}</code>" if change.source else ""
-    out = ["<details>", f"<summary>{_html_text(change.title)} (<code>{_html_text(change.id)}</code>){source}</summary>", ""]
+    source = f" — <code>{html_text(change.source)}</code>" if change.source else ""
+    out = ["<details>", f"<summary>{html_text(change.title)} (<code>{html_text(change.id)}</code>){source}</summary>", ""]
     why = note(change, plan)
     if why:
         out += [markdown_text(why), ""]
@@ -198,7 +194,7 @@ def render_json(plan: Plan) -> str:
         "changes": changes,
         "errors": [{"code": c.error[0], "id": c.id, "message": c.error[1]} for c in ordered(plan) if c.error],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json_for_console(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -1,7 +1,8 @@
 """Microsoft Sentinel scheduled analytics rules: `Microsoft.SecurityInsights/alertRules`, api-version 2025-09-01.
 
 The body sent is the `kind` and `properties` of the resource in the ARM template that `build`
-writes (`arm/<rule>.json`), with the marker added to the description; the resource name is
+writes (`arm/<rule>.json`), read as ARM reads them (a title `[x]` is written `[[x]` there), with
+the marker added to the description; the resource name is
 the rule's id. Writes use the ETag read with the rule: in the body (`etag`, as the API
 documents for ResourceWithEtag) and as `If-Match`; a create sends `If-None-Match: *`, so a rule
 made by someone else in the meantime is never overwritten.
@@ -13,6 +14,7 @@ import json
 import re
 from urllib.parse import quote
 
+from ...render.readback import arm_read
 from .content import normalize
 from .marker import Marker, add_marker, content_hash, split_marker
 from .pipeline import ApiClient, RequestFailed
@@ -80,9 +82,11 @@ class SentinelTarget:
         resource = resources[0]
         if resource.get("type") != RESOURCE_TYPE or resource.get("apiVersion") != API_VERSION or resource.get("kind") != KIND:
             raise ValueError(f"expected one {RESOURCE_TYPE} resource of kind {KIND}, api-version {API_VERSION}")
-        body = {"kind": KIND, "properties": resource["properties"]}
+        # the REST API evaluates no template expression: send the values as ARM would read them ('[[x]' is '[x]')
+        properties = arm_read(resource["properties"])
+        body = {"kind": KIND, "properties": properties}
         content, _ = content_of(body)
-        return DesiredRule(str(resource["name"]), str(resource["properties"].get("displayName", "")), source,
+        return DesiredRule(str(arm_read(resource["name"])), str(properties.get("displayName", "")), source,
                            body, content, content_hash(content))
 
     @staticmethod

@@ -5,9 +5,8 @@ Both are deterministic: sorted, no timestamps, no temporary paths.
 
 from __future__ import annotations
 
-import html
-import re
-
+from ...console import one_line
+from ...render.markdown import code_span, fenced, html_text, markdown_text
 from .compare import RuleChange, RuleDiff
 
 
@@ -32,7 +31,7 @@ def render_text(result: RuleDiff) -> str:
     out = [f"{result.rules_dir.rstrip('/')}/ at {result.base.describe()} -> working tree"]
     if not result.any_change:
         out.append(f"no changes ({result.unchanged} rule(s) unchanged)")
-        return "\n".join(out) + "\n"
+        return _console(out)
     out.append(_counts(result))
     for title, mark, items in (("added", "+", result.added), ("removed", "-", result.removed), ("changed", "~", result.changed)):
         if items:
@@ -43,7 +42,7 @@ def render_text(result: RuleDiff) -> str:
         out += ["", f"+ {_rule_line(change)}"]
         out += [f"  {d}" for d in change.new_diagnostics]
         for item in change.diffs:
-            out.append(item.text.rstrip("\n"))
+            out += item.text.rstrip("\n").split("\n")
     for change in result.changed:
         out += ["", f"~ {_rule_line(change)}"]
         out += [f"  new: {d}" for d in change.new_diagnostics]
@@ -51,31 +50,13 @@ def render_text(result: RuleDiff) -> str:
         if change.hidden:
             out.append(f"  {_hidden_note(change)}")
         for item in change.diffs:
-            out.append(item.text.rstrip("\n"))
-    return "\n".join(out) + "\n"
+            out += item.text.rstrip("\n").split("\n")
+    return _console(out)
 
 
-_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|~&])")
-
-
-def markdown_text(text: str) -> str:
-    """Plain text as one line of markdown, every character literal."""
-    text = _MARKDOWN_INLINE.sub(r"\\\1", " ".join(text.split()))
-    return re.sub(r"^([#+\-=>]|\d+(?=[.)]))", r"\\\1", text)
-
-
-def code_span(text: str) -> str:
-    text = " ".join(text.split())
-    ticks = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-def fenced(text: str, info: str) -> str:
-    """A fenced code block that no run of backticks inside can close."""
-    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{text.rstrip(chr(10))}\n{fence}"
+def _console(lines: list[str]) -> str:
+    """Titles, paths and the lines of output files (a description's lines) as console lines."""
+    return "\n".join(one_line(line) for line in lines) + "\n"
 
 
 def _markdown_rule(change: RuleChange) -> str:
@@ -123,16 +104,10 @@ def render_markdown(result: RuleDiff) -> str:
     return "\n".join(out) + "\n"
 
 
-def _html_text(text: str) -> str:
-    """Text inside an HTML block: escaped for HTML, and markdown's inline marks as entities
-    (GitHub renders some markdown inside <summary>)."""
-    return html.escape(text).translate({ord("`"): "&#96;", ord("*"): "&#42;", ord("_"): "&#95;"})
-
-
 def _summary(change: RuleChange) -> str:
-    text = _html_text(change.name)
+    text = html_text(change.name)
     if change.id:
-        text += f" (<code>{_html_text(change.id)}</code>)"
+        text += f" (<code>{html_text(change.id)}</code>)"
     if change.has_errors:
         text += " — <b>has errors</b>"
     return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...console import one_line
 from .run import FAILED, NOT_REPLAYED, PASSED, TestRun
 
 LABELS = {PASSED: "PASS", FAILED: "FAIL", NOT_REPLAYED: "NOT REPLAYED"}
@@ -31,4 +32,5 @@ def render_text(run: TestRun, verbose: bool = False) -> str:
         f"{run.count(NOT_REPLAYED)} not replayed"
         + (" (the local engine could not run the shipped query; see docs/testing-rules.md)" if run.count(NOT_REPLAYED) else "")
     )
-    return "\n".join(lines) + "\n"
+    # case names, row values and file names come from the user's files: each line stays one line
+    return "\n".join(one_line(line) for line in lines) + "\n"
