@@ -12,21 +12,31 @@ import json
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from . import __version__
+from .cli_common import (  # noqa: F401 - State is read by tests and by deploy's --debug
+    DiagnosticFormat,
+    FormatOption,
+    Jobs,
+    Paths,
+    State,
+    Strict,
+    TableSchemas,
+    Templates,
+    compiler_factory,
+    make_compiler,
+    report,
+    usage_error,
+    user_errors,
+)
 from .cli_params import plain, use_plain_params
-
-if TYPE_CHECKING:
-    from .build import Compiler
-    from .diagnostics import Diagnostic
 
 FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 WATCH_INTERVAL = 0.5  # seconds between looks of `build --watch`
@@ -63,72 +73,9 @@ app = typer.Typer(
 )
 
 
-class DiagnosticFormat(str, Enum):
-    text = "text"
-    json = "json"
-    sarif = "sarif"
-    github = "github"
-
-
 class Target(str, Enum):
     sentinel = "sentinel"
     defender = "defender"
-
-
-class State:
-    debug = False
-
-
-Paths = Annotated[list[Path], typer.Argument(
-    metavar="PATH", help="Rule files or folders (searched recursively for .yml/.yaml).", show_default=False,
-)]
-FormatOption = Annotated[DiagnosticFormat, typer.Option("--format", help="How to print diagnostics.")]
-TableSchemas = Annotated[
-    Optional[list[Path]],
-    typer.Option("--table-schema", metavar="FILE", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
-]
-Templates = Annotated[Optional[Path], typer.Option("--templates", metavar="DIR", help="A folder of templates laid over the bundled ones.")]
-Strict = Annotated[bool, typer.Option(
-    "--strict", help="Treat warnings (a table left out, a field never filled, a skipped format) as errors.",
-)]
-Jobs = Annotated[Optional[int], typer.Option(
-    "--jobs", min=1, metavar="N", help="Processes to compile with. Default: one per core once there are hundreds of rules.",
-)]
-
-
-def usage_error(message: str) -> typer.Exit:
-    typer.echo(f"entra-sigma: error: {message}", err=True)
-    return typer.Exit(2)
-
-
-def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> Compiler:
-    return compiler_factory(table_schemas, templates)()
-
-
-def compiler_factory(table_schemas: list[Path] | None, templates: Path | None) -> Callable[[], Compiler]:
-    """Check the user's table schemas and templates now (a mistake there is a usage error), and
-    make the compiler when first asked: a build served whole from the cache never imports the
-    pipeline (pySigma, jsonschema, Jinja: a quarter of a second)."""
-    from .map.tables import bundled_registry
-
-    registry = bundled_registry()
-    if table_schemas:
-        try:
-            registry = registry.with_workspace_schemas(table_schemas)
-        except (OSError, ValueError) as error:
-            raise usage_error(str(error))
-    if templates is not None and not templates.is_dir():
-        raise usage_error(f"--templates {templates}: not a folder")
-    made: list[Compiler] = []
-
-    def make() -> Compiler:
-        if not made:
-            from .build import Compiler
-
-            made.append(Compiler(registry=registry, templates=templates))
-        return made[0]
-
-    return make
 
 
 def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None):
@@ -151,37 +98,6 @@ def cache_context(verb: str, paths: list[Path], table_schemas: list[Path] | None
 def user_inputs(table_schemas: list[Path] | None, templates: Path | None) -> list[Path]:
     """The user's own files an output depends on besides the rules: --table-schema files, --templates."""
     return [*(table_schemas or []), *([templates] if templates else [])]
-
-
-def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
-    """Print the diagnostics of `files` rule files read, in the format asked for."""
-    from .diagnostics import format_github, format_json, format_sarif, format_text, format_text_summary
-
-    if fmt is DiagnosticFormat.json:
-        sys.stderr.write(format_json(diagnostics))
-    elif fmt is DiagnosticFormat.sarif:
-        sys.stderr.write(format_sarif(diagnostics, __version__))
-    elif fmt is DiagnosticFormat.github:
-        sys.stderr.write(format_github(diagnostics))
-    else:
-        sys.stderr.write((format_text_summary if summarise_warnings else format_text)(diagnostics))
-        errors = sum(1 for d in diagnostics if d.severity == "error")
-        if errors:
-            failed = len({d.location.path for d in diagnostics if d.severity == "error"})
-            sys.stderr.write(f"{errors} error(s) in {failed} of {files} file(s)\n")
-
-
-@contextmanager
-def user_errors():
-    """Problems in the user's own inputs (templates, workspace schemas) are usage errors."""
-    try:
-        yield
-    except Exception as error:
-        from .render.renderer import TemplateFailure  # imported already if a template was rendered
-
-        if isinstance(error, TemplateFailure):
-            raise usage_error(str(error))
-        raise
 
 
 def print_version(value: bool) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
+from ...cli_common import DiagnosticFormat, State, make_compiler, report, usage_error, user_errors
 from .endpoints import EndpointError, resolve
 
 if TYPE_CHECKING:
@@ -68,8 +69,6 @@ class Common:
 
 
 def debugging() -> bool:
-    from ...cli import State
-
     return State.debug
 
 
@@ -92,8 +91,6 @@ def settings_from(concurrency: int, retries: int, max_wait: float, timeout: floa
 
 
 def endpoint_or_exit(api: str, option: str | None):
-    from ...cli import usage_error
-
     try:
         return resolve(api, option, os.environ)
     except EndpointError as error:
@@ -109,7 +106,6 @@ def fail(message: str) -> typer.Exit:
 
 def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make_target: Callable) -> None:
     """`kind`: the target class (its platform, output format and file reader); `make_target(client)` builds one."""
-    from ...cli import DiagnosticFormat, make_compiler, report, usage_error, user_errors
     from .apply import apply_plan
     from .credentials import credential_for
     from .desired import desired_rules
@@ -177,7 +173,6 @@ def deploy_sentinel(
     timeout: Timeout = 60.0,
 ) -> None:
     """Plan (or with --apply, make) the scheduled analytics rules of a Sentinel workspace match RULES."""
-    from ...cli import usage_error
     from .sentinel import SentinelTarget, check_scope
 
     problems = check_scope(subscription, resource_group, workspace)
@@ -232,7 +227,6 @@ def schema_pull(
     """Run '<Table> | getschema' in your workspace for each sign-in table and write files that --table-schema reads."""
     import difflib
 
-    from ...cli import usage_error
     from ...load.loader import display_path_for
     from ...map.tables import bundled_registry
     from .credentials import credential_for
