@@ -19,6 +19,7 @@ from . import __version__
 if TYPE_CHECKING:
     from .build import Compiler
     from .diagnostics import Diagnostic
+    from .project.environment import Environment
 
 
 class DiagnosticFormat(str, Enum):
@@ -54,11 +55,13 @@ def usage_error(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> Compiler:
-    return compiler_factory(table_schemas, templates)()
+def make_compiler(table_schemas: list[Path] | None, templates: Path | None, environment: Environment | None = None) -> Compiler:
+    return compiler_factory(table_schemas, templates, environment)()
 
 
-def compiler_factory(table_schemas: list[Path] | None, templates: Path | None) -> Callable[[], Compiler]:
+def compiler_factory(
+    table_schemas: list[Path] | None, templates: Path | None, environment: Environment | None = None,
+) -> Callable[[], Compiler]:
     """Check the user's table schemas and templates now (a mistake there is a usage error), and
     make the compiler when first asked: a build served whole from the cache never imports the
     pipeline (pySigma, jsonschema, Jinja: a quarter of a second)."""
@@ -78,7 +81,7 @@ def compiler_factory(table_schemas: list[Path] | None, templates: Path | None) -
         if not made:
             from .build import Compiler
 
-            made.append(Compiler(registry=registry, templates=templates))
+            made.append(Compiler(registry=registry, templates=templates, environment=environment))
         return made[0]
 
     return make
@@ -113,3 +116,66 @@ def user_errors():
         if isinstance(error, TemplateFailure):
             raise usage_error(str(error))
         raise
+
+
+# -- environments: --env, --all-envs, --config (every verb that compiles rules takes them) ------
+Envs = Annotated[Optional[list[str]], typer.Option(
+    "--env", metavar="NAME", help="An environment of the project file (entra-sigma.toml): its placeholders, filters and overrides; repeatable.",
+)]
+AllEnvs = Annotated[bool, typer.Option("--all-envs", help="Every environment of the project file.")]
+Config = Annotated[Optional[Path], typer.Option(
+    "--config", metavar="FILE", help="The project file (default: entra-sigma.toml here or in the nearest folder above).",
+)]
+
+
+def choose_environments(
+    names: list[str] | None, all_envs: bool, config: Path | None, fmt: DiagnosticFormat = DiagnosticFormat.text,
+) -> list[Environment]:
+    """The environments a verb runs in: those named, every one, or (neither) none chosen. A
+    project file that cannot be used, or a name it does not define, is printed as located
+    diagnostics and ends the command with 2, as another usage error does."""
+    from .project.environment import NO_ENVIRONMENT, Environment, build_environment, unknown_environment
+    from .project.file import PROJECT_FILE, find_project, read_project
+
+    if names and all_envs:
+        raise usage_error("--env and --all-envs: give one or the other")
+    if config is not None and not config.is_file():
+        raise usage_error(f"--config {config}: no such file")
+    path = config if config is not None else find_project(Path.cwd())
+    if path is None:
+        if names or all_envs:
+            raise usage_error(
+                f"{'--env' if names else '--all-envs'} needs a project file: no {PROJECT_FILE} here or in a folder above "
+                "(see docs/environments.md; --config FILE names one)"
+            )
+        return [NO_ENVIRONMENT]
+    project, problems = read_project(path)
+    if project is None:
+        report(problems, 1, fmt)
+        raise typer.Exit(2)
+    chosen = project.environments if all_envs else list(dict.fromkeys(names or ()))
+    if all_envs and not chosen:
+        raise usage_error(f"--all-envs: {project.display} defines no environment")
+    if not chosen:
+        return [Environment(None, project)]
+    unknown = [unknown_environment(project, name) for name in chosen if name not in project.environments]
+    if unknown:
+        report(unknown, 1, fmt)
+        raise typer.Exit(2)
+    environments = []
+    for name in chosen:
+        environment, problems = build_environment(project, name)
+        environments.append(environment.with_problems(problems))
+    return environments
+
+
+def environment_files(environment: Environment) -> list[Path]:
+    """The files an environment's outputs depend on besides the rules: the project file, filters."""
+    if environment.project is None:
+        return []
+    return [environment.project.path, *sorted({f.document.path for f in environment.filters})]
+
+
+def prefixed(files: dict[str, str], folder: str | None) -> dict[str, str]:
+    """Output files under `folder/` (an environment's, when a verb writes several)."""
+    return {f"{folder}/{path}": text for path, text in files.items()} if folder else dict(files)

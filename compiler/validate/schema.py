@@ -100,3 +100,59 @@ def validate_document(document: RuleDocument, fast: bool = False) -> list[Diagno
             )
         )
     return diagnostics
+
+
+# -- the other documents a project holds: entra-sigma.toml, Sigma filters --------------------------
+@lru_cache(maxsize=4)
+def schema_validator(name: str) -> Draft202012Validator:
+    """The validator of `schemas/<name>`, whose `$ref`s may name the other bundled schemas
+    (`rule.schema.json#/$defs/duration`): the project file checks an override as the rule does."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    schemas = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in SCHEMAS_DIR.glob("*.schema.json")}
+    registry = Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
+    return Draft202012Validator(schemas[name], registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_problems(data, name: str) -> list[tuple[tuple, str, str | None]]:
+    """(key path, message, hint) for each way `data` breaks `schemas/<name>`; an unknown key is
+    located at itself, with the nearest allowed key as a did-you-mean."""
+    errors = sorted(schema_validator(name).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [problem for error in errors for problem in _problems(error)]
+
+
+DURATION_PATTERN = "^[1-9][0-9]*[mhd]$"
+
+
+def _problems(error: ValidationError) -> list[tuple[tuple, str, str | None]]:
+    import difflib
+
+    path = tuple(error.absolute_path)
+    where = ".".join(str(p) for p in path)
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        allowed = sorted(error.schema.get("properties", {}))
+        problems = []
+        for key in sorted(set(error.instance) - set(allowed)):
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else (f"keys: {', '.join(allowed)}" if allowed else None)
+            problems.append((path + (key,), f"unknown key '{key}'" + (f" in '{where}'" if where else ""), hint))
+        return problems
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branches: dict[int, list] = {}
+        for inner in error.context:
+            branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+        for inner_errors in branches.values():  # the branch written for this kind of value
+            if not any(e.validator == "type" and not e.relative_path for e in inner_errors):
+                return [problem for inner in inner_errors for problem in _problems(inner)]
+        kinds = sorted({k for e in error.context if e.validator == "type" for k in _as_list(e.validator_value)})
+        return [(path, f"'{where}' must be {' or '.join(kinds) or 'something else'}, not {error.instance!r}", None)]
+    if error.validator == "pattern" and error.validator_value == DURATION_PATTERN:
+        return [(path, f"'{where}' must be a duration such as 5m, 1h or 14d, not {error.instance!r}", None)]
+    if error.validator == "minItems" and error.validator_value == 1 and error.instance == []:
+        return [(path, f"'{where}' is empty: give at least one value", None)]
+    return [(path, describe_error(error), None)]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]

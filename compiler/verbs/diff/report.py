@@ -19,7 +19,21 @@ def _counts(result: RuleDiff) -> str:
 
 
 def _rule_line(change: RuleChange) -> str:
-    return f"{change.name} [{change.id}]" if change.id else change.name
+    line = f"{change.name} [{change.id}]" if change.id else change.name
+    return line + _where(change)
+
+
+def _where(change: RuleChange) -> str:
+    """The environments a change reaches (diff --env)."""
+    if not change.environments:
+        return ""
+    return f" (in {', '.join(change.environments)})"
+
+
+def _compared(result: RuleDiff) -> str:
+    if not result.environments:
+        return ""
+    return f" in environment{'s' if len(result.environments) > 1 else ''} {', '.join(result.environments)}"
 
 
 def _hidden_note(change: RuleChange) -> str:
@@ -29,7 +43,7 @@ def _hidden_note(change: RuleChange) -> str:
 
 
 def render_text(result: RuleDiff) -> str:
-    out = [f"{result.rules_dir.rstrip('/')}/ at {result.base.describe()} -> working tree"]
+    out = [f"{result.rules_dir.rstrip('/')}/ at {result.base.describe()} -> working tree{_compared(result)}"]
     if not result.any_change:
         out.append(f"no changes ({result.unchanged} rule(s) unchanged)")
         return "\n".join(out) + "\n"
@@ -80,12 +94,15 @@ def fenced(text: str, info: str) -> str:
 
 def _markdown_rule(change: RuleChange) -> str:
     name = markdown_text(change.name)
-    return f"{name} ({code_span(change.id)})" if change.id else name
+    text = f"{name} ({code_span(change.id)})" if change.id else name
+    return text + (f" in {', '.join(code_span(e) for e in change.environments)}" if change.environments else "")
 
 
 def render_markdown(result: RuleDiff) -> str:
     """A pull-request comment."""
     where = f"Rules in {code_span(result.rules_dir)} at {result.base.describe(code_span)} compared with the working tree"
+    if result.environments:
+        where += f" in environment{'s' if len(result.environments) > 1 else ''} {', '.join(code_span(e) for e in result.environments)}"
     out: list[str] = []
     if not result.any_change:
         out += ["### entra-sigma diff: no rule changes", "", f"{where}; {result.unchanged} rule(s) unchanged."]
@@ -133,6 +150,8 @@ def _summary(change: RuleChange) -> str:
     text = _html_text(change.name)
     if change.id:
         text += f" (<code>{_html_text(change.id)}</code>)"
+    if change.environments:
+        text += " in " + ", ".join(f"<code>{_html_text(e)}</code>" for e in change.environments)
     if change.has_errors:
         text += " — <b>has errors</b>"
     return text
