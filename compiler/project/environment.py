@@ -131,9 +131,9 @@ class Environment:
     def where_to_define(self, name: str) -> str:
         """Where a placeholder's value goes, for the message when it has none."""
         if self.project is None:
-            return f"set it under 'placeholders' in the rule's tests file, or choose an environment ({PROJECT_FILE}: see docs/environments.md)"
+            return f"give it a value in an environment of {PROJECT_FILE} and choose it with --env, see docs/environments.md; or in the rule's tests file"
         if self.name is None:
-            return f"choose an environment with --env ({self.project.display} defines {', '.join(self.project.environments)})"
+            return f"choose an environment with --env: {self.project.display} defines {', '.join(self.project.environments)}"
         return f"define it under [environments.{self.name}.placeholders] or [defaults.placeholders] in {self.project.display}"
 
 

@@ -28,6 +28,7 @@ RENDERED = {
     ".github/workflows/detections.yml": "workflow.yml",
     ".pre-commit-config.yaml": "pre-commit-config.yaml",
     ".vscode/settings.json": "vscode-settings.json",
+    "entra-sigma.toml": "entra-sigma.toml",
     EXAMPLE_RULE: "example-rule.yml",
     EXAMPLE_RULE.replace(".yml", ".tests.yml"): "example-rule.tests.yml",
 }
@@ -35,6 +36,8 @@ RENDERED = {
 SCHEMAS = {
     "schemas/rule.schema.json": "rule.schema.json",
     "schemas/rule-tests.schema.json": "rule-tests.schema.json",
+    "schemas/project.schema.json": "project.schema.json",
+    "schemas/filter.schema.json": "filter.schema.json",
 }
 
 
