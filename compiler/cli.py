@@ -497,8 +497,9 @@ def init(
 ) -> None:
     """Set up a detection repository.
 
-    Writes rules/ with an example rule and its test cases, a GitHub Actions workflow, a
-    pre-commit configuration, editor settings with the rule schemas, a .gitignore and a README.
+    Writes rules/ with an example rule and its test cases, entra-sigma.toml with two example
+    environments, a GitHub Actions workflow, a pre-commit configuration, editor settings with
+    the schemas, a .gitignore and a README.
     Writes nothing if a file exists already, unless --force."""
     from .load.loader import display_path_for
     from .verbs.scaffold import InitError, scaffold, write_scaffold
@@ -510,7 +511,7 @@ def init(
     rules = sum(1 for path in written if path.startswith("rules/") and not path.endswith((".tests.yml", ".tests.yaml")))
     shown = display_path_for(folder)
     typer.echo(f"wrote {len(written)} file(s) to {shown}, with {rules} rule(s) in {shown}/rules", err=True)
-    typer.echo(f"next: cd {shown} && entra-sigma validate rules && entra-sigma test rules", err=True)
+    typer.echo(f"next: cd {shown} && entra-sigma validate rules --all-envs && entra-sigma test rules --all-envs", err=True)
 
 
 @app.command()

@@ -14,9 +14,9 @@ from entra_sigma.verbs.incremental import rebuild as incremental
 from entra_sigma.verbs.incremental.cache import Cache, FileResult, context_key
 from entra_sigma.verbs.incremental.parallel import can_fork, map_chunks, workers_for
 
-from .helpers import REPO
+from .helpers import PACK, REPO
 
-COMPILER = Compiler()
+COMPILER = Compiler(environment=PACK)  # the bundled rules' placeholders take the example environment's values
 
 
 def snapshot(outputs) -> tuple:
@@ -26,11 +26,11 @@ def snapshot(outputs) -> tuple:
 
 
 def plain(folder: Path) -> tuple:
-    return snapshot(build_outputs(Compiler(), [folder]))
+    return snapshot(build_outputs(Compiler(environment=PACK), [folder]))
 
 
 def fast(folder: Path, cache: Cache | None = None, jobs: int | None = None):
-    outputs = incremental.build(lambda: COMPILER, [folder], cache=cache, jobs=jobs)
+    outputs = incremental.build(lambda: COMPILER, [folder], cache=cache, jobs=jobs, environment=PACK)
     return snapshot(outputs), outputs.stats
 
 

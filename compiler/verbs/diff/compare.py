@@ -78,6 +78,7 @@ class FileDiff:
     old: str | None  # output path on the base side (None: new file)
     new: str | None  # output path in the working tree (None: file gone)
     text: str  # unified diff
+    environments: tuple[str, ...] = ()  # diff --env: where this file changes like this
 
 
 @dataclass

@@ -52,35 +52,45 @@ def environment_at_revision(repo: Path, commit: str, environment: Environment | 
         yield base.with_problems(problems)
 
 
-def _key(change: RuleChange) -> tuple:
-    return (
-        change.kind, change.id, change.source, tuple(d.text for d in change.diffs), tuple(change.hidden),
-        tuple(map(str, change.new_diagnostics)), tuple(map(str, change.resolved_diagnostics)), change.not_built,
-    )
-
-
 def merge_diffs(results: list[tuple[str, RuleDiff]]) -> RuleDiff:
-    """One report of several environments' diffs: each change once, with the environments where
-    it is the same change (a change that differs between two environments is listed for each)."""
+    """One report of several environments' diffs: each rule once, with the environments its
+    change reaches, and each changed file once, with the environments it changes in (an
+    environment without Defender has no Defender query to change)."""
     first = results[0][1]
     merged: dict[str, dict[tuple, RuleChange]] = {"added": {}, "removed": {}, "changed": {}}
     for name, result in results:
         for kind, changes in (("added", result.added), ("removed", result.removed), ("changed", result.changed)):
             for change in changes:
-                key = _key(change)
-                if key in merged[kind]:
-                    held = merged[kind][key]
-                    merged[kind][key] = replace(held, environments=held.environments + (name,))
-                else:
-                    merged[kind][key] = replace(change, environments=(name,))
-    diagnostics = list(dict.fromkeys(d for _, result in results for d in result.diagnostics))
-    documents = first.documents
+                key = (change.id, change.source if change.id is None else None)
+                held = merged[kind].get(key)
+                if held is None:
+                    held = merged[kind][key] = replace(change, environments=(), diffs=[], hidden=[], new_diagnostics=[],
+                                                       resolved_diagnostics=[], diagnostics=[])
+                _absorb(held, change, name)
 
     def ordered(kind: str) -> list[RuleChange]:
-        return sorted(merged[kind].values(), key=lambda c: (c.name.casefold(), c.id or "", c.source or "", c.environments))
+        return sorted(merged[kind].values(), key=lambda c: (c.name.casefold(), c.id or "", c.source or ""))
 
     return RuleDiff(
         first.rules_dir, first.base, ordered("added"), ordered("removed"), ordered("changed"),
-        min(result.unchanged for _, result in results), diagnostics, documents,
+        min(result.unchanged for _, result in results),
+        list(dict.fromkeys(d for _, result in results for d in result.diagnostics)), first.documents,
         environments=tuple(name for name, _ in results),
     )
+
+
+def _absorb(held: RuleChange, change: RuleChange, name: str) -> None:
+    """Add one environment's change of a rule to the merged one."""
+    held.environments += (name,)
+    for item in change.diffs:
+        same = next((d for d in held.diffs if (d.old, d.new, d.text) == (item.old, item.new, item.text)), None)
+        if same is None:
+            held.diffs.append(replace(item, environments=(name,)))
+        else:
+            same.environments += (name,)
+    held.hidden += [path for path in change.hidden if path not in held.hidden]
+    for field in ("new_diagnostics", "resolved_diagnostics", "diagnostics"):
+        mine = getattr(held, field)
+        mine += [d for d in getattr(change, field) if d not in mine]
+    held.has_errors = held.has_errors or change.has_errors
+    held.not_built = held.not_built or change.not_built

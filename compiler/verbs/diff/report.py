@@ -30,6 +30,13 @@ def _where(change: RuleChange) -> str:
     return f" (in {', '.join(change.environments)})"
 
 
+def _diff_text(change: RuleChange, item) -> str:
+    """A file's diff; headed by the environments it is in when the rule changed in others too."""
+    if item.environments and item.environments != change.environments:
+        return f"# in {', '.join(item.environments)}\n" + item.text
+    return item.text
+
+
 def _compared(result: RuleDiff) -> str:
     if not result.environments:
         return ""
@@ -57,7 +64,7 @@ def render_text(result: RuleDiff) -> str:
         out += ["", f"+ {_rule_line(change)}"]
         out += [f"  {d}" for d in change.new_diagnostics]
         for item in change.diffs:
-            out.append(item.text.rstrip("\n"))
+            out.append(_diff_text(change, item).rstrip("\n"))
     for change in result.changed:
         out += ["", f"~ {_rule_line(change)}"]
         out += [f"  new: {d}" for d in change.new_diagnostics]
@@ -65,7 +72,7 @@ def render_text(result: RuleDiff) -> str:
         if change.hidden:
             out.append(f"  {_hidden_note(change)}")
         for item in change.diffs:
-            out.append(item.text.rstrip("\n"))
+            out.append(_diff_text(change, item).rstrip("\n"))
     return "\n".join(out) + "\n"
 
 
@@ -117,7 +124,7 @@ def render_markdown(result: RuleDiff) -> str:
         if change.new_diagnostics:
             out += [fenced("".join(f"{d}\n" for d in change.new_diagnostics), "text"), ""]
         if change.diffs:
-            out += [fenced("".join(item.text for item in change.diffs), "diff"), ""]
+            out += [fenced("".join(_diff_text(change, item) for item in change.diffs), "diff"), ""]
         out.append("</details>")
     if result.removed:
         out += ["", "**Removed**", ""]
@@ -135,7 +142,7 @@ def render_markdown(result: RuleDiff) -> str:
             paths = ", ".join(code_span(path) for path in change.hidden)
             out += [f"Also changed: {paths} ({code_span('--all-formats')} shows them).", ""]
         if change.diffs:
-            out += [fenced("".join(item.text for item in change.diffs), "diff"), ""]
+            out += [fenced("".join(_diff_text(change, item) for item in change.diffs), "diff"), ""]
         out.append("</details>")
     return "\n".join(out) + "\n"
 
