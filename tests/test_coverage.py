@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from .helpers import PACK, REPO
 
-HINT = "run `.venv/bin/entra-sigma coverage rules --markdown docs/catalog.md --svg docs/coverage.svg`"
+HINT = "run `.venv/bin/entra-sigma coverage rules --env prod --markdown docs/catalog.md --svg docs/coverage.svg`"
 
 PASSWORD = """title: Wrong password | or expired
 id: 5b7e1c3a-0d2f-4e6a-9b8c-1a2b3c4d5e01
