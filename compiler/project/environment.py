@@ -50,7 +50,7 @@ def placeholder_from(raw: Any, position: tuple[int, int, str] | None) -> Placeho
     return Values(tuple(raw) if isinstance(raw, list) else (raw,), position)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Filter:
     """A Sigma filter document, as read from its file (checked when rules are compiled)."""
 
@@ -130,11 +130,12 @@ class Environment:
 
     def where_to_define(self, name: str) -> str:
         """Where a placeholder's value goes, for the message when it has none."""
+        if self.name is not None:
+            where = self.project.display if self.project is not None else PROJECT_FILE
+            return f"define it under [environments.{self.name}.placeholders] or [defaults.placeholders] in {where}"
         if self.project is None:
             return f"give it a value in an environment of {PROJECT_FILE} and choose it with --env, see docs/environments.md; or in the rule's tests file"
-        if self.name is None:
-            return f"choose an environment with --env: {self.project.display} defines {', '.join(self.project.environments)}"
-        return f"define it under [environments.{self.name}.placeholders] or [defaults.placeholders] in {self.project.display}"
+        return f"choose an environment with --env: {self.project.display} defines {', '.join(self.project.environments)}"
 
 
 NO_ENVIRONMENT = Environment(None)
@@ -167,8 +168,9 @@ def build_environment(project: ProjectFile, name: str) -> tuple[Environment, lis
                 settings = {**earlier.settings, **settings}
                 positions = {**earlier.positions, **positions}
             overrides[reference] = Override(reference, settings, positions, project.location(*where))
+    unique = tuple({(f.display, f.document.index): f for f in filters}.values())  # a file named twice applies once
     environment = Environment(
-        name, project, placeholders, tuple(dict.fromkeys(filters)), tuple(overrides.values()),
+        name, project, placeholders, unique, tuple(overrides.values()),
         dict(own.get("sentinel") or {}), bool(own.get("defender", False)),
     )
     return environment, diagnostics
