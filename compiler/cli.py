@@ -198,7 +198,7 @@ def compile_command(
                                                   strict=strict, environment=environment)
         diagnostics += queries.diagnostics
         rules = max(rules, queries.rules)
-        texts += [f"// environment: {environment.name}\n"] if several and queries.texts else []
+        texts += [f"// environment: {environment.name}"] if several and queries.texts else []
         texts += queries.texts
         files.update(prefixed(queries.files or {}, environment.name if several else None))
     diagnostics = list(dict.fromkeys(diagnostics))
