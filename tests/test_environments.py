@@ -232,3 +232,29 @@ def test_defender_deploys_the_environment_that_has_it(project, fake):  # noqa: F
     assert result.exit_code == 0, result.stdout + result.stderr
     assert set(fake.defender) == {WRONG_PASSWORD, LEGACY}  # the watchlist rule has no Defender query
     assert "Defender XDR custom detections" in result.stdout and "environment prod" in result.stdout
+
+
+# -- docs/environments.md shows the real files and outputs -----------------------------------------
+PAGE = REPO / "docs" / "environments.md"
+SHOWN = r"<!-- (example|built): (\S+) -->\n(`{3,})\w*\n(.*?)^\3$"
+
+
+def shown_blocks() -> list[tuple[str, str, str]]:
+    import re
+
+    return [(kind, path, body) for kind, path, _, body in re.findall(SHOWN, PAGE.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)]
+
+
+def test_the_page_shows_the_example_s_files_as_they_are():
+    examples = [(path, body) for kind, path, body in shown_blocks() if kind == "example"]
+    assert len(examples) >= 4
+    for path, body in examples:
+        assert (REPO / path).read_text(encoding="utf-8") == body, path
+
+
+def test_the_page_shows_the_queries_build_writes(project):
+    assert run("build", "rules", "--all-envs", "--out", "build").exit_code == 0
+    built = [(path, body) for kind, path, body in shown_blocks() if kind == "built"]
+    assert len(built) >= 3
+    for path, body in built:
+        assert (project / "build" / path).read_text(encoding="utf-8") == body, path
