@@ -198,3 +198,23 @@ def test_copying_a_filter_never_changes_the_rule_it_was_merged_into():
     before = copy.deepcopy(document.data)
     merge(document, a_filter(filter_text("not selection")), 1)
     assert document.data == before and isinstance(document, RuleDocument)
+
+
+def test_a_correlation_is_not_filtered_but_its_rules_are_and_its_header_says_so(tmp_path):
+    chained = (Path(__file__).parent / "cases" / "correlations" / "chained.yml").read_text(encoding="utf-8")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "chained.yml").write_text(chained, encoding="utf-8")
+    service_account = ("title: Service accounts\nlogsource: {product: entra}\nfilter:\n  rules: [failed_login]\n"
+                       "  svc:\n    userPrincipalName|startswith: svc-\n  condition: not svc\n")
+    environment = Environment("prod", filters=(a_filter(service_account, "filters/svc.yml"),))
+    outputs = build_outputs(Compiler(environment=environment), [tmp_path / "rules"], ("kql",))
+    assert outputs.ok, outputs.diagnostics
+    (kql,) = [text for path, text in outputs.files.items() if path.endswith(".kql")]
+    assert "// filters: filters/svc.yml\n" in kql and 'not(UserPrincipalName startswith "svc-")' in kql
+    naming_the_correlation = service_account.replace("[failed_login]", "[multiple_failed_login]")
+    environment = Environment("prod", filters=(a_filter(naming_the_correlation, "filters/svc.yml"),))
+    outputs = build_outputs(Compiler(environment=environment), [tmp_path / "rules"], ("kql",))
+    assert [str(d) for d in outputs.diagnostics if d.code == "E709"] == [
+        "filters/svc.yml:4:11: error: filter 'Service accounts' names 'multiple_failed_login', a correlation rule; "
+        "filters apply to the rules it correlates (name those rules instead)"
+    ]

@@ -261,3 +261,20 @@ def test_a_rule_named_but_not_read_is_looked_for_in_the_project_s_rules_folder(t
                                                   .replace("title: Wrong password", "title: Other"), encoding="utf-8")
     result = run("compile", "rules/other.yml", "--env", "prod", cwd=tmp_path, monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.stderr
+
+
+def test_filters_are_named_below_the_project_folder_and_never_outside_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "f.yml").write_text("title: f\nlogsource: {product: entra}\nfilter:\n  rules: any\n  s:\n    userAgent: x\n  condition: not s\n",
+                                               encoding="utf-8")
+    (tmp_path / "repo" / "filters").mkdir(parents=True)
+    (tmp_path / "repo" / "filters" / "linked").symlink_to(tmp_path / "shared")
+    path = project_at(tmp_path / "repo", '[defaults]\nfilters = ["./filters", "../shared/f.yml"]\n[environments.prod]\n')
+    project, _ = read_project(path)
+    environment, problems = build_environment(project, "prod")
+    assert [f.display for f in environment.filters] == ["filters/linked/f.yml"]  # as written below the project, not where the link leads
+    assert [str(p) for p in problems] == [
+        "repo/entra-sigma.toml:2:25: error: filter path '../shared/f.yml' is outside the folder of repo/entra-sigma.toml "
+        "(filters live in the repository, beside entra-sigma.toml)"
+    ]

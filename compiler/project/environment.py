@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from ..diagnostics import Diagnostic, SourceLocation
@@ -177,14 +177,19 @@ def build_environment(project: ProjectFile, name: str) -> tuple[Environment, lis
 
 
 def read_filters(project: ProjectFile, entry: str, where: SourceLocation) -> tuple[list[Filter], list[Diagnostic]]:
-    """The filter documents of one `filters` entry (a file, or a folder of them)."""
-    path = project.root / entry
+    """The filter documents of one `filters` entry (a file, or a folder of them), named below
+    the project's folder as the entry writes it (so outputs do not depend on the machine)."""
+    relative = PurePosixPath(entry.replace("\\", "/"))
+    if relative.is_absolute() or ".." in relative.parts:
+        return [], [Diagnostic("E702", f"filter path '{entry}' is outside the folder of {project.display}", where,
+                               hint="filters live in the repository, beside entra-sigma.toml")]
+    path = project.root / relative
     if not path.exists():
         return [], [Diagnostic("E702", f"filter path '{entry}' does not exist", where,
                                hint=f"paths are relative to the folder of {project.display}")]
     filters, diagnostics = [], []
-    for file, _ in discover([path])[0]:
-        display = project.relative(file)
+    for file, found in discover([path])[0]:
+        display = (relative / found.split("/", 1)[1]).as_posix() if path.is_dir() else relative.as_posix()
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:

@@ -53,14 +53,6 @@ class ProjectFile:
     def environments(self) -> list[str]:
         return sorted(self.data.get("environments") or {})
 
-    def relative(self, path: Path) -> str:
-        """A file named by the project (a filter), as diagnostics and outputs name it: below the
-        project's folder, '/'-separated, whatever the working directory."""
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return path.as_posix()
-
 
 def find_project(start: Path) -> Path | None:
     """`entra-sigma.toml` in `start` or the nearest folder above it."""
