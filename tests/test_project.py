@@ -278,3 +278,33 @@ def test_filters_are_named_below_the_project_folder_and_never_outside_it(tmp_pat
         "repo/entra-sigma.toml:2:25: error: filter path '../shared/f.yml' is outside the folder of repo/entra-sigma.toml "
         "(filters live in the repository, beside entra-sigma.toml)"
     ]
+
+
+def test_the_schemas_repeat_the_rule_schema_s_definitions_word_for_word():
+    """Editors resolve no reference to another file, so the project, filter and tests schemas
+    hold copies of what they share with rule.schema.json: an override is checked as the rule's
+    own setting is, a filter's selection as a rule's."""
+    import json
+
+    def load(name):
+        return json.loads((REPO / "schemas" / name).read_text(encoding="utf-8"))
+
+    rule, project, filter_, tests = (load(f"{n}.schema.json") for n in ("rule", "project", "filter", "rule-tests"))
+    sentinel = rule["$defs"]["sentinel"]["properties"]
+    override = project["$defs"]["override"]["properties"]
+    assert project["$defs"]["duration"] == rule["$defs"]["duration"]
+    assert sentinel["queryFrequency"] == sentinel["queryPeriod"] == override["queryFrequency"] == override["queryPeriod"] == {"$ref": "#/$defs/duration"}
+    assert override["level"] == rule["properties"]["level"]
+    assert {k: override[k] for k in ("triggerOperator", "triggerThreshold", "suppression")} == \
+        {k: sentinel[k] for k in ("triggerOperator", "triggerThreshold", "suppression")}
+    assert override["enabled"]["type"] == sentinel["enabled"]["type"]
+    assert {k: filter_["$defs"][k] for k in ("scalar", "selectionMap")} == {k: rule["$defs"][k] for k in ("scalar", "selectionMap")}
+    assert filter_["$defs"]["selection"] == rule["properties"]["detection"]["additionalProperties"]
+    assert {k: filter_["properties"][k] for k in ("id", "name", "date", "modified")} == {k: rule["properties"][k] for k in ("id", "name", "date", "modified")}
+    watchlist = tests["properties"]["placeholders"]["additionalProperties"]["anyOf"][2]["properties"]
+    assert {k: watchlist[k] for k in ("watchlist", "column")} == project["$defs"]["watchlist"]["properties"]
+    from jsonschema import Draft202012Validator
+
+    for schema in (project, filter_, tests):
+        assert ".schema.json#" not in json.dumps(schema)
+        Draft202012Validator.check_schema(schema)

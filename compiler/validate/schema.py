@@ -103,32 +103,27 @@ def validate_document(document: RuleDocument, fast: bool = False) -> list[Diagno
 
 
 # -- the other documents a project holds: entra-sigma.toml, Sigma filters --------------------------
+# Each schema is self-contained (editors resolve no reference to another file); where one
+# repeats a definition of rule.schema.json (an override's settings, a filter's selections),
+# tests/test_project.py checks that the copy is the rule schema's own.
 @lru_cache(maxsize=4)
 def schema_validator(name: str) -> Draft202012Validator:
-    """The validator of `schemas/<name>`, whose `$ref`s may name the other bundled schemas
-    (`rule.schema.json#/$defs/duration`): the project file checks an override as the rule does."""
+    """The validator of `schemas/<name>` (the project file, a filter, a tests file)."""
     from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
 
-    schemas = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in SCHEMAS_DIR.glob("*.schema.json")}
-    registry = Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
-    return Draft202012Validator(schemas[name], registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    schema = json.loads((SCHEMAS_DIR / name).read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 @lru_cache(maxsize=4)
 def fast_schema_check(name: str):
-    """`schemas/<name>` compiled by fastjsonschema, its `$ref`s to the other bundled schemas
-    served from the files: a yes or no without importing jsonschema (a build served from the
-    cache reads the project file, and should not pay a tenth of a second for it)."""
+    """`schemas/<name>` compiled by fastjsonschema: a yes or no without importing jsonschema (a
+    build served from the cache reads the project file, and should not pay for it)."""
     import fastjsonschema
 
-    def bundled(uri: str) -> dict:
-        schema = json.loads((SCHEMAS_DIR / uri.rsplit("/", 1)[-1]).read_text(encoding="utf-8"))
-        schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-        return schema
-
-    schema = bundled(name)
-    return fastjsonschema.compile(schema, handlers={"https": bundled})
+    schema = json.loads((SCHEMAS_DIR / name).read_text(encoding="utf-8"))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
 
 
 def schema_problems(data, name: str) -> list[tuple[tuple, str, str | None]]:
