@@ -182,8 +182,10 @@ def test_deploy_sends_each_environment_to_its_own_workspace(project, fake):  # n
     assert "_GetWatchlist" in prod[BREAK_GLASS]["properties"]["query"] and "_GetWatchlist" not in dev[BREAK_GLASS]["properties"]["query"]
     markers = {name: split_marker(rule["properties"]["description"])[1].environment for name, rule in dev.items()}
     assert set(markers.values()) == {"dev"}
-    again = deploy(fake, "--all-envs", "--detailed-exitcode")
+    again = deploy(fake, "--all-envs", "--detailed-exitcode", "--format", "json")
     assert again.exit_code == 0, again.stdout  # nothing left to do in either
+    plans = json.loads(again.stdout)["environments"]
+    assert [(p["environment"], p["summary"]["unchanged"], p["changes_pending"]) for p in plans] == [("dev", 3, False), ("prod", 3, False)]
 
 
 def test_a_prune_in_one_environment_never_touches_another_s_workspace(project, fake):  # noqa: F811
