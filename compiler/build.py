@@ -68,12 +68,13 @@ class Compiler:
         fast = len(documents) >= FAST_PATH_MINIMUM
         prepared, diagnostics = prepare(documents, self.environment, self.catalog)
         for original, document in zip(documents, prepared):
-            problems = validate_document(document, fast) if document is not None else ["placeholders"]
             rule = None
-            if not problems:
-                build = build_correlation if "correlation" in document.data else build_rule
-                rule, problems = build(document, self.catalog)
-            diagnostics += [p for p in problems if isinstance(p, Diagnostic)]
+            if document is not None:  # None: its placeholders could not be expanded (said already)
+                problems = validate_document(document, fast)
+                if not problems:
+                    build = build_correlation if "correlation" in document.data else build_rule
+                    rule, problems = build(document, self.catalog)
+                diagnostics += problems
             if rule is not None:
                 rules.append(rule)
             elif isinstance(original.data, dict):

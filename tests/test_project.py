@@ -308,3 +308,12 @@ def test_the_schemas_repeat_the_rule_schema_s_definitions_word_for_word():
     for schema in (project, filter_, tests):
         assert ".schema.json#" not in json.dumps(schema)
         Draft202012Validator.check_schema(schema)
+
+
+def test_a_workspace_the_file_names_is_checked_where_it_is_written(tmp_path):
+    path = project_at(tmp_path, '[environments.prod]\nsentinel = { subscription = "sub-1", resource-group = "rg", workspace = "law prod" }\n')
+    _, problems = read_project(path)
+    assert sorted((p.location.line, p.location.column, p.code, p.message.split(":")[0]) for p in problems) == [
+        (2, 14, "E702", "'environments.prod.sentinel.subscription'"),
+        (2, 61, "E702", "'environments.prod.sentinel.workspace'"),
+    ]
