@@ -313,7 +313,8 @@ def test_the_schemas_repeat_the_rule_schema_s_definitions_word_for_word():
 def test_a_workspace_the_file_names_is_checked_where_it_is_written(tmp_path):
     path = project_at(tmp_path, '[environments.prod]\nsentinel = { subscription = "sub-1", resource-group = "rg", workspace = "law prod" }\n')
     _, problems = read_project(path)
-    assert sorted((p.location.line, p.location.column, p.code, p.message.split(":")[0]) for p in problems) == [
-        (2, 14, "E702", "'environments.prod.sentinel.subscription'"),
-        (2, 61, "E702", "'environments.prod.sentinel.workspace'"),
+    assert sorted((p.location.line, p.location.column, p.code, p.message) for p in problems) == [
+        (2, 14, "E702", "'environments.prod.sentinel.subscription' must be a subscription id (a GUID), not 'sub-1'"),
+        (2, 61, "E702", "'environments.prod.sentinel.workspace' must be a Log Analytics workspace name (3 to 90 letters, "
+                        "digits and inner hyphens), not 'law prod'"),
     ]

@@ -167,6 +167,8 @@ def _problems(error: ValidationError) -> list[tuple[tuple, str, str | None]]:
         return [(path, f"'{where}' must be {' or '.join(kinds) or 'something else'}, not {error.instance!r}", None)]
     if error.validator == "pattern" and error.validator_value == DURATION_PATTERN:
         return [(path, f"'{where}' must be a duration such as 5m, 1h or 14d, not {error.instance!r}", None)]
+    if error.validator == "pattern" and str(error.schema.get("description", "")).startswith("a "):
+        return [(path, f"'{where}' must be {error.schema['description']}, not {error.instance!r}", None)]
     if error.validator == "minItems" and error.validator_value == 1 and error.instance == []:
         return [(path, f"'{where}' is empty: give at least one value", None)]
     return [(path, describe_error(error), None)]
