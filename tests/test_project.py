@@ -318,3 +318,14 @@ def test_a_workspace_the_file_names_is_checked_where_it_is_written(tmp_path):
         (2, 61, "E702", "'environments.prod.sentinel.workspace' must be a Log Analytics workspace name (3 to 90 letters, "
                         "digits and inner hyphens), not 'law prod'"),
     ]
+
+
+def test_a_hostile_project_file_is_refused_with_a_reason_not_a_crash(tmp_path):
+    deep = project_at(tmp_path, "a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    _, problems = read_project(deep)
+    assert [(p.code, p.message) for p in problems] == [
+        ("E701", "the project file nests 100000 levels deep (arrays and inline tables); at most 32")]
+    (tmp_path / "entra-sigma.toml").write_bytes(b"a = 1\n" + b"#" * (1 << 20))
+    assert [p.message for p in read_project(deep)[1]] == ["the project file is larger than 1 MiB"]
+    (tmp_path / "entra-sigma.toml").write_bytes(b'a = "\xff"\n')
+    assert [p.code for p in read_project(deep)[1]] == ["E701"]

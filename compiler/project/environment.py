@@ -105,9 +105,13 @@ class Environment:
 
     @property
     def rules_folder(self) -> Path | None:
+        """Where the rules the environment names are looked for (inside the project's folder)."""
         if self.project is None:
             return None
-        return self.project.root / str(self.project.data.get("rules") or "rules")
+        relative = PurePosixPath(str(self.project.data.get("rules") or "rules").replace("\\", "/"))
+        if relative.is_absolute() or ".." in relative.parts:
+            return None
+        return self.project.root / relative
 
     @property
     def platforms(self) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from ..load.toml_positions import KeyPath, Position, key_positions
 
 PROJECT_FILE = "entra-sigma.toml"
 MAX_PROJECT_BYTES = 1 << 20  # a project file is a page or two; a larger one is a mistake
+MAX_NESTING = 32  # tomllib (and the locator) recurse once per level: a hostile file could exhaust the stack
 TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)$")
 
 
@@ -54,6 +55,19 @@ class ProjectFile:
         return sorted(self.data.get("environments") or {})
 
 
+def _nesting(text: str) -> int:
+    """How deeply `[` and `{` nest, counting every bracket, quoted ones too: an upper bound (a
+    table header's brackets count one level)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def find_project(start: Path) -> Path | None:
     """`entra-sigma.toml` in `start` or the nearest folder above it."""
     folder = start.resolve()
@@ -76,6 +90,10 @@ def read_project(path: Path) -> tuple[ProjectFile | None, list[Diagnostic]]:
         return None, [Diagnostic("E701", f"the project file is larger than {MAX_PROJECT_BYTES >> 20} MiB", SourceLocation(display))]
     try:
         text = data.decode("utf-8")
+        depth = _nesting(text)
+        if depth > MAX_NESTING:
+            return None, [Diagnostic("E701", f"the project file nests {depth} levels deep (arrays and inline tables); at most {MAX_NESTING}",
+                                     SourceLocation(display))]
         parsed = tomllib.loads(text)
     except UnicodeDecodeError as error:
         return None, [Diagnostic("E701", f"the project file is not UTF-8: {error.reason} at byte {error.start}", SourceLocation(display))]
