@@ -10,12 +10,15 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
+from ...cli_common import AllEnvs, Config, DiagnosticFormat, Envs, State, choose_environments, make_compiler, report, usage_error, user_errors
+from ...console import one_line
 from .endpoints import EndpointError, resolve
 
 if TYPE_CHECKING:
@@ -68,8 +71,6 @@ class Common:
 
 
 def debugging() -> bool:
-    from ...cli import State
-
     return State.debug
 
 
@@ -92,8 +93,6 @@ def settings_from(concurrency: int, retries: int, max_wait: float, timeout: floa
 
 
 def endpoint_or_exit(api: str, option: str | None):
-    from ...cli import usage_error
-
     try:
         return resolve(api, option, os.environ)
     except EndpointError as error:
@@ -101,68 +100,141 @@ def endpoint_or_exit(api: str, option: str | None):
 
 
 def fail(message: str) -> typer.Exit:
-    from ...console import one_line
     from .redaction import redact
 
     typer.echo(one_line(f"entra-sigma: error: {redact(message)}"), err=True)
     return typer.Exit(1)
 
 
-def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make_target: Callable) -> None:
-    """`kind`: the target class (its platform, output format and file reader); `make_target(client)` builds one."""
-    from ...cli import DiagnosticFormat, make_compiler, report, usage_error, user_errors
-    from ...console import one_line
-    from .apply import apply_plan
-    from .credentials import credential_for
-    from .desired import desired_rules
-    from .pipeline import ApiClient, RequestFailed
-    from .plan import make_plan
+def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, targets: list) -> None:
+    """Deploy to each (environment, make_target) of `targets` in turn: `kind` is the target class
+    (its platform, output format and file reader), `make_target(client)` builds one. An
+    environment that fails (rule errors, a request) is reported and the next one goes on; the
+    exit code is 1 if any failed."""
     from .report import RENDERERS
 
     if common.detailed_exitcode and common.apply:
         raise usage_error("--detailed-exitcode is for plans; drop it or --apply")
     endpoint = endpoint_or_exit(api, endpoint_option)
-    compiler = make_compiler(common.table_schema, common.templates)
+    several = len(targets) > 1
+    plans, failed = [], False
+    for environment, make_target in targets:
+        if several:
+            typer.echo(one_line(f"environment {environment.name}:"), err=True)
+        plan = deploy_environment(common, api, endpoint, kind, make_target, environment)
+        failed = failed or plan is None or bool(plan.errors)
+        if plan is not None:
+            plans.append(plan)
+            if not several:
+                sys.stdout.write(RENDERERS[common.fmt.value](plan))
+    if several:
+        sys.stdout.write(render_several(plans, common.fmt.value))
+    for plan in plans:
+        for change in plan.errors:
+            code, message = change.error
+            where = f" ({plan.environment})" if several else ""
+            typer.echo(one_line(f"error {code}: {change.title} [{change.id}]{where}: {message}"), err=True)
+    if failed:
+        raise typer.Exit(1)
+    raise typer.Exit(2 if common.detailed_exitcode and any(p.has_changes for p in plans) else 0)
+
+
+def render_several(plans: list, fmt: str) -> str:
+    """One plan per environment: each under a heading (JSON: a list of the plans)."""
+    import json
+
+    from .report import RENDERERS
+
+    if fmt == "json":
+        return json.dumps({"environments": [json.loads(RENDERERS["json"](plan)) for plan in plans]}, indent=2, ensure_ascii=False) + "\n"
+    heading = "## Environment {}\n\n" if fmt == "markdown" else "== environment {} ==\n"
+    return "\n".join(heading.format(plan.environment) + RENDERERS[fmt](plan) for plan in plans)
+
+
+def deploy_environment(common: Common, api: str, endpoint, kind, make_target: Callable, environment):
+    """The plan (carried out with --apply) of one environment; None when it failed before one."""
+    from .apply import apply_plan
+    from .credentials import credential_for
+    from .desired import desired_rules
+    from .pipeline import ApiClient, RequestFailed
+    from .plan import make_plan
+
+    compiler = make_compiler(common.table_schema, common.templates, environment)
     with user_errors():
-        desired = desired_rules(lambda: compiler, common.rules, kind.platform, kind.output_format, kind.desired)
+        desired = desired_rules(lambda: compiler, common.rules, kind.platform, kind.output_format, kind.desired, environment)
     report(desired.diagnostics, desired.files, DiagnosticFormat.text)
     if desired.files == 0:  # a wrong path must not plan the deletion of every rule
         raise usage_error(f"no rule files in {', '.join(str(p) for p in common.rules)}: nothing to deploy")
     if not desired.ok:
-        typer.echo(f"nothing sent to {kind.platform}: fix the errors above", err=True)
-        raise typer.Exit(1)
+        typer.echo(one_line(f"nothing sent to {kind.platform}{for_environment(environment)}: fix the errors above"), err=True)
+        return None
     with debug_logging():
         client = ApiClient(endpoint, credential_for(api, os.environ), common.settings, arm=api == "arm")
         try:
             target = make_target(client)
+            scope = target.describe() + for_environment(environment)
             try:
                 deployed = target.list()
             except RequestFailed as failure:
-                raise fail(f"cannot read the rules deployed to {target.describe()}: {failure.describe()}") from None
-            plan = make_plan(kind.platform, target.describe(), desired, deployed,
-                             prune=common.prune, keep_drifted=common.keep_drifted)
+                typer.echo(one_line(f"entra-sigma: error: {redacted(f'cannot read the rules deployed to {scope}: {failure.describe()}')}"), err=True)
+                return None
+            plan = make_plan(kind.platform, scope, desired, deployed, prune=common.prune, keep_drifted=common.keep_drifted,
+                             environment=environment.name)
             if common.apply:
                 writes = sum(1 for c in plan.changes if c.writes)
                 if writes:
-                    typer.echo(one_line(f"applying {writes} change(s) to {target.describe()}"), err=True)
+                    typer.echo(one_line(f"applying {writes} change(s) to {scope}"), err=True)
                 apply_plan(plan, target, common.settings.concurrency)
         finally:
             client.close()
-    sys.stdout.write(RENDERERS[common.fmt.value](plan))
-    for change in plan.errors:
-        code, message = change.error
-        typer.echo(one_line(f"error {code}: {change.title} [{change.id}]: {message}"), err=True)
-    if plan.errors:
-        raise typer.Exit(1)
-    raise typer.Exit(2 if common.detailed_exitcode and plan.has_changes else 0)
+    return plan
+
+
+def for_environment(environment) -> str:
+    return f", environment {environment.name}" if environment.name else ""
+
+
+def redacted(message: str) -> str:
+    from .redaction import redact
+
+    return redact(message)
+
+
+def sentinel_scopes(environments: list, subscription: str | None, resource_group: str | None, workspace: str | None) -> list[tuple]:
+    """(environment, subscription, resource group, workspace) for each environment: the project
+    file's `sentinel` table, each value overridden by its option. Every environment deploys to a
+    workspace of its own (two would prune each other's rules)."""
+    given = {"subscription": subscription, "resource-group": resource_group, "workspace": workspace}
+    if len(environments) > 1 and any(given.values()):
+        options = ", ".join(f"--{k}" for k, v in given.items() if v)
+        raise usage_error(f"{options}: with several environments each deploys to the workspace entra-sigma.toml gives it; "
+                          "give one --env to override it")
+    scopes, seen = [], {}
+    for environment in environments:
+        values = {key: given[key] or environment.sentinel.get(key) for key in given}
+        missing = [key for key, value in values.items() if not value]
+        if missing:
+            where = (f", or set them under [environments.{environment.name}.sentinel] in {environment.project.display}"
+                     if environment.name else "")
+            raise usage_error(f"{', '.join('--' + m for m in missing)}: give {'it' if len(missing) == 1 else 'them'}{where}")
+        key = tuple(values[k].lower() for k in ("subscription", "resource-group", "workspace"))
+        if key in seen:
+            raise usage_error(f"environments {seen[key]} and {environment.name} deploy to the same workspace {values['workspace']}")
+        seen[key] = environment.name
+        scopes.append((environment, values["subscription"], values["resource-group"], values["workspace"]))
+    return scopes
 
 
 @deploy_app.command("sentinel")
 def deploy_sentinel(
     rules: Rules,
-    subscription: Annotated[str, typer.Option("--subscription", help="The subscription id of the workspace.")],
-    resource_group: Annotated[str, typer.Option("--resource-group", help="The workspace's resource group.")],
-    workspace: Annotated[str, typer.Option("--workspace", help="The Log Analytics workspace Sentinel runs on (its name).")],
+    subscription: Annotated[Optional[str], typer.Option(
+        "--subscription", help="The subscription id of the workspace (default: the environment's, from entra-sigma.toml).",
+    )] = None,
+    resource_group: Annotated[Optional[str], typer.Option("--resource-group", help="The workspace's resource group (default: the environment's).")] = None,
+    workspace: Annotated[Optional[str], typer.Option(
+        "--workspace", help="The Log Analytics workspace Sentinel runs on, its name (default: the environment's).",
+    )] = None,
     apply: Apply = False,
     prune: Prune = False,
     keep_drifted: KeepDrifted = False,
@@ -177,18 +249,26 @@ def deploy_sentinel(
     retries: Retries = 5,
     max_wait: MaxWait = 60.0,
     timeout: Timeout = 60.0,
+    env: Envs = None,
+    all_envs: AllEnvs = False,
+    config: Config = None,
 ) -> None:
-    """Plan (or with --apply, make) the scheduled analytics rules of a Sentinel workspace match RULES."""
-    from ...cli import usage_error
+    """Plan (or with --apply, make) the scheduled analytics rules of a Sentinel workspace match RULES.
+
+    With --env, the environment's rules go to its workspace (entra-sigma.toml); with several,
+    one plan each."""
     from .sentinel import SentinelTarget, check_scope
 
-    problems = check_scope(subscription, resource_group, workspace)
-    if problems:
-        raise usage_error("; ".join(problems))
+    environments = choose_environments(env, all_envs, config)
+    targets = []
+    for environment, sub, group, space in sentinel_scopes(environments, subscription, resource_group, workspace):
+        problems = check_scope(sub, group, space)
+        if problems:
+            raise usage_error("; ".join(problems) + for_environment(environment))
+        targets.append((environment, partial(SentinelTarget, subscription=sub, resource_group=group, workspace=space)))
     common = Common(rules, apply, prune, keep_drifted, fmt, detailed_exitcode, table_schema, templates,
                     settings_from(concurrency, retries, max_wait, timeout))
-    run_deploy(common, "arm", arm_endpoint, SentinelTarget,
-               lambda client: SentinelTarget(client, subscription, resource_group, workspace))
+    run_deploy(common, "arm", arm_endpoint, SentinelTarget, targets)
 
 
 @deploy_app.command("defender")
@@ -208,13 +288,28 @@ def deploy_defender(
     retries: Retries = 5,
     max_wait: MaxWait = 60.0,
     timeout: Timeout = 60.0,
+    env: Envs = None,
+    all_envs: AllEnvs = False,
+    config: Config = None,
 ) -> None:
-    """Plan (or with --apply, make) the tenant's Defender XDR custom detection rules match RULES."""
+    """Plan (or with --apply, make) the tenant's Defender XDR custom detection rules match RULES.
+
+    With --env, an environment with `defender = true` in entra-sigma.toml (one: the tenant
+    is the one you are signed in to)."""
     from .defender import DefenderTarget
 
+    environments = choose_environments(env, all_envs, config)
+    if all_envs:
+        environments = [e for e in environments if e.defender]
+    without = [e.name for e in environments if e.name and not e.defender]
+    if without or not environments:
+        raise usage_error(f"environment {', '.join(without) or '(none)'}: no Defender XDR (set defender = true in entra-sigma.toml)")
+    if len(environments) > 1:
+        raise usage_error(f"environments {', '.join(e.name for e in environments)} would all deploy to the tenant you are "
+                          "signed in to: give one --env (sign in to each environment's tenant in turn)")
     common = Common(rules, apply, prune, keep_drifted, fmt, detailed_exitcode, table_schema, templates,
                     settings_from(concurrency, retries, max_wait, timeout))
-    run_deploy(common, "graph", graph_endpoint, DefenderTarget, DefenderTarget)
+    run_deploy(common, "graph", graph_endpoint, DefenderTarget, [(environments[0], DefenderTarget)])
 
 
 @schema_app.command("pull")
@@ -234,7 +329,6 @@ def schema_pull(
     """Run '<Table> | getschema' in your workspace for each sign-in table and write files that --table-schema reads."""
     import difflib
 
-    from ...cli import usage_error
     from ...load.loader import display_path_for
     from ...map.tables import bundled_registry
     from .credentials import credential_for
@@ -267,11 +361,11 @@ def schema_pull(
         finally:
             client.close()
     for table in pulled.missing:
-        typer.echo(f"warning: the workspace has no table {table}: not written", err=True)
+        typer.echo(one_line(f"warning: the workspace has no table {table}: not written"), err=True)
     try:
         written = write_files(out, pulled.files)
     except OSError as error:
         raise usage_error(f"cannot write {out}: {error.strerror or error}")
     for path in written:
-        typer.echo(f"wrote {display_path_for(path)}", err=True)
+        typer.echo(one_line(f"wrote {display_path_for(path)}"), err=True)
     raise typer.Exit(0)

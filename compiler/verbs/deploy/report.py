@@ -188,7 +188,8 @@ def render_json(plan: Plan) -> str:
         changes.append(item)
     counts = {action: plan.count(action) for action in ORDER}
     document = {
-        "target": plan.target, "scope": plan.scope, "applied": plan.applied, "prune": plan.prune,
+        "target": plan.target, **({"environment": plan.environment} if plan.environment else {}),
+        "scope": plan.scope, "applied": plan.applied, "prune": plan.prune,
         "changes_pending": plan.has_changes and not plan.applied,
         "summary": {**counts, "others": plan.others},
         "changes": changes,
