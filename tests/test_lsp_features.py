@@ -199,7 +199,7 @@ def test_completion_in_a_tests_file(tmp_path):
 def test_placeholders_come_from_the_project_file(tmp_path):
     project = workspace(tmp_path, {"entra-sigma.toml": (
         "[defaults.placeholders]\nadmin_tools = ['a']\n[environments.prod.placeholders]\ncorporate_egress = ['10.0.0.0/8']\n"
-        "admin_tools = ['b']\n[environments.test]\nsentinel = {workspace = 'w'}\n")})
+        "admin_tools = ['b']\n[environments.test]\nsentinel = {workspace = 'law-test'}\n")})
     text = RULE.replace("ipAddress|cidr: 10.0.0.0/8", "ipAddress|cidr|expand: %")
     items = complete(project, tmp_path / "rules" / "x.yml", text, "expand: %", 9)
     assert {label: item.detail for label, item in items.items()} == {
