@@ -17,8 +17,8 @@ from ..model.correlation import TEMPORAL, Correlation, kql_timespan, rule_label
 from ..model.correlation_bind import TEXT_TYPES, name_type
 from ..model.rule import Rule
 from ..validate.catalog import Catalog
-from .correlation_events import Events, EventsBuilder
-from .correlation_windows import OPERATORS, Windows
+from .correlation_events import EVENTS, Events, EventsBuilder
+from .correlation_windows import Windows
 from .kql import GENERATORS, KqlGenerator, Leg
 from .query import Let, Query, QueryBuilder, output_name
 
@@ -68,7 +68,7 @@ class CorrelationBuilder:
             what = f"% of the events with each {field}"
         if c.expression is not None:
             what = "rules " + _expression_text(c.expression)
-        bounds = " and ".join(f"{OPERATORS[op]} {n}" for op, n in c.conditions)
+        bounds = " and ".join(f"{self.generator.comparisons[op]} {n}" for op, n in c.conditions)
         rules = ", ".join(
             f"{rule_label(r)} ({self.describe(r)})" if r.correlation is not None else rule_label(r) for r in c.rules
         )
@@ -94,23 +94,23 @@ class _Levels:
             if target.correlation is not None and target.id not in self.prefixes:
                 self.prefixes[target.id] = self.prefix_for(target)
                 self.add(target, self.prefixes[target.id])
-        member = self.builder.generator.member
-        string = self.builder.generator.string
-        keys = [member(output_name(name)) for name in correlation.group_by]
+        g = self.builder.generator
+        keys = [g.member(output_name(name)) for name in correlation.group_by]
         listed = prefix == "" and [p for p in correlation.fields if output_name(p) not in {output_name(n) for n in correlation.group_by}]
         selections = [self.selection(correlation, target, keys, listed or []) for target in correlation.rules]
-        present = [f"isnotempty({key})" for key in keys]
+        present = [g.call("isnotempty", key) for key in keys]
         if correlation.value_field:
-            present.append("isnotempty(_value)" if correlation.type == "value_count" or self.builder.is_text(correlation)
-                           else "isnotnull(_value)")
+            present.append(g.call("isnotempty" if correlation.type == "value_count" or self.builder.is_text(correlation)
+                                  else "isnotnull", "_value"))
         name = f"{prefix}_in"
+        where = g.filter(g.all_of(present))
         if len(selections) == 1:
-            self.lets.append(Let(name, source=selections[0].table, steps=[*selections[0].steps, f"where {' and '.join(present)}"]))
+            self.lets.append(Let(name, source=selections[0].table, steps=[*selections[0].steps, where]))
         else:
-            self.lets.append(Let(name, legs=selections, steps=[f"where {' and '.join(present)}"]))
+            self.lets.append(Let(name, legs=selections, steps=[where]))
         windows = Windows(
             prefix, keys, kql_timespan(correlation.seconds), correlation,
-            labels=[string(rule_label(r)) for r in correlation.rules], value_is_text=self.builder.is_text(correlation),
+            labels=[g.string(rule_label(r)) for r in correlation.rules], g=g, value_is_text=self.builder.is_text(correlation),
         )
         self.lets += windows.lets()
         return windows
@@ -123,32 +123,28 @@ class _Levels:
     def selection(self, correlation: Correlation, target: Rule, keys: list[str], listed: list[str]) -> Leg:
         """One correlated rule's part of a correlation's input: its events, or the moments a
         correlated correlation is met, with the columns the correlation reads."""
-        member = self.builder.generator.member
+        g = self.builder.generator
         columns = ["_time"]
         if correlation.type in TEMPORAL:
-            columns.append(f"_rule = {self.builder.generator.string(rule_label(target))}")
+            columns.append(g.assign("_rule", g.string(rule_label(target))))
         if target.correlation is not None:
             source, steps = f"{self.prefixes[target.id]}_met", []
         else:
             flag = self.events.flags.get(target.id)
-            source, steps = "_events", [f"where {flag}"] if flag else []
+            source, steps = EVENTS, [g.filter(flag)] if flag else []
 
         def column(path: str) -> str:
             """A correlation returns its names as columns; `_events` has a column per beta path."""
-            return member(output_name(path) if target.correlation is not None else self.events.columns[path])
+            return g.member(output_name(path) if target.correlation is not None else self.events.columns[path])
 
         for key, name in zip(keys, correlation.group_by):
-            columns.append(_assign(key, column(correlation.path_for(name, target))))
+            columns.append(g.assign_or_keep(key, column(correlation.path_for(name, target))))
         if correlation.value_field:
-            columns.append(_assign("_value", column(correlation.path_for(correlation.value_field, target))))
+            columns.append(g.assign_or_keep("_value", column(correlation.path_for(correlation.value_field, target))))
         if target.correlation is None:
-            columns += [_assign(member(output_name(p)), column(p)) for p in listed]
-        steps.append("project " + ", ".join(columns))
+            columns += [g.assign_or_keep(g.member(output_name(p)), column(p)) for p in listed]
+        steps.append(g.project(columns))
         return Leg(source, steps)
-
-
-def _assign(name: str, expression: str) -> str:
-    return name if name == expression else f"{name} = {expression}"
 
 
 def _expression_text(tree) -> str:

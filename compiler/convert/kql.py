@@ -17,6 +17,7 @@ from ..map.tables import ColumnAccess
 from ..model import ir
 from ..model.operators import Op
 from ..validate.catalog import Field
+from .kql_steps import KqlSteps
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 KQL_KEYWORDS = {"and", "or", "not", "in", "has", "where", "project", "extend", "true", "false"}
@@ -57,7 +58,7 @@ class Leg:
     steps: list[str] = field(default_factory=list)
 
 
-class KqlGenerator:
+class KqlGenerator(KqlSteps):
     """Log Analytics KQL, as Microsoft Sentinel runs it."""
 
     dialect: ClassVar[str] = "sentinel"
@@ -355,27 +356,12 @@ class KqlGenerator:
             f"(summarize {flag} = countif(isnotnull({node.variable}) and ({inner})) > 0)"
         )
 
-    # -- pipe steps: the query builders lay these out, and never write KQL themselves ------
+    # -- pipe steps of a leg (the others are in kql_steps.py) ---------------------------------
     def where(self, node: Tree, flags: dict[AnyElement, str]) -> str:
-        return f"where {self.condition(node, flags)}"
+        return self.filter(self.condition(node, flags))
 
     def mv_apply(self, node: AnyElement, flag: str) -> str:
         return "mv-apply " + self.element_test(node, flag)
-
-    @staticmethod
-    def project(columns: list[str]) -> str:
-        return "project " + ", ".join(columns)
-
-    @staticmethod
-    def project_away(columns: list[str]) -> str:
-        return "project-away " + ", ".join(columns)
-
-    @staticmethod
-    def assign(name: str, expression: str) -> str:
-        return f"{name} = {expression}"
-
-    def extend(self, assignments: list[tuple[str, str]]) -> str:
-        return "extend " + ", ".join(self.assign(name, expression) for name, expression in assignments)
 
 
 def collect_elements(node: Tree, found: list[AnyElement]) -> None:
