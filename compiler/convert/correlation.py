@@ -58,7 +58,7 @@ class CorrelationBuilder:
     def describe(self, rule: Rule) -> str:
         """One line on what a correlation (and those it correlates) counts, for the header."""
         c = rule.correlation
-        field = c.value_field
+        field = c.value_field if len(c.value_fields) < 2 else f"({', '.join(c.value_fields)})"
         what = {
             "event_count": "events", "value_count": f"distinct {field}", "temporal": "distinct rules",
             "temporal_ordered": "rules in order", "value_sum": f"sum of {field}", "value_avg": f"average of {field}",
@@ -98,16 +98,19 @@ class _Levels:
         keys = [g.member(output_name(name)) for name in correlation.group_by]
         listed = prefix == "" and [p for p in correlation.fields if output_name(p) not in {output_name(n) for n in correlation.group_by}]
         selections = [self.selection(correlation, target, keys, listed or []) for target in correlation.rules]
+        values = value_columns(correlation)
         present = [g.call("isnotempty", key) for key in keys]
-        if correlation.value_field:
-            present.append(g.call("isnotempty" if correlation.type == "value_count" or self.builder.is_text(correlation)
-                                  else "isnotnull", "_value"))
+        present += [g.call("isnotempty" if correlation.type == "value_count" or self.builder.is_text(correlation)
+                           else "isnotnull", column) for column in values]
         name = f"{prefix}_in"
-        where = g.filter(g.all_of(present))
+        steps = [g.filter(g.all_of(present))]
+        if len(values) > 1:  # one text per combination: a bag of the fields' values, as JSON
+            pairs = [part for field, column in zip(correlation.value_fields, values) for part in (g.string(field), column)]
+            steps.append(g.extend([("_value", g.call("tostring", g.call("bag_pack", *pairs)))]))
         if len(selections) == 1:
-            self.lets.append(Let(name, source=selections[0].table, steps=[*selections[0].steps, where]))
+            self.lets.append(Let(name, source=selections[0].table, steps=[*selections[0].steps, *steps]))
         else:
-            self.lets.append(Let(name, legs=selections, steps=[where]))
+            self.lets.append(Let(name, legs=selections, steps=steps))
         windows = Windows(
             prefix, keys, kql_timespan(correlation.seconds), correlation,
             labels=[g.string(rule_label(r)) for r in correlation.rules], g=g, value_is_text=self.builder.is_text(correlation),
@@ -139,12 +142,19 @@ class _Levels:
 
         for key, name in zip(keys, correlation.group_by):
             columns.append(g.assign_or_keep(key, column(correlation.path_for(name, target))))
-        if correlation.value_field:
-            columns.append(g.assign_or_keep("_value", column(correlation.path_for(correlation.value_field, target))))
+        for value, field in zip(value_columns(correlation), correlation.value_fields):
+            columns.append(g.assign_or_keep(value, column(correlation.path_for(field, target))))
         if target.correlation is None:
             columns += [g.assign_or_keep(g.member(output_name(p)), column(p)) for p in listed]
         steps.append(g.project(columns))
         return Leg(source, steps)
+
+
+def value_columns(correlation: Correlation) -> list[str]:
+    """The columns of `condition.field` in a correlation's input: `_value`, or for a value_count
+    of several fields `_value1`, `_value2`, ... (combined into `_value` once checked)."""
+    fields = correlation.value_fields
+    return ["_value"] if len(fields) == 1 else [f"_value{index}" for index in range(1, len(fields) + 1)]
 
 
 def _expression_text(tree) -> str:

@@ -45,7 +45,7 @@ def base_rules(top: Rule) -> list[tuple[Rule, Rule]]:
 
 def level_names(correlation) -> list[str]:
     """The names a level groups and measures by."""
-    return list(dict.fromkeys([*correlation.group_by, *([correlation.value_field] if correlation.value_field else [])]))
+    return list(dict.fromkeys([*correlation.group_by, *correlation.value_fields]))
 
 
 class EventsBuilder:

@@ -68,6 +68,16 @@ class Windows:
     def at_least(self, column: str, k: int) -> str:
         return self.g.filter(self.g.compare(column, "gte", k))
 
+    def levels(self) -> tuple[int | None, int | None, bool]:
+        """For the counting types: the count at which a window meets the condition, the count
+        at which a group is out (its densest window reaches it), and whether a group that is
+        out stays out when it also meets the condition. `neq: k` is met at k + 1 (a group
+        whose windows exceed k) or by a group that never reaches k."""
+        c = self.correlation
+        if c.excluded is not None:
+            return c.excluded + 1, c.excluded, False
+        return c.lower, (c.upper + 1 if c.upper is not None else None), True
+
     def lets(self) -> list[Let]:
         """The steps up to `{prefix}_met`."""
         kind = self.correlation.type
@@ -83,19 +93,20 @@ class Windows:
 
     # -- event_count: the k-th event after each one, in sorted arrays --------------------------
     def event_count(self) -> list[Let]:
-        g, c = self.g, self.correlation
-        thresholds = [k for k in (c.lower, c.upper + 1 if c.upper is not None else None) if k is not None]
+        g = self.g
+        met_at, out_at, out_stays = self.levels()
+        thresholds = [k for k in (met_at, out_at) if k is not None]
         lets = [Let(self.name("pairs"), source=self.paired(self.name("in")), steps=[
             g.summarize([("_n", "count()"), ("_times", g.call("make_list", "_time"))], self.by("_pair")),
             self.at_least("_n", min(thresholds)),
         ])]
-        if c.upper is not None:
+        if out_at is not None:
             lets.append(Let(self.name("over"), source=self.name("pairs"), steps=[
-                *self.reaching(c.upper + 1, min(thresholds)), g.distinct(self.keys),
+                *self.reaching(out_at, min(thresholds)), g.distinct(self.keys),
             ]))
-        if c.lower is not None:
-            steps = [*self.reaching(c.lower, min(thresholds)), g.summarize([], self.by(g.assign("_time", "_later")))]
-            if c.upper is not None:
+        if met_at is not None:
+            steps = [*self.reaching(met_at, min(thresholds)), g.summarize([], self.by(g.assign("_time", "_later")))]
+            if out_at is not None and out_stays:
                 steps.append(g.join("leftanti", self.name("over"), self.keys))
             lets.append(Let(self.name("met"), source=self.name("pairs"), steps=steps))
         return lets
@@ -146,8 +157,9 @@ class Windows:
         ]))
 
     def distinct(self, column: str) -> list[Let]:
-        g, c = self.g, self.correlation
-        thresholds = [k for k in (c.lower, c.upper + 1 if c.upper is not None else None) if k is not None]
+        g = self.g
+        met_at, out_at, out_stays = self.levels()
+        thresholds = [k for k in (met_at, out_at) if k is not None]
         narrowed = g.group(g.pipeline(self.name("paired"), [self.in_pairs(self.name("pairs"))]))
         lets = self.sightings(column) + [
             Let(self.name("pairs"), source=self.name("paired"), steps=[
@@ -155,7 +167,7 @@ class Windows:
                 g.summarize([("_n", "count()")], self.by("_pair")),
                 self.at_least("_n", min(thresholds)),
             ]),
-            Let(self.name("counts"), source=self.name("in"), materialize=c.upper is not None and c.lower is not None, steps=[
+            Let(self.name("counts"), source=self.name("in"), materialize=out_at is not None and met_at is not None, steps=[
                 *self.ends(),
                 self.in_pairs(self.name("pairs")),
                 g.summarize([], self.by("_pair", g.assign("_end", "_time"))),
@@ -165,13 +177,13 @@ class Windows:
                 g.summarize([("_n", "count()")], self.by(g.assign("_time", "_end"))),
             ]),
         ]
-        if c.upper is not None:
+        if out_at is not None:
             lets.append(Let(self.name("over"), source=self.name("counts"), steps=[
-                g.filter(g.compare("_n", "gt", c.upper)), g.distinct(self.keys),
+                g.filter(g.compare("_n", "gt", out_at - 1)), g.distinct(self.keys),
             ]))
-        if c.lower is not None:
-            steps = [self.at_least("_n", c.lower), g.project(self.by("_time"))]
-            if c.upper is not None:
+        if met_at is not None:
+            steps = [self.at_least("_n", met_at), g.project(self.by("_time"))]
+            if out_at is not None and out_stays:
                 steps.append(g.join("leftanti", self.name("over"), self.keys))
             lets.append(Let(self.name("met"), source=self.name("counts"), steps=steps))
         return lets
@@ -253,20 +265,23 @@ class Windows:
     def possible(self) -> tuple[list[str], str]:
         """The pair summaries and the test that keep only pairs able to hold a window meeting
         the bounds: an average or a percentile lies between the pair's smallest and largest
-        value, and a sum between the sums of its negative and of its positive values."""
+        value, and a sum between the sums of its negative and of its positive values (a sum
+        can differ from any `neq` bound: no test)."""
         g = self.g
         sums = self.correlation.type == "value_sum"
         summaries = {"_plus": g.call("sumif", "_value", g.compare("_value", "gt", 0)),
                      "_minus": g.call("sumif", "_value", g.compare("_value", "lt", 0)),
                      "_top": g.call("max", "_value"), "_bottom": g.call("min", "_value")}
         high, low = ("_plus", "_minus") if sums else ("_top", "_bottom")
-        tests = []
+        tests: list[tuple[tuple[str, ...], str]] = []  # (the summaries a test reads, the test)
         for op, bound in self.correlation.conditions:
+            if op == "neq" and not sums:  # only a pair whose values all equal the bound cannot
+                tests.append(((high, low), g.group(g.any_of([g.compare(high, "neq", bound), g.compare(low, "neq", bound)]))))
             if op in ("gt", "gte", "eq"):
-                tests.append((high, g.compare(high, "gte" if op == "eq" else op, bound)))
+                tests.append(((high,), g.compare(high, "gte" if op == "eq" else op, bound)))
             if op in ("lt", "lte", "eq"):
-                tests.append((low, g.compare(low, "lte" if op == "eq" else op, bound)))
-        used = list(dict.fromkeys(name for name, _ in tests))
+                tests.append(((low,), g.compare(low, "lte" if op == "eq" else op, bound)))
+        used = dict.fromkeys(name for names, _ in tests for name in names)
         return [g.assign(name, summaries[name]) for name in used], g.all_of([test for _, test in tests])
 
     def metric(self) -> list[Let]:
@@ -275,13 +290,14 @@ class Windows:
         aggregate = {"value_sum": g.call("sum", "_value"), "value_avg": g.call("avg", "_value")}.get(
             c.type, g.call("percentile", "_value", c.percentile))
         summaries, test = self.possible()
+        pairs = [Let(self.name("pairs"), source=self.name("paired"), steps=[
+            g.summarize(summaries, self.by("_pair")), g.filter(test),
+        ])] if test else []  # a sum can differ from any bound: no pair is left out
         return [
             Let(self.name("paired"), source=self.paired(self.name("in"))),
-            Let(self.name("pairs"), source=self.name("paired"), steps=[
-                g.summarize(summaries, self.by("_pair")), g.filter(test),
-            ]),
+            *pairs,
             Let(self.name("met"), source=self.name("in"), steps=[
-                *self.window_rows(narrowed=True),
+                *self.window_rows(narrowed=bool(pairs)),
                 g.summarize([("_measure", g.call("todouble", aggregate))], self.by(g.assign("_time", "_end"))),
                 g.filter(self.bounds()),
                 g.project(self.by("_time", "_measure")),
@@ -369,7 +385,13 @@ class Windows:
                 g.project(self.by("window_start", "window_end", *names)),
             ]
         per = self.by("_value") if self.value_is_text else self.keys
-        if c.type in COUNTING and c.lower is None and c.expression is None:
+        if c.type in COUNTING and c.excluded is not None:  # above the bound at a moment, or never reaching it
+            first = Let(self.name("first"), legs=[
+                Leg(self.name("met"), [g.summarize([("window_end", g.call("min", "_time"))], self.keys)]),
+                Leg(self.name("in"), [g.summarize([("window_end", g.call("max", "_time"))], self.keys),
+                                      g.join("leftanti", self.name("over"), self.keys)]),
+            ])
+        elif c.type in COUNTING and c.lower is None and c.expression is None:
             first = Let(self.name("first"), source=self.name("in"), steps=[
                 g.summarize([("window_end", g.call("max", "_time"))], self.keys),
                 g.join("leftanti", self.name("over"), self.keys),

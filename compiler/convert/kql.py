@@ -86,6 +86,11 @@ class KqlGenerator(KqlSteps):
     }
     in_operators: ClassVar[dict[bool, str]] = {False: "in~", True: "in"}
     flags_operators: ClassVar[tuple[str, str]] = ("has", "has_any")
+    # Sigma's time modifiers → datetime_part()'s parts; Kusto's datetimes are UTC, and its
+    # week_of_year is the ISO 8601 week (as the local engine's)
+    time_parts: ClassVar[dict[str, str]] = {
+        "minute": "minute", "hour": "hour", "day": "day", "week": "week_of_year", "month": "month", "year": "year",
+    }
     json_parse: ClassVar[str] = "todynamic"
 
     # -- literals ----------------------------------------------------------------------
@@ -225,6 +230,13 @@ class KqlGenerator(KqlSteps):
         operator, number = p.match.value
         return self.null_safe(f"{self.as_number(p.field, text, kind)} {operator} {self.number(number)}")
 
+    def time_part(self, part: str, text: str) -> str:
+        return self.call("datetime_part", self.string(self.time_parts[part]), text)
+
+    def timepart_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        part, operator, number = p.match.value
+        return self.null_safe(self.binary(self.time_part(part, text), operator, self.number(number)))
+
     def fieldref_predicate(self, p: Predicate, text: str, kind: str) -> str:
         m, spec = p.match, p.field
         other_spec, other_access = p.other
@@ -300,7 +312,7 @@ class KqlGenerator(KqlSteps):
     def in_list(self, node: ir.Or) -> str | None:
         """`a =~ x or a =~ y` → `a in~ (x, y)` when every branch is plain equality on one access."""
         preds = node.args
-        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op in (Op.EQ, Op.BITS) for p in preds):
+        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op in (Op.EQ, Op.BITS, Op.TIMEPART) for p in preds):
             return None
         first = preds[0]
         if any(p.access != first.access or p.field != first.field or p.match.cased != first.match.cased
@@ -309,6 +321,13 @@ class KqlGenerator(KqlSteps):
         spec = first.field
         if first.match.op == Op.BITS:
             return self.bits(self.number_of(first.access), tuple(p.match.value for p in preds))
+        if first.match.op == Op.TIMEPART:  # `hour: [0, 1, 2]`: one part, several values
+            part = first.match.value[0]
+            if any(p.match.value[:2] != (part, "==") for p in preds):
+                return None
+            text, _ = self.typed(spec, first.access)
+            numbers = ", ".join(self.number(p.match.value[2]) for p in preds)
+            return self.null_safe(f"{self.time_part(part, text)} in ({numbers})")
         if spec.false_when_absent:  # `false` is not a plain value there
             return None
         text, kind = self.typed(spec, first.access)

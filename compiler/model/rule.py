@@ -19,6 +19,7 @@ from ..load.limits import MAX_CONDITION_DEPTH, condition_depth
 from ..load.loader import RuleDocument
 from ..validate.catalog import Catalog
 from ..validate.fields import FieldChecker, check_fields, regex_problem
+from ..validate.time_parts import NOT_SIGMA, time_part_problems
 from . import ir, sigmahq
 from .operators import VALUE_MODIFIERS, operator
 from .sigma_bridge import SigmaToIR, UnsupportedConstruct
@@ -33,9 +34,6 @@ MEANINGLESS_MODIFIERS = {
     "wide": "sign-in logs hold text, not UTF-16 bytes",
     "windash": "it is for Windows command lines",
     "expand": "placeholders are not supported",
-    "minute": "timestamp parts are not supported", "hour": "timestamp parts are not supported",
-    "day": "timestamp parts are not supported", "week": "timestamp parts are not supported",
-    "month": "timestamp parts are not supported", "year": "timestamp parts are not supported",
 }
 KNOWN_MODIFIERS = sorted(set(modifier_mapping) - set(MEANINGLESS_MODIFIERS))  # for "did you mean"
 
@@ -111,16 +109,20 @@ def origin_locator(document: RuleDocument):
 
 
 def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
-    """Modifiers pySigma would accept but that mean nothing here, unknown ones, and bad regexes."""
+    """Modifiers pySigma would accept but that mean nothing here, unknown ones, bad regexes,
+    and time modifiers out of place or out of range."""
     diagnostics = []
     for name, index, key in detection_keys(document):
         path = key_path(name, index, key)
         modifiers = key.split("|")[1:]
+        values = document.data
+        for step in path:
+            values = values[step]
+        values = values if isinstance(values, list) else [values]
+        for code, message, hint in time_part_problems(key.split("|")[0], modifiers, values):
+            diagnostics.append(Diagnostic(code, message, document.location(*path), title, hint))
         if "re" in modifiers:
-            values = document.data
-            for step in path:
-                values = values[step]
-            for value in values if isinstance(values, list) else [values]:
+            for value in values:
                 problem = regex_problem(str(value))
                 if problem:
                     diagnostics.append(Diagnostic(
@@ -135,10 +137,8 @@ def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Dia
                 ))
             elif modifier not in modifier_mapping:
                 close = difflib.get_close_matches(modifier, KNOWN_MODIFIERS, n=1, cutoff=0.6)
-                diagnostics.append(Diagnostic(
-                    "E110", f"unknown modifier '{modifier}'", document.location(*path), title,
-                    f"did you mean '{close[0]}'?" if close else "see docs/rule-format.md#modifiers",
-                ))
+                hint = NOT_SIGMA.get(modifier) or (f"did you mean '{close[0]}'?" if close else "see docs/rule-format.md#modifiers")
+                diagnostics.append(Diagnostic("E110", f"unknown modifier '{modifier}'", document.location(*path), title, hint))
     return diagnostics
 
 
