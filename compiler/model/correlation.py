@@ -277,7 +277,7 @@ def _conditions(check: _Checker, kind: str, condition: dict, rule_count: int) ->
     alone = [op for op in ("eq", "neq") if op in condition]
     if alone and len(condition) > 1:
         check.error("E405", f"'{alone[0]}' cannot be combined with other bounds", *where,
-                    hint="for a count outside a range, write two correlations" if alone[0] == "neq" else None)
+                    hint="neq stands alone; a range is one lower bound (gt or gte) and one upper bound (lt or lte)" if alone[0] == "neq" else None)
     elif kind in COUNTING and condition.get("neq", 1) < 1:
         check.error("E405", f"neq {condition['neq']} always holds: a window ends at an event, so it holds at least one", *where)
     elif kind == "temporal" and condition.get("neq", 0) > rule_count:
