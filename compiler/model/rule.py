@@ -121,6 +121,16 @@ def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Dia
         values = values if isinstance(values, list) else [values]
         for code, message, hint in time_part_problems(key.split("|")[0], modifiers, values):
             diagnostics.append(Diagnostic(code, message, document.location(*path), title, hint))
+        if None in values and len(values) > 1:  # the rules specification's "invalid example"
+            diagnostics.append(Diagnostic(
+                "E107", "null cannot be one of a list of values", document.location(*path), title,
+                f"Sigma gives null a type of its own; write '{key.split('|')[0]}: null' in a selection of its own, joined with '1 of'",
+            ))
+        if "all" in modifiers and len(values) < 2:  # the modifiers appendix: not on a single value
+            diagnostics.append(Diagnostic(
+                "E110", "'all' needs a list of values: every one must match", document.location(*path), title,
+                "remove 'all', or list the values" if key.split("|")[0] else "keyword searches are not supported: name the field",
+            ))
         if "re" in modifiers:
             for value in values:
                 problem = regex_problem(str(value))
@@ -145,8 +155,8 @@ def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Dia
 def _condition_depth_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
     """pySigma parses conditions recursively: refuse one deep enough to exhaust the stack (load/limits.py)."""
     condition = (document.data.get("detection") or {}).get("condition")
-    text = condition[0] if isinstance(condition, list) and condition else condition
-    depth = condition_depth(text) if isinstance(text, str) else 0
+    texts = condition if isinstance(condition, list) else [condition]
+    depth = max((condition_depth(text) for text in texts if isinstance(text, str)), default=0)
     if depth <= MAX_CONDITION_DEPTH:
         return []
     return [Diagnostic(
@@ -175,7 +185,8 @@ def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, l
         message = str(error).strip()
         return None, [Diagnostic("E003", f"invalid Sigma: {message}", document.location("detection"), title)]
 
-    view = sigmahq.translate(document, conditions[0], catalog, origin_locator(document))  # SigmaHQ names → beta
+    condition = conditions[0] if len(conditions) == 1 else ir.Or(tuple(conditions))  # a list of conditions: any of them
+    view = sigmahq.translate(document, condition, catalog, origin_locator(document))  # SigmaHQ names → beta
     checker = FieldChecker(catalog, origin_locator(document), title)
     condition = checker.check(view.condition)
     fields = list(view.fields)
