@@ -72,5 +72,5 @@ def test_rule_pack_page_lists_every_placeholder():
     listed = set(re.findall(r"^\| `%([\w]+)%` \| \[[\w/-]+\]\(\.\./rules/([\w/-]+\.yml)\)", section, re.MULTILINE))
     used = {(name, p.relative_to(RULES_DIR).as_posix()) for p in RULE_FILES
             for name in re.findall(r"'%(\w+)%'", p.read_text(encoding="utf-8"))}
-    assert len(used) == 10 and listed == used
+    assert len(used) == 11 and listed == used
     assert [p.name for p in RULES_DIR.rglob("*.yml") if "# REPLACE" in p.read_text(encoding="utf-8")] == []

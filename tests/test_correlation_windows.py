@@ -136,6 +136,55 @@ def counting(events, rules, measure, lower, upper):
     return expected
 
 
+def counting_neq(events, rules, measure, excluded):
+    """`neq: k` of a counting type: per user whose densest window holds more or fewer than k,
+    the first window holding more (met at a moment), or else the window ending at the last event."""
+    expected = {}
+    for user, mine in groups_of([e for e in events if e.rule in rules]).items():
+        ends = sorted({e.second for e in mine})
+        counts = {u: measure(window(mine, u)) for u in ends}
+        densest = max(counts.values())
+        if densest == excluded:
+            continue
+        end = next(u for u in ends if counts[u] > excluded) if densest > excluded else ends[-1]
+        inside = window(mine, end)
+        expected[(user,)] = (user, counts[end], at(min(e.second for e in inside)), at(end))
+    return expected
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=events_strategy)
+@pytest.mark.parametrize("excluded", [1, 3])
+def test_event_count_neq(engine, events, excluded):
+    text = compile_correlation(f"  type: event_count\n  rules: [a, b]\n  group-by: userPrincipalName\n  timespan: 10m\n"
+                               f"  condition: {{neq: {excluded}}}\n")
+    assert replay(engine, text, events) == counting_neq(events, {"a", "b"}, len, excluded)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=events_strategy)
+def test_value_count_neq(engine, events):
+    text = compile_correlation("  type: value_count\n  rules: a\n  group-by: userPrincipalName\n  timespan: 10m\n"
+                               "  condition: {field: ipAddress, neq: 2}\n")
+    assert replay(engine, text, events) == counting_neq(events, {"a"}, lambda w: len({e.ip for e in w}), 2)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=events_strategy)
+def test_temporal_neq(engine, events):
+    text = compile_correlation("  type: temporal\n  rules: [a, b, c]\n  group-by: userPrincipalName\n  timespan: 10m\n"
+                               "  condition: {neq: 2}\n")
+    assert replay(engine, text, events) == counting_neq(events, {"a", "b", "c"}, lambda w: len({e.rule for e in w}), 2)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=events_strategy)
+def test_value_count_of_several_fields_counts_distinct_combinations(engine, events):
+    text = compile_correlation("  type: value_count\n  rules: [a, b]\n  group-by: userPrincipalName\n  timespan: 10m\n"
+                               "  condition: {field: [ipAddress, location.countryOrRegion], gte: 3}\n")
+    assert replay(engine, text, events) == counting(events, {"a", "b"}, lambda w: len({(e.ip, e.country) for e in w}), 3, None)
+
+
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=events_strategy)
 @pytest.mark.parametrize("condition, lower, upper", [("{gte: 3}", 3, None), ("{lt: 3}", None, 2), ("{gt: 1, lte: 3}", 2, 3)])
@@ -208,11 +257,14 @@ def nearest_rank(values: list[int], percentile: int) -> float:
     ("value_avg", "", lambda w: sum(e.ms for e in w) / len(w), "lte", 95),
     ("value_median", "", lambda w: nearest_rank([e.ms for e in w], 50), "gt", 95),
     ("value_percentile", "percentile: 90, ", lambda w: nearest_rank([e.ms for e in w], 90), "gte", 1000),
+    ("value_sum", "", lambda w: float(sum(e.ms for e in w)), "neq", 0),
+    ("value_avg", "", lambda w: sum(e.ms for e in w) / len(w), "neq", 95),
+    ("value_median", "", lambda w: nearest_rank([e.ms for e in w], 50), "neq", 7),
 ])
 def test_metrics(engine, events, kind, extra, measure, op, bound):
     text = compile_correlation(f"  type: {kind}\n  rules: [a, b]\n  group-by: userPrincipalName\n  timespan: 10m\n"
                                f"  condition: {{field: processingTimeInMilliseconds, {extra}{op}: {bound}}}\n")
-    test = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}[op]
+    test = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__, "neq": float.__ne__}[op]
     expected = {}
     for user, mine in groups_of([e for e in events if e.rule in ("a", "b")]).items():
         met = [u for u in sorted({e.second for e in mine}) if test(float(measure(window(mine, u))), bound)]
@@ -224,16 +276,18 @@ def test_metrics(engine, events, kind, extra, measure, op, bound):
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=events_strategy)
-def test_share_of_a_text_value(engine, events):
+@pytest.mark.parametrize("op, bound", [("lt", 30), ("neq", 50)])
+def test_share_of_a_text_value(engine, events, op, bound):
     text = compile_correlation("  type: value_percentile\n  rules: [a, b]\n  group-by: userPrincipalName\n  timespan: 10m\n"
-                               "  condition: {field: location.countryOrRegion, lt: 30}\n")
+                               f"  condition: {{field: location.countryOrRegion, {op}: {bound}}}\n")
+    test = {"lt": float.__lt__, "neq": float.__ne__}[op]
     expected = {}
     for user, mine in groups_of([e for e in events if e.rule in ("a", "b")]).items():
         for country in {e.country for e in mine}:
             def share(u):
                 inside = window(mine, u)
                 return 100.0 * sum(e.country == country for e in inside) / len(inside)
-            met = [u for u in sorted({e.second for e in mine if e.country == country}) if share(u) < 30]
+            met = [u for u in sorted({e.second for e in mine if e.country == country}) if test(share(u), float(bound))]
             if met:
                 inside = [e for e in window(mine, met[0]) if e.country == country]
                 expected[(user, country)] = (user, country, pytest.approx(share(met[0])), at(min(e.second for e in inside)), at(met[0]))

@@ -94,7 +94,7 @@ def test_the_project_file_lists_every_placeholder_of_the_pack_and_no_other():
     used = {name for path in RULE_PACK_DIR.rglob("*.yml") if not path.name.endswith(".tests.yml")
             for name in re.findall(r"'%([^%]+)%'", path.read_text(encoding="utf-8"))}
     project = tomllib.loads(scaffold(with_pack=True).files["entra-sigma.toml"])
-    assert len(used) == 10
+    assert len(used) == 11
     assert set(project["defaults"]["placeholders"]) == used
     assert tomllib.loads(scaffold(with_pack=False).files["entra-sigma.toml"])["defaults"]["placeholders"] == {}
 

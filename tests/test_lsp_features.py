@@ -90,7 +90,8 @@ SAMPLES = {  # one field of each kind, and a value of its type
     "dateTime": ("createdDateTime", "2025-01-01"), "object": ("deviceDetail", True),
     "in an array": ("authenticationDetails.authenticationMethod", "x"),
 }
-VALUES = {"gt": 5, "gte": 5, "lt": 5, "lte": 5, "cidr": "10.0.0.0/8", "exists": True, "re": "a.*"}
+VALUES = {"gt": 5, "gte": 5, "lt": 5, "lte": 5, "cidr": "10.0.0.0/8", "exists": True, "re": "a.*",
+          "minute": 3, "hour": 3, "day": 3, "week": 3, "month": 3, "year": 2025}
 
 
 def accepted(field: str, modifier: str, value) -> bool:

@@ -25,6 +25,7 @@ def test_every_operator_has_an_entry_and_a_printer_in_every_dialect():
 def test_the_modifiers_it_names_are_sigma_modifiers():
     assert VALUE_MODIFIERS <= set(modifier_mapping)
     assert operator("compare").modifiers == {"gt", "gte", "lt", "lte"}
+    assert operator("timepart").modifiers == {"minute", "hour", "day", "week", "month", "year"}
     assert [named(op) for op in ("compare", "regex", "pattern", "cidr", "contains")] == [
         "gt/gte/lt/lte", "re", "wildcards", "cidr", "contains",
     ]
@@ -36,6 +37,7 @@ def test_the_modifiers_it_names_are_sigma_modifiers():
     ("cidr", "ipAddress", True), ("cidr", "userAgent", False),
     ("any", "userAgent", True), ("any", "deviceDetail.isManaged", False),
     ("eq", "deviceDetail.isManaged", True), ("eq", "riskState", True),
+    ("timepart", "createdDateTime", True), ("timepart", "userAgent", False), ("timepart", "status.errorCode", False),
 ])
 def test_which_fields_an_operator_applies_to(op, field, applies):
     accepts = operator(op).accepts

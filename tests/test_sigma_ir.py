@@ -112,6 +112,17 @@ def test_not_in_the_condition_negates_a_selection_and_neq_negates_a_value_inside
     assert tree.args[1].in_selection is False
 
 
+def test_time_modifiers_are_a_part_compared_with_a_number():
+    tree = to_ir("sel:\n  a|hour: [1, 2]\n  b|week|gte: 50\n  c|minute|neq: 0\n  d|year|lt: 2026\ncondition: sel\n")
+    assert tree == ir.And((
+        ir.Or((ir.Match("a", "timepart", ("hour", "==", 1), False, "sel"), ir.Match("a", "timepart", ("hour", "==", 2), False, "sel"))),
+        ir.Match("b", "timepart", ("week", ">=", 50), False, "sel"),
+        ir.Not(ir.Match("c", "timepart", ("minute", "==", 0), False, "sel"), in_selection=True),
+        ir.Match("d", "timepart", ("year", "<", 2026), False, "sel"),
+    ))
+    assert [o.op for o in origins(tree)] == ["timepart"] * 5
+
+
 def test_one_of_expands_to_every_matching_selection():
     tree = to_ir("s1: {a: 1}\ns2: {b: 2}\nother: {c: 3}\ncondition: 1 of s* and other\n")
     assert tree == ir.And((
@@ -127,10 +138,8 @@ def test_one_of_expands_to_every_matching_selection():
          "keyword searches (values without a field) are not supported: name the field", None),
         ("sel: {a|fieldref|startswith: b}\ncondition: sel\n",
          "fieldref with startswith/endswith is not supported", ir.Origin("sel", "a")),
-        ("sel: {a|minute: 5}\ncondition: sel\n",
-         "timestamp part modifiers (minute, hour, day, …) are not supported", ir.Origin("sel", "a")),
     ],
-    ids=["keywords", "fieldref-startswith", "timestamp-part"],
+    ids=["keywords", "fieldref-startswith"],
 )
 def test_constructs_without_meaning_raise_with_their_origin(detection, message, origin):
     with pytest.raises(UnsupportedConstruct) as raised:

@@ -17,8 +17,8 @@ from ..model.correlation import TEMPORAL, Correlation, kql_timespan, rule_label
 from ..model.correlation_bind import TEXT_TYPES, name_type
 from ..model.rule import Rule
 from ..validate.catalog import Catalog
-from .correlation_events import Events, EventsBuilder
-from .correlation_windows import OPERATORS, Windows
+from .correlation_events import EVENTS, Events, EventsBuilder
+from .correlation_windows import Windows
 from .kql import GENERATORS, KqlGenerator, Leg
 from .query import Let, Query, QueryBuilder, output_name
 
@@ -58,7 +58,7 @@ class CorrelationBuilder:
     def describe(self, rule: Rule) -> str:
         """One line on what a correlation (and those it correlates) counts, for the header."""
         c = rule.correlation
-        field = c.value_field
+        field = c.value_field if len(c.value_fields) < 2 else f"({', '.join(c.value_fields)})"
         what = {
             "event_count": "events", "value_count": f"distinct {field}", "temporal": "distinct rules",
             "temporal_ordered": "rules in order", "value_sum": f"sum of {field}", "value_avg": f"average of {field}",
@@ -68,7 +68,7 @@ class CorrelationBuilder:
             what = f"% of the events with each {field}"
         if c.expression is not None:
             what = "rules " + _expression_text(c.expression)
-        bounds = " and ".join(f"{OPERATORS[op]} {n}" for op, n in c.conditions)
+        bounds = " and ".join(f"{self.generator.comparisons[op]} {n}" for op, n in c.conditions)
         rules = ", ".join(
             f"{rule_label(r)} ({self.describe(r)})" if r.correlation is not None else rule_label(r) for r in c.rules
         )
@@ -94,23 +94,26 @@ class _Levels:
             if target.correlation is not None and target.id not in self.prefixes:
                 self.prefixes[target.id] = self.prefix_for(target)
                 self.add(target, self.prefixes[target.id])
-        member = self.builder.generator.member
-        string = self.builder.generator.string
-        keys = [member(output_name(name)) for name in correlation.group_by]
+        g = self.builder.generator
+        keys = [g.member(output_name(name)) for name in correlation.group_by]
         listed = prefix == "" and [p for p in correlation.fields if output_name(p) not in {output_name(n) for n in correlation.group_by}]
         selections = [self.selection(correlation, target, keys, listed or []) for target in correlation.rules]
-        present = [f"isnotempty({key})" for key in keys]
-        if correlation.value_field:
-            present.append("isnotempty(_value)" if correlation.type == "value_count" or self.builder.is_text(correlation)
-                           else "isnotnull(_value)")
+        values = value_columns(correlation)
+        present = [g.call("isnotempty", key) for key in keys]
+        present += [g.call("isnotempty" if correlation.type == "value_count" or self.builder.is_text(correlation)
+                           else "isnotnull", column) for column in values]
         name = f"{prefix}_in"
+        steps = [g.filter(g.all_of(present))]
+        if len(values) > 1:  # one text per combination: a bag of the fields' values, as JSON
+            pairs = [part for field, column in zip(correlation.value_fields, values) for part in (g.string(field), column)]
+            steps.append(g.extend([("_value", g.call("tostring", g.call("bag_pack", *pairs)))]))
         if len(selections) == 1:
-            self.lets.append(Let(name, source=selections[0].table, steps=[*selections[0].steps, f"where {' and '.join(present)}"]))
+            self.lets.append(Let(name, source=selections[0].table, steps=[*selections[0].steps, *steps]))
         else:
-            self.lets.append(Let(name, legs=selections, steps=[f"where {' and '.join(present)}"]))
+            self.lets.append(Let(name, legs=selections, steps=steps))
         windows = Windows(
             prefix, keys, kql_timespan(correlation.seconds), correlation,
-            labels=[string(rule_label(r)) for r in correlation.rules], value_is_text=self.builder.is_text(correlation),
+            labels=[g.string(rule_label(r)) for r in correlation.rules], g=g, value_is_text=self.builder.is_text(correlation),
         )
         self.lets += windows.lets()
         return windows
@@ -123,32 +126,35 @@ class _Levels:
     def selection(self, correlation: Correlation, target: Rule, keys: list[str], listed: list[str]) -> Leg:
         """One correlated rule's part of a correlation's input: its events, or the moments a
         correlated correlation is met, with the columns the correlation reads."""
-        member = self.builder.generator.member
+        g = self.builder.generator
         columns = ["_time"]
         if correlation.type in TEMPORAL:
-            columns.append(f"_rule = {self.builder.generator.string(rule_label(target))}")
+            columns.append(g.assign("_rule", g.string(rule_label(target))))
         if target.correlation is not None:
             source, steps = f"{self.prefixes[target.id]}_met", []
         else:
             flag = self.events.flags.get(target.id)
-            source, steps = "_events", [f"where {flag}"] if flag else []
+            source, steps = EVENTS, [g.filter(flag)] if flag else []
 
         def column(path: str) -> str:
             """A correlation returns its names as columns; `_events` has a column per beta path."""
-            return member(output_name(path) if target.correlation is not None else self.events.columns[path])
+            return g.member(output_name(path) if target.correlation is not None else self.events.columns[path])
 
         for key, name in zip(keys, correlation.group_by):
-            columns.append(_assign(key, column(correlation.path_for(name, target))))
-        if correlation.value_field:
-            columns.append(_assign("_value", column(correlation.path_for(correlation.value_field, target))))
+            columns.append(g.assign_or_keep(key, column(correlation.path_for(name, target))))
+        for value, field in zip(value_columns(correlation), correlation.value_fields):
+            columns.append(g.assign_or_keep(value, column(correlation.path_for(field, target))))
         if target.correlation is None:
-            columns += [_assign(member(output_name(p)), column(p)) for p in listed]
-        steps.append("project " + ", ".join(columns))
+            columns += [g.assign_or_keep(g.member(output_name(p)), column(p)) for p in listed]
+        steps.append(g.project(columns))
         return Leg(source, steps)
 
 
-def _assign(name: str, expression: str) -> str:
-    return name if name == expression else f"{name} = {expression}"
+def value_columns(correlation: Correlation) -> list[str]:
+    """The columns of `condition.field` in a correlation's input: `_value`, or for a value_count
+    of several fields `_value1`, `_value2`, ... (combined into `_value` once checked)."""
+    fields = correlation.value_fields
+    return ["_value"] if len(fields) == 1 else [f"_value{index}" for index in range(1, len(fields) + 1)]
 
 
 def _expression_text(tree) -> str:

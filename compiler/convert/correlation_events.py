@@ -45,7 +45,7 @@ def base_rules(top: Rule) -> list[tuple[Rule, Rule]]:
 
 def level_names(correlation) -> list[str]:
     """The names a level groups and measures by."""
-    return list(dict.fromkeys([*correlation.group_by, *([correlation.value_field] if correlation.value_field else [])]))
+    return list(dict.fromkeys([*correlation.group_by, *correlation.value_fields]))
 
 
 class EventsBuilder:
@@ -110,27 +110,28 @@ class EventsBuilder:
         element_flags = {element: f"_any{index + 1}" for index, element in enumerate(dict.fromkeys(elements))}
         leg = Leg(table)
         mapping = self.registry.mapping(table)
-        projected = [f"_time = {mapping.table.time_column}"]
+        projected = [generator.assign("_time", mapping.table.time_column)]
         if len(matched) == 1:
             rule, tree = matched[0]
             before, after = _split(tree)
             leg.steps += [generator.where(part, element_flags) for part in before]
             leg.steps += [generator.mv_apply(e, f) for e, f in element_flags.items()]
             leg.steps += [generator.where(part, element_flags) for part in after]
-            projected += [f"{flags[rule.id]} = true"] if flags else []
+            projected += [generator.assign(flags[rule.id], generator.boolean(True))] if flags else []
             last = []
         else:
             befores = [_split(tree)[0] for _, tree in matched]
             if element_flags and all(befores):
-                prefilter = " or ".join(f"({' and '.join(generator.condition(p, {}) for p in parts)})" for parts in befores)
-                leg.steps.append(f"where {prefilter}")
+                prefilter = generator.any_of([generator.group(generator.all_of([generator.condition(p, {}) for p in parts]))
+                                              for parts in befores])
+                leg.steps.append(generator.filter(prefilter))
             conditions = {rule.id: generator.condition(tree, element_flags) for rule, tree in matched}
             if not element_flags:
-                leg.steps.append("where " + " or ".join(f"({c})" for c in conditions.values()))
+                leg.steps.append(generator.filter(generator.any_of([generator.group(c) for c in conditions.values()])))
             leg.steps += [generator.mv_apply(e, f) for e, f in element_flags.items()]
-            projected += [f"{flags[rule_id]} = {text}" for rule_id, text in conditions.items()]
-            last = ["where " + " or ".join(flags[rule.id] for rule, _ in matched)] if element_flags else []
-        projected += [f"{name} = {self.single.column_expression(mapping, path)}" for path, name in columns.items()]
+            projected += [generator.assign(flags[rule_id], text) for rule_id, text in conditions.items()]
+            last = [generator.filter(generator.any_of([flags[rule.id] for rule, _ in matched]))] if element_flags else []
+        projected += [generator.assign(name, self.single.column_expression(mapping, path)) for path, name in columns.items()]
         leg.steps.append(generator.project(projected))
         leg.steps += last
         return leg

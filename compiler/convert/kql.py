@@ -17,6 +17,7 @@ from ..map.tables import ColumnAccess
 from ..model import ir
 from ..model.operators import Op
 from ..validate.catalog import Field
+from .kql_steps import KqlSteps
 from .kql_watchlists import WatchlistPredicates
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -58,7 +59,7 @@ class Leg:
     steps: list[str] = field(default_factory=list)
 
 
-class KqlGenerator(WatchlistPredicates):
+class KqlGenerator(WatchlistPredicates, KqlSteps):
     """Log Analytics KQL, as Microsoft Sentinel runs it."""
 
     dialect: ClassVar[str] = "sentinel"
@@ -86,6 +87,11 @@ class KqlGenerator(WatchlistPredicates):
     }
     in_operators: ClassVar[dict[bool, str]] = {False: "in~", True: "in"}
     flags_operators: ClassVar[tuple[str, str]] = ("has", "has_any")
+    # Sigma's time modifiers → datetime_part()'s parts; Kusto's datetimes are UTC, and its
+    # week_of_year is the ISO 8601 week (as the local engine's)
+    time_parts: ClassVar[dict[str, str]] = {
+        "minute": "minute", "hour": "hour", "day": "day", "week": "week_of_year", "month": "month", "year": "year",
+    }
     json_parse: ClassVar[str] = "todynamic"
 
     # -- literals ----------------------------------------------------------------------
@@ -229,6 +235,13 @@ class KqlGenerator(WatchlistPredicates):
         operator, number = p.match.value
         return self.null_safe(f"{self.as_number(p.field, text, kind)} {operator} {self.number(number)}")
 
+    def time_part(self, part: str, text: str) -> str:
+        return self.call("datetime_part", self.string(self.time_parts[part]), text)
+
+    def timepart_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        part, operator, number = p.match.value
+        return self.null_safe(self.binary(self.time_part(part, text), operator, self.number(number)))
+
     def fieldref_predicate(self, p: Predicate, text: str, kind: str) -> str:
         m, spec = p.match, p.field
         other_spec, other_access = p.other
@@ -304,7 +317,7 @@ class KqlGenerator(WatchlistPredicates):
     def in_list(self, node: ir.Or) -> str | None:
         """`a =~ x or a =~ y` → `a in~ (x, y)` when every branch is plain equality on one access."""
         preds = node.args
-        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op in (Op.EQ, Op.BITS) for p in preds):
+        if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op in (Op.EQ, Op.BITS, Op.TIMEPART) for p in preds):
             return None
         if any(isinstance(p.match.value, ir.Watchlist) for p in preds):
             return None
@@ -315,6 +328,13 @@ class KqlGenerator(WatchlistPredicates):
         spec = first.field
         if first.match.op == Op.BITS:
             return self.bits(self.number_of(first.access), tuple(p.match.value for p in preds))
+        if first.match.op == Op.TIMEPART:  # `hour: [0, 1, 2]`: one part, several values
+            part = first.match.value[0]
+            if any(p.match.value[:2] != (part, "==") for p in preds):
+                return None
+            text, _ = self.typed(spec, first.access)
+            numbers = ", ".join(self.number(p.match.value[2]) for p in preds)
+            return self.null_safe(f"{self.time_part(part, text)} in ({numbers})")
         if spec.false_when_absent:  # `false` is not a plain value there
             return None
         text, kind = self.typed(spec, first.access)
@@ -362,27 +382,12 @@ class KqlGenerator(WatchlistPredicates):
             f"(summarize {flag} = countif(isnotnull({node.variable}) and ({inner})) > 0)"
         )
 
-    # -- pipe steps: the query builders lay these out, and never write KQL themselves ------
+    # -- pipe steps of a leg (the others are in kql_steps.py) ---------------------------------
     def where(self, node: Tree, flags: dict[AnyElement, str]) -> str:
-        return f"where {self.condition(node, flags)}"
+        return self.filter(self.condition(node, flags))
 
     def mv_apply(self, node: AnyElement, flag: str) -> str:
         return "mv-apply " + self.element_test(node, flag)
-
-    @staticmethod
-    def project(columns: list[str]) -> str:
-        return "project " + ", ".join(columns)
-
-    @staticmethod
-    def project_away(columns: list[str]) -> str:
-        return "project-away " + ", ".join(columns)
-
-    @staticmethod
-    def assign(name: str, expression: str) -> str:
-        return f"{name} = {expression}"
-
-    def extend(self, assignments: list[tuple[str, str]]) -> str:
-        return "extend " + ", ".join(self.assign(name, expression) for name, expression in assignments)
 
 
 def collect_elements(node: Tree, found: list[AnyElement]) -> None:

@@ -9,6 +9,10 @@ rules it correlates, as Sigma keeps them: one file, `---` between documents.
 
 A few draws deliberately reach edges where the compiler may refuse with a located diagnostic
 (fields only some tables have: E201/E202; see EXPECTED_REFUSALS in fuzz.py).
+
+What Sigma 2.1 added (time modifiers, correlation `neq`, a value_count of several fields) is
+drawn from a second random stream, after the first has drawn what it always drew: a seed gives
+the same rules as before, except where one of those constructs now appears.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 
 from ..map.lower import constant_for, projection_access
 from ..map.tables import ColumnAccess, Registry
+from ..model.operators import TIME_PARTS
 from ..validate.catalog import NUMERIC_TYPES, Catalog, Field
 
 SERVICES = ("signins", "signins", "interactive", "noninteractive", "serviceprincipal", "managedidentity")
@@ -65,6 +70,7 @@ class RuleGenerator:
         self.catalog = catalog
         self.registry = registry
         self.rng = random.Random(seed)
+        self.newer = random.Random(f"{seed}/sigma-2.1")  # the constructs Sigma 2.1 added (module docstring)
         self.pools = {service: self._pools(service) for service in set(SERVICES)}
 
     # -- vocabulary ------------------------------------------------------------------------------
@@ -131,8 +137,25 @@ class RuleGenerator:
         if spec.type == "bool":
             return path, rng.choice([True, False, "true", "FALSE"])
         if spec.type == "dateTime":
-            return path, rng.choice(DATETIMES)
+            value = rng.choice(DATETIMES)
+            return self.time_part_item(path) if self.newer.random() < 0.6 else (path, value)
         return self.string_item(path, spec, pool)
+
+    def time_part_item(self, path: str) -> tuple[str, object]:
+        """`createdDateTime|hour: 3`, a list of parts, a comparison or `neq`, within the
+        appendix's ranges (years near now)."""
+        rng = self.newer
+        part = rng.choice(sorted(TIME_PARTS))
+        low, high = (2020, 2030) if part == "year" else TIME_PARTS[part]
+        number = lambda: rng.randint(low, high)  # noqa: E731
+        choice = rng.random()
+        if choice < 0.4:
+            return f"{path}|{part}", number()
+        if choice < 0.6:
+            return f"{path}|{part}", sorted({number() for _ in range(rng.randint(2, 4))})
+        if choice < 0.85:
+            return f"{path}|{part}|{rng.choice(['gt', 'gte', 'lt', 'lte'])}", number()
+        return f"{path}|{part}|neq", number()
 
     def string_item(self, path: str, spec: Field, pool: list[str]) -> tuple[str, object]:
         rng = self.rng
@@ -264,7 +287,9 @@ class RuleGenerator:
         }
         upper_only = kind in ("event_count", "value_count") and set(section["condition"]) <= {"lt", "lte", "field"}
         if upper_only or rng.random() > 0.2:
+            self.newer_condition(section, others, count, chained=False)
             return [correlation, *bases]
+        self.newer_condition(section, others, count, chained=True)
         correlation["name"] = f"fuzz_{index}_inner"
         extra = self.rule(f"{index}.{count}", service, f"fuzz_{index}_{count}")
         outer = {
@@ -279,6 +304,26 @@ class RuleGenerator:
         if section["timespan"] == "1w" and outer["correlation"]["timespan"] == "1w":
             outer["correlation"]["timespan"] = "1d"  # Sentinel looks back 14 days at most: 1h + 1w + 1w is more
         return [outer, correlation, *bases, extra]
+
+    def newer_condition(self, section: dict, others: list[str], count: int, chained: bool) -> None:
+        """Now and then a value_count of two fields, or a `neq` condition (not on a counting
+        correlation that another follows: it has no moment to follow)."""
+        rng = self.newer
+        kind, condition = section["type"], section.get("condition")
+        if not isinstance(condition, dict):
+            return
+        if kind == "value_count" and len(others) > 1 and rng.random() < 0.3:
+            condition["field"] = sorted({condition["field"], rng.choice(others)})
+        if rng.random() >= 0.2 or (chained and kind in ("event_count", "value_count", "temporal")):
+            return
+        kept = {k: v for k, v in condition.items() if k in ("field", "percentile")}
+        text_share = kind == "value_percentile" and "percentile" not in condition
+        if kind in METRIC_KINDS:
+            kept["neq"] = rng.choice([1, 5, 12.5]) if text_share else round(rng.uniform(-10, 5000), 1)
+        else:
+            kept["neq"] = rng.randint(1, count if kind == "temporal" else 5)
+        condition.clear()
+        condition.update(kept)
 
     def metric_condition(self, kind: str, fields: list[str]) -> dict:
         """A measure of a number (or, for value_percentile, now and then the share of a text value)."""

@@ -4,9 +4,10 @@ says what to measure, per which group, within which window, over which rules.
 Parsing follows the Sigma correlation specification (docs/correlations.md cites the
 sections): `event_count`, `value_count`, `temporal`, `temporal_ordered` and the metric
 types `value_sum`, `value_avg`, `value_percentile`, `value_median`; `rules` by `name` or
-`id`, rules or other correlations; `group-by`; `timespan`; a `condition` of one bound or a
-range (`gt: 100` with `lte: 200`), or for the temporal types a boolean expression over the
-rule names; `aliases`; `generate`; `fields`. pySigma 2.0.1 refuses ranges, so the section
+`id`, rules or other correlations; `group-by`; `timespan`; a `condition` of one bound, a
+range (`gt: 100` with `lte: 200`) or `neq`, or for the temporal types a boolean expression
+over the rule names; `condition.field`, a list for value_count (distinct combinations);
+`aliases`; `generate`; `fields`. pySigma 2.0.1 refuses ranges, so the section
 is read here after the JSON Schema has checked its shape; pySigma parses the boolean
 expressions (`SigmaExtendedCorrelationCondition`) and every referenced rule. References
 are bound, and checked against what each referenced rule returns, in model/correlation_bind.py.
@@ -55,7 +56,7 @@ class Correlation:
     timespan: str  # as written: "10m"
     seconds: int
     conditions: tuple[tuple[str, int | float], ...]  # (operator, bound), e.g. (("gt", 100), ("lte", 200))
-    value_field: str | None
+    value_fields: tuple[str, ...]  # `condition.field`: value_count counts distinct combinations of several
     aliases: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # alias → ((rule name, field), ...)
     generate: bool
     percentile: int | None = None  # value_percentile of a number: which percentile (value_median: 50)
@@ -64,9 +65,19 @@ class Correlation:
     rules: tuple[Rule, ...] = ()  # the referenced rules (rules or correlations), once bound
 
     @property
+    def value_field(self) -> str | None:
+        """The measured field (the first, for a value_count of several)."""
+        return self.value_fields[0] if self.value_fields else None
+
+    @property
     def measured(self) -> str | None:
         """The result column the condition applies to (none for temporal_ordered)."""
         return MEASURED.get(self.type)
+
+    @property
+    def excluded(self) -> int | float | None:
+        """The value a `neq` condition excludes, if any."""
+        return dict(self.conditions).get("neq")
 
     @property
     def lower(self) -> int | float | None:
@@ -91,7 +102,8 @@ class Correlation:
     @property
     def fires(self) -> bool:
         """Whether the correlation has moments at which it is met, which is what a chain
-        correlates: a counting condition needs a lower bound; the other types always have them."""
+        correlates: a counting condition needs a lower bound (`neq` holds for a group that
+        stays below it, without a moment); the other types always have them."""
         return self.type not in COUNTING or self.expression is not None or self.lower is not None
 
     @property
@@ -117,7 +129,7 @@ class Correlation:
 
     def beta_paths(self) -> set[str]:
         """The beta paths a bound correlation groups, measures and lists, through any chain."""
-        names = [*self.group_by, *([self.value_field] if self.value_field else [])]
+        names = [*self.group_by, *self.value_fields]
         paths = set()
         for rule in self.rules:
             for name in names:
@@ -200,10 +212,14 @@ def build_correlation(document: RuleDocument, catalog: Catalog) -> tuple[Rule | 
     else:
         condition = dict(raw or {})
     value_field = condition.pop("field", None)
+    value_fields = _as_list(value_field) if value_field is not None else ()
     percentile = condition.pop("percentile", None)
     if value_field is not None and kind not in WITH_FIELD:
         check.error("E405", f"'field' belongs to the conditions of {', '.join(WITH_FIELD)}, not {kind}",
                     "correlation", "condition", "field")
+    elif len(value_fields) > 1 and kind != "value_count":
+        check.error("E405", f"{kind} measures one field, not {len(value_fields)}", "correlation", "condition", "field",
+                    hint="several fields (counted as distinct combinations) are for value_count")
     if percentile is not None and kind != "value_percentile":
         check.error("E405", f"'percentile' belongs to value_percentile conditions, not {kind}",
                     "correlation", "condition", "percentile",
@@ -219,7 +235,7 @@ def build_correlation(document: RuleDocument, catalog: Catalog) -> tuple[Rule | 
         timespan=timespan,
         seconds=parse_timespan(timespan),
         conditions=conditions,
-        value_field=value_field,
+        value_fields=value_fields,
         aliases=tuple((alias, tuple(targets.items())) for alias, targets in aliases.items()),
         generate=bool(section.get("generate", False)),
         percentile=50 if kind == "value_median" else percentile,
@@ -258,8 +274,14 @@ def _conditions(check: _Checker, kind: str, condition: dict, rule_count: int) ->
             return ()
     lower = [op for op in LOWER_BOUNDS if op in condition]
     upper = [op for op in UPPER_BOUNDS if op in condition]
-    if "eq" in condition and len(condition) > 1:
-        check.error("E405", "'eq' cannot be combined with other bounds", *where)
+    alone = [op for op in ("eq", "neq") if op in condition]
+    if alone and len(condition) > 1:
+        check.error("E405", f"'{alone[0]}' cannot be combined with other bounds", *where,
+                    hint="neq stands alone; a range is one lower bound (gt or gte) and one upper bound (lt or lte)" if alone[0] == "neq" else None)
+    elif kind in COUNTING and condition.get("neq", 1) < 1:
+        check.error("E405", f"neq {condition['neq']} always holds: a window ends at an event, so it holds at least one", *where)
+    elif kind == "temporal" and condition.get("neq", 0) > rule_count:
+        check.error("E405", f"neq {condition['neq']} always holds: a window holds at most the {rule_count} correlated rules", *where)
     elif len(lower) > 1 or len(upper) > 1:
         check.error("E405", f"conflicting bounds {', '.join(lower if len(lower) > 1 else upper)}", *where,
                     hint="a range is one lower bound (gt or gte) and one upper bound (lt or lte)")
@@ -274,7 +296,7 @@ def _conditions(check: _Checker, kind: str, condition: dict, rule_count: int) ->
         needed = condition.get("gte", condition.get("gt", -1) + 1 if "gt" in condition else condition.get("eq", 0))
         if needed > rule_count:
             check.error("E405", f"the condition asks for more distinct rules than the {rule_count} correlated", *where)
-    order = ("eq",) + LOWER_BOUNDS + UPPER_BOUNDS
+    order = ("eq", "neq") + LOWER_BOUNDS + UPPER_BOUNDS
     return tuple((op, condition[op]) for op in order if op in condition)
 
 

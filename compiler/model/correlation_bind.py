@@ -100,8 +100,9 @@ class _Binder:
                 if inner is None:
                     failed_inside = True
                 elif not inner.correlation.fires:
+                    bound = "a 'neq' bound" if inner.correlation.excluded is not None else "only an upper bound"
                     problems.append(Diagnostic(
-                        "E410", f"'{reference}' has only an upper bound, so it is never met at a moment another correlation could follow",
+                        "E410", f"'{reference}' has {bound}, so it is never met at a moment another correlation could follow",
                         locate(*where), rule.title, "give it a lower bound (gt, gte or eq), or correlate its rules directly",
                     ))
                 else:
@@ -156,8 +157,11 @@ class _LevelCheck:
         for index, name in enumerate(correlation.group_by):
             where = ("correlation", "group-by") + ((index,) if isinstance(section["group-by"], list) else ())
             self.check_name(name, "'group-by'", where, aliases)
-        if correlation.value_field:
-            self.check_name(correlation.value_field, "'condition.field'", ("correlation", "condition", "field"), aliases)
+        condition = section.get("condition")
+        listed = isinstance(condition, dict) and isinstance(condition.get("field"), list)
+        for index, name in enumerate(correlation.value_fields):
+            where = ("correlation", "condition", "field") + ((index,) if listed else ())
+            self.check_name(name, "'condition.field'", where, aliases)
         if not self.diagnostics and correlation.type in ("value_sum", "value_avg", "value_median", "value_percentile"):
             self.check_measured_type()
         for index, path in enumerate(correlation.fields):

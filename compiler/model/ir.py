@@ -45,11 +45,13 @@ class Match:
     """One Sigma field/value pair.
 
     op: eq | contains | startswith | endswith | pattern | any | regex | cidr | compare |
-        exists | null | fieldref | bits
+        exists | null | fieldref | timepart | bits
     value: str / int / float / bool for eq; a Pattern for pattern; (regex, flags) for regex;
-        a network string for cidr (or a Watchlist for eq and cidr); (operator, number) for compare; bool for exists; a
-        field path for fieldref; None for null and any; for bits (set by the map step on
-        flags enums the tables store as numbers) the member's bit, 0 meaning "no bit set".
+        a network string for cidr (or a Watchlist for eq and cidr); (operator, number) for
+        compare; (part, operator, number) for timepart (part: minute, hour, day, week, month or
+        year; operator `==` or a comparison); bool for exists; a field path for fieldref; None
+        for null and any; for bits (set by the map step on flags enums the tables store as
+        numbers) the member's bit, 0 meaning "no bit set".
     group: the innermost detection map the match came from; fields of one array inside one
         group must match the same array element.
     """

@@ -29,6 +29,7 @@ class Op(str, Enum):
     EXISTS = "exists"
     NULL = "null"
     FIELDREF = "fieldref"
+    TIMEPART = "timepart"  # minute, hour, day, week, month, year of a date-time
     BITS = "bits"  # set by the map step: a flags member tested as its bit
 
 
@@ -61,6 +62,17 @@ def _is_text(field) -> bool:
     return field.type == "string"
 
 
+def _is_datetime(field) -> bool:
+    return field.type == "dateTime"
+
+
+# Sigma's time modifiers (modifiers appendix, 2.1.0): the part of a date-time each one reads,
+# and the values the appendix gives it. The year has no stated range; KQL dates run 1 to 9999.
+TIME_PARTS: dict[str, tuple[int, int]] = {
+    "minute": (0, 59), "hour": (0, 23), "day": (1, 31), "week": (1, 52), "month": (1, 12), "year": (1, 9999),
+}
+
+
 def _eq_constant(value: Any, constant: Any, cased: bool) -> bool:
     if isinstance(constant, str) and isinstance(value, str):
         return constant == value if cased else constant.lower() == value.lower()
@@ -83,6 +95,8 @@ OPERATORS: dict[Op, Operator] = {op.op: op for op in (
     Operator(Op.NULL, presence=True, on_missing=lambda value: True,
              on_constant=lambda value, constant, cased: constant is None),
     Operator(Op.FIELDREF, frozenset({"fieldref"})),
+    Operator(Op.TIMEPART, frozenset(TIME_PARTS), _is_datetime, requires="a date-time field such as 'createdDateTime'",
+             named="minute/hour/day/week/month/year"),
     Operator(Op.BITS),
 )}
 

@@ -19,6 +19,7 @@ from ..load.limits import MAX_CONDITION_DEPTH, condition_depth
 from ..load.loader import RuleDocument
 from ..validate.catalog import Catalog
 from ..validate.fields import FieldChecker, check_fields, regex_problem
+from ..validate.time_parts import NOT_SIGMA, time_part_problems
 from . import ir, sigmahq
 from .operators import VALUE_MODIFIERS, operator
 from .sigma_bridge import SigmaToIR, UnsupportedConstruct
@@ -32,9 +33,6 @@ MEANINGLESS_MODIFIERS = {
     "utf16be": "sign-in logs hold text, not UTF-16 bytes",
     "wide": "sign-in logs hold text, not UTF-16 bytes",
     "windash": "it is for Windows command lines",
-    "minute": "timestamp parts are not supported", "hour": "timestamp parts are not supported",
-    "day": "timestamp parts are not supported", "week": "timestamp parts are not supported",
-    "month": "timestamp parts are not supported", "year": "timestamp parts are not supported",
 }
 KNOWN_MODIFIERS = sorted(set(modifier_mapping) - set(MEANINGLESS_MODIFIERS))  # for "did you mean"
 
@@ -119,16 +117,30 @@ def origin_locator(document: RuleDocument):
 
 
 def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
-    """Modifiers pySigma would accept but that mean nothing here, unknown ones, and bad regexes."""
+    """Modifiers pySigma would accept but that mean nothing here, unknown ones, bad regexes,
+    and time modifiers out of place or out of range."""
     diagnostics = []
     for name, index, key in detection_keys(document):
         path = key_path(name, index, key)
         modifiers = key.split("|")[1:]
+        values = document.data
+        for step in path:
+            values = values[step]
+        values = values if isinstance(values, list) else [values]
+        for code, message, hint in time_part_problems(key.split("|")[0], modifiers, values):
+            diagnostics.append(Diagnostic(code, message, document.location(*path), title, hint))
+        if None in values and len(values) > 1:  # the rules specification's "invalid example"
+            diagnostics.append(Diagnostic(
+                "E107", "null cannot be one of a list of values", document.location(*path), title,
+                f"Sigma gives null a type of its own; write '{key.split('|')[0]}: null' in a selection of its own, joined with '1 of'",
+            ))
+        if "all" in modifiers and len(values) < 2:  # the modifiers appendix: not on a single value
+            diagnostics.append(Diagnostic(
+                "E110", "'all' needs a list of values: every one must match", document.location(*path), title,
+                "remove 'all', or list the values" if key.split("|")[0] else "keyword searches are not supported: name the field",
+            ))
         if "re" in modifiers:
-            values = document.data
-            for step in path:
-                values = values[step]
-            for value in values if isinstance(values, list) else [values]:
+            for value in values:
                 problem = regex_problem(str(value))
                 if problem:
                     diagnostics.append(Diagnostic(
@@ -143,18 +155,16 @@ def _modifier_diagnostics(document: RuleDocument, title: str | None) -> list[Dia
                 ))
             elif modifier not in modifier_mapping:
                 close = difflib.get_close_matches(modifier, KNOWN_MODIFIERS, n=1, cutoff=0.6)
-                diagnostics.append(Diagnostic(
-                    "E110", f"unknown modifier '{modifier}'", document.location(*path), title,
-                    f"did you mean '{close[0]}'?" if close else "see docs/rule-format.md#modifiers",
-                ))
+                hint = NOT_SIGMA.get(modifier) or (f"did you mean '{close[0]}'?" if close else "see docs/rule-format.md#modifiers")
+                diagnostics.append(Diagnostic("E110", f"unknown modifier '{modifier}'", document.location(*path), title, hint))
     return diagnostics
 
 
 def _condition_depth_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
     """pySigma parses conditions recursively: refuse one deep enough to exhaust the stack (load/limits.py)."""
     condition = (document.data.get("detection") or {}).get("condition")
-    text = condition[0] if isinstance(condition, list) and condition else condition
-    depth = condition_depth(text) if isinstance(text, str) else 0
+    texts = condition if isinstance(condition, list) else [condition]
+    depth = max((condition_depth(text) for text in texts if isinstance(text, str)), default=0)
     if depth <= MAX_CONDITION_DEPTH:
         return []
     return [Diagnostic(
@@ -183,7 +193,7 @@ def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, l
         message = str(error).strip()
         return None, [Diagnostic("E003", f"invalid Sigma: {message}", document.location("detection"), title)]
 
-    condition = with_watchlists(document, conditions[0])
+    condition = with_watchlists(document, conditions[0] if len(conditions) == 1 else ir.Or(tuple(conditions)))  # a list of conditions: any of them
     view = sigmahq.translate(document, condition, catalog, origin_locator(document))  # SigmaHQ names → beta
     checker = FieldChecker(catalog, origin_locator(document), title)
     condition = checker.check(view.condition)

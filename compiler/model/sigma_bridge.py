@@ -33,12 +33,15 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
+    SigmaTimestampPart,
     SpecialChars,
+    TimestampPart,
 )
 
 from . import ir
 
 COMPARE_TOKENS = {"LT": "<", "LTE": "<=", "GT": ">", "GTE": ">="}
+TIME_PARTS = {part: part.name.lower() for part in TimestampPart}  # MINUTE → "minute", the modifier's name
 REGEX_FLAGS = {
     SigmaRegularExpressionFlag.IGNORECASE: "i",
     SigmaRegularExpressionFlag.MULTILINE: "m",
@@ -167,7 +170,14 @@ class SigmaToIR(Backend):
 
     def convert_condition_field_compare_op_val(self, cond, state) -> ir.Node:
         compare: SigmaCompareExpression = cond.value
+        if isinstance(compare.number, SigmaTimestampPart):  # `createdDateTime|hour|gte: 22`
+            part = compare.number
+            return self._match(cond, "timepart", (TIME_PARTS[part.timestamp_part], COMPARE_TOKENS[compare.op.name], part.number))
         return self._match(cond, "compare", (COMPARE_TOKENS[compare.op.name], compare.number.number))
+
+    def convert_condition_field_eq_val_timestamp_part(self, cond, state) -> ir.Node:
+        part: SigmaTimestampPart = cond.value
+        return self._match(cond, "timepart", (TIME_PARTS[part.timestamp_part], "==", part.number))
 
     def convert_condition_field_eq_field(self, cond, state) -> ir.Node:
         reference: SigmaFieldReference = cond.value
@@ -193,9 +203,6 @@ class SigmaToIR(Backend):
     def _unsupported(self, what: str, cond: Any = None) -> ir.Node:
         origin = self._origin(cond)[1] if isinstance(cond, ConditionFieldEqualsValueExpression) else None
         raise UnsupportedConstruct(what, origin)
-
-    def convert_condition_field_eq_val_timestamp_part(self, cond, state):
-        return self._unsupported("timestamp part modifiers (minute, hour, day, …) are not supported", cond)
 
     def convert_condition_field_eq_query_expr(self, cond, state):
         return self._unsupported("query expressions are not supported", cond)

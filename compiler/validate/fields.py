@@ -101,6 +101,8 @@ class FieldChecker:
             return self._fieldref(m, spec)
         if isinstance(m.value, ir.Watchlist):
             return self._watchlist(m, spec)
+        if m.op == Op.TIMEPART:
+            return self._timepart(m, spec)
         if op.accepts is not None and not op.accepts(spec):
             return self._wrong_op(m, spec, op.requires if spec.type == "string" else self._takes(spec))
         if spec.type == "enum":
@@ -208,6 +210,18 @@ class FieldChecker:
             self.error("E107", f"'{m.field}' is a date-time, not {m.value!r}", m.origin, "use ISO 8601, e.g. 2025-01-31T08:00:00Z")
             return m
         return replace(m, value=text)
+
+    def _timepart(self, m: ir.Match, spec: Field) -> ir.Match:
+        """A time modifier reads a part of a date-time; its values were checked with the key
+        (validate/time_parts.py)."""
+        if spec.type != "dateTime":
+            part = m.value[0]
+            dates = [p for p, f in self.catalog.fields.items() if f.type == "dateTime" and not f.arrays]
+            self.error(
+                "E104", f"'{part}' does not apply to '{m.field}' ({spec.type}{' ' + spec.enum if spec.enum else ''}); expected a date-time field",
+                m.origin, f"did you mean {' or '.join(repr(p + '|' + part) for p in dates)}?" if dates else None,
+            )
+        return m
 
     def _fieldref(self, m: ir.Match, spec: Field) -> ir.Match:
         other = self.field(str(m.value), m.origin)

@@ -89,14 +89,16 @@ def validate_document(document: RuleDocument, fast: bool = False) -> list[Diagno
 
     errors = sorted(rule_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
-        if error.context:
-            error = best_match(error.context) or error
+        if error.context:  # anyOf: a mapping's problem is in the branch that takes mappings
+            branches = [e for e in error.context if e.validator != "type"] if isinstance(error.instance, dict) else []
+            error = best_match(branches or error.context) or error
         diagnostics.append(
             Diagnostic(
                 "E002",
                 describe_error(error),
                 document.location(*error.absolute_path),
                 rule=document.title,
+                hint=unexpected_key_hint(error),
             )
         )
     return diagnostics
@@ -176,3 +178,17 @@ def _problems(error: ValidationError) -> list[tuple[tuple, str, str | None]]:
 
 def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def unexpected_key_hint(error: ValidationError) -> str | None:
+    """`did you mean 'neq'?` for a key the schema does not allow (`ne:` in a condition)."""
+    import difflib
+
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return None
+    allowed = list(error.schema.get("properties") or {})
+    for key in error.instance:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+            return f"did you mean '{close[0]}'?" if close else None
+    return None

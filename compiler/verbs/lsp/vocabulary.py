@@ -32,6 +32,7 @@ def modifier_applies(applies: str, field: Field) -> bool:
         "textValue": field.type in TEXT_VALUES,
         "ip": field.type == "string" and field.format == "ip",
         "number": field.type in NUMERIC_TYPES,
+        "timePart": field.type == "dateTime",
         "scalar": scalar,
         "scalarOutsideArrays": scalar and not field.arrays,
         "any": True,
