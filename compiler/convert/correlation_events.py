@@ -16,7 +16,7 @@ from ..map.lower import AnyElement, Tree, constant_for, projection_access
 from ..map.tables import Registry
 from ..model.correlation import rule_label
 from ..model.rule import Rule
-from .kql import Leg, collect_elements
+from .kql import Leg, chained, collect_elements
 from .query import Let, QueryBuilder, conjuncts, output_name
 
 EVENTS = "_events"
@@ -114,20 +114,20 @@ class EventsBuilder:
         if len(matched) == 1:
             rule, tree = matched[0]
             before, after = _split(tree)
-            leg.steps += [generator.where(part, element_flags) for part in before]
-            leg.steps += [generator.mv_apply(e, f) for e, f in element_flags.items()]
-            leg.steps += [generator.where(part, element_flags) for part in after]
+            leg.steps += generator.where_steps(before, element_flags)
+            leg.steps += generator.mv_apply_steps(list(element_flags), element_flags)
+            leg.steps += generator.where_steps(after, element_flags)
             projected += [f"{flags[rule.id]} = true"] if flags else []
             last = []
         else:
             befores = [_split(tree)[0] for _, tree in matched]
             if element_flags and all(befores):
-                prefilter = " or ".join(f"({' and '.join(generator.condition(p, {}) for p in parts)})" for parts in befores)
+                prefilter = " or ".join(f"({chained([generator.condition(p, {}, 'and') for p in parts], ' and ')})" for parts in befores)
                 leg.steps.append(f"where {prefilter}")
             conditions = {rule.id: generator.condition(tree, element_flags) for rule, tree in matched}
             if not element_flags:
                 leg.steps.append("where " + " or ".join(f"({c})" for c in conditions.values()))
-            leg.steps += [generator.mv_apply(e, f) for e, f in element_flags.items()]
+            leg.steps += generator.mv_apply_steps(list(element_flags), element_flags)
             projected += [f"{flags[rule_id]} = {text}" for rule_id, text in conditions.items()]
             last = ["where " + " or ".join(flags[rule.id] for rule, _ in matched)] if element_flags else []
         projected += [f"{name} = {self.single.column_expression(mapping, path)}" for path, name in columns.items()]
