@@ -20,11 +20,11 @@ import pytest
 from entra_sigma import write
 from entra_sigma.build import Compiler, build_outputs
 from entra_sigma.diagnostics import Diagnostic, SourceLocation
-from entra_sigma.load.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, condition_depth
+from entra_sigma.load.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_VALUES, condition_depth
 from entra_sigma.load.loader import _FastRuleLoader, _parse, _RuleLoader, discover, load_documents, parse_documents
 from entra_sigma.write import MARKER, OutputError, replace_folder
 
-from .helpers import REPO
+from .helpers import REPO, check_kql, compile_text
 
 RULE = """title: {title}
 id: {id}
@@ -298,6 +298,139 @@ def test_a_wide_condition_is_fine():
     assert diagnostics == [] and len(rules) == 1 and elapsed < 30
 
 
+# -- wide value lists ----------------------------------------------------------------------------------
+def wide(shape: str, values: int, title: str = "Wide", index: int = 0) -> str:
+    """A rule whose detection holds `values` values, laid out one of several ways."""
+    if shape == "wildcards":  # one list of `*text*` values (8,000 took 37 s to validate)
+        body = "  sel:\n    userAgent:\n" + "".join(f"      - '*v{i:05d}x*'\n" for i in range(values)) + "  condition: sel\n"
+    elif shape == "middle wildcards":  # patterns: each becomes a regular expression
+        body = "  sel:\n    userAgent:\n" + "".join(f"      - 'a{i:05d}*b?c'\n" for i in range(values)) + "  condition: sel\n"
+    elif shape == "maps on an array":  # a list of maps, each bound to one array element
+        body = "  sel:\n" + "".join(
+            f"    - authenticationDetails.authenticationMethod: m{i}\n      authenticationDetails.succeeded: true\n"
+            for i in range(values // 2)
+        ) + "  condition: sel\n"
+    elif shape == "maps":  # a list of maps on plain columns
+        body = "  sel:\n" + "".join(
+            f"    - userAgent|contains: v{i:05d}\n      appId: a{i}\n" for i in range(values // 2)
+        ) + "  condition: sel\n"
+    else:  # selections: one value each, `1 of`
+        body = "".join(f"  sel{i}:\n    userAgent|contains: v{i:05d}\n" for i in range(values)) + "  condition: 1 of sel*\n"
+    return (f"title: {title}\nid: {IDS[index]}\nname: wide{index}\nlogsource:\n  product: entra\n"
+            f"  service: signins\ndetection:\n{body}")
+
+
+WIDE_SHAPES = ["wildcards", "middle wildcards", "maps on an array", "maps", "selections"]
+
+
+@pytest.mark.slow  # compiles 10,000 values, a second or two
+@pytest.mark.parametrize("shape", WIDE_SHAPES)
+def test_a_rule_at_the_value_bound_compiles_in_linear_time(shape):
+    """Duplicate removal searched a list per value (quadratic); a list of maps looked up its
+    position per value. At the bound a rule now takes a second or two; before, minutes."""
+    documents, _ = parse(wide(shape, MAX_VALUES))
+    started = time.perf_counter()  # not `timed`: tracemalloc would triple the time
+    result = Compiler().compile_documents(documents, [], ("sentinel", "defender"))
+    elapsed = time.perf_counter() - started
+    assert [d.code for d in result.diagnostics if d.severity == "error" and d.target != "defender"] == []
+    assert "sentinel" in result.compiled[0].texts  # Defender has no array of authentication details
+    assert elapsed < 20  # linear: about 2 s on a busy 2-CPU machine; quadratic took over a minute
+
+
+@pytest.mark.slow  # Kusto.Language takes seconds on each of these queries
+def test_wide_lists_give_queries_kusto_language_accepts(kusto):
+    """A chain of about 450 `or`s or `and`s, or as many pipe steps, was too deep for
+    Kusto.Language (KS245): long chains are written in parenthesised groups, long pipelines
+    merge their steps."""
+    texts = {}
+    cases = [("wildcards", "sentinel"), ("maps", "defender"), ("maps on an array", "sentinel"), ("contains all", "defender")]
+    for shape, platform in cases:
+        text = wide("wildcards" if shape == "contains all" else shape, 600)  # Kusto.Language refused from about 450
+        if shape == "contains all":
+            text = text.replace("userAgent:", "userAgent|contains|all:").replace("'*v", "'v").replace("x*'", "x'")
+        kql, problems = compile_text(text, platform)
+        assert kql is not None, [str(d) for d in problems]
+        texts[f"{shape}/{platform}"] = kql
+    assert {key: found for key, found in check_kql(kusto, texts).items() if found} == {}
+
+
+@pytest.mark.replay
+def test_chains_and_pipelines_written_in_groups_mean_what_they_meant():
+    """Past 64 operands or steps the query is grouped (an `or` chain, `where` steps); replayed,
+    it keeps exactly the rows it should. (`mv-apply` steps merged into one per array are
+    checked by Kusto.Language only: the local engine has no `mv-apply`.)"""
+
+    from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
+
+    any_of = wide("wildcards", 200).replace("service: signins", "service: interactive")
+    all_of = any_of.replace("userAgent:", "userAgent|contains|all:").replace("'*v", "'v").replace("x*'", "x'")
+    every = "".join(f"v{i:05d}x" for i in range(200))
+
+    agents = {"first": "..v00000x..", "last": "v00199x", "middle": "a v00150x b", "none": "v00200x", "every": every,
+              "all but one": every.replace("v00123x", "")}
+    compiler = Compiler()
+    engine = LocalEngine(compiler.registry)
+    columns = compiler.registry.tables["SigninLogs"].columns
+    engine.load({"SigninLogs": [
+        {**dict.fromkeys(columns), "UserAgent": agent, "UserPrincipalName": name, "Type": "SigninLogs"}
+        for name, agent in agents.items()
+    ]})
+    matched = {}
+    for label, text, grouped in (("any", any_of, "or (UserAgent"), ("all", all_of, " and UserAgent")):
+        kql, problems = compile_text(text)
+        assert problems == [] and grouped in kql
+        result = engine.run(kql)
+        assert isinstance(result, Replayed), result
+        user = result.columns.index("UserPrincipalName")
+        matched[label] = sorted(row[user] for row in result.rows)
+    assert matched == {"any": ["all but one", "every", "first", "last", "middle"], "all": ["every"]}
+
+
+def test_one_value_more_than_the_bound_is_refused_before_pysigma_reads_it():
+    text = wide("wildcards", MAX_VALUES + 1).replace("  condition: sel\n", f"  other:\n    appId: [a, b]\n  condition: sel or other\n")
+    documents, _ = parse(text)
+    (rules, diagnostics), elapsed, _ = timed(Compiler().rules, documents)
+    assert rules == []
+    assert [(d.code, str(d.location), d.message, d.hint) for d in diagnostics] == [(
+        "E008", "r.yml:8:3",
+        f"the detection holds {MAX_VALUES + 3} values ({MAX_VALUES + 1} in 'sel'); a rule may hold at most {MAX_VALUES}",
+        "split the rule, or keep a long list in a Sentinel watchlist",
+    )]
+    assert elapsed < SECONDS
+
+
+def test_the_value_bound_is_exact():
+    from entra_sigma.model.rule import _value_count_diagnostics
+
+    for shape in WIDE_SHAPES:
+        documents, _ = parse(wide(shape, MAX_VALUES))
+        assert _value_count_diagnostics(documents[0], "Wide") == [], shape
+    documents, _ = parse(wide("selections", MAX_VALUES + 1))
+    assert [d.code for d in _value_count_diagnostics(documents[0], "Wide")] == ["E008"]
+
+
+@pytest.mark.slow  # pySigma reads 20,000 selections
+def test_a_correlation_counts_the_values_of_every_rule_it_correlates():
+    """Its query holds them all, down a chain of correlations; a rule met twice counts once."""
+    half = MAX_VALUES // 2
+
+    def correlation(title: str, uid: str, rules: str, name: str = "") -> str:
+        return (f"title: {title}\nid: {uid}\n{name}correlation:\n  type: temporal\n  rules: [{rules}]\n"
+                "  group-by: [userPrincipalName]\n  timespan: 1h\n")
+
+    inner = correlation("Inner", "4e7b5bed-5cd4-4a5e-8d6b-3f4a5b6c7d8e", "wide0, wide1", "name: inner\n")
+    outer = correlation("Outer", "5f8c6cfe-6de5-4b6f-9e7c-4a5b6c7d8e9f", "inner, wide0")
+
+    def check(second: int) -> tuple[list, list]:
+        documents, _ = parse("---\n".join([inner, outer, wide("selections", half, "A", 0), wide("selections", second, "B", 1)]))
+        rules, diagnostics = Compiler().rules(documents)
+        return sorted(r.title for r in rules), [(d.code, str(d.location), d.message) for d in diagnostics]
+
+    assert check(half) == (["A", "B", "Inner", "Outer"], [])  # wide0 is under Outer twice, counted once
+    message = f"the rules it correlates hold {MAX_VALUES + 1} values together; a rule may hold at most {MAX_VALUES}"
+    assert check(half + 1) == (["A", "B"], [("E008", "r.yml:6:3", message)])  # Outer fails with Inner, silently
+
+
 # -- folders: symbolic links, pipes ----------------------------------------------------------------------
 def test_symbolic_link_loops_and_broken_links_end_with_clear_errors(tmp_path):
     rules = tmp_path / "rules"
@@ -447,12 +580,15 @@ def hostile_folder(tmp_path_factory) -> Path:
     (rules / "empty_between.yml").write_text(rule("E", 2) + "---\n---\n" + rule("F", 2), encoding="utf-8")
     (rules / "condition.yml").write_text(rule("C", 0, condition="not " * 3000 + "sel"), encoding="utf-8")
     (rules / "datetime.yml").write_text(rule("D", 1).replace("userAgent|contains: curl", "createdDateTime: '2025-01-31)00:00'"), encoding="utf-8")
+    (rules / "wide.yml").write_text(wide("wildcards", MAX_VALUES + 1, "W", 2), encoding="utf-8")
     (rules / "sub" / "loop").symlink_to(rules, target_is_directory=True)
     (rules / "self.yml").symlink_to("self.yml")
     return root
 
 
-HOSTILE_FILES = ["big", "bomb", "condition", "datetime", "deep", "empty_between", "latin1", "recursive", "self", "surrogate", "tabs"]
+HOSTILE_FILES = [
+    "big", "bomb", "condition", "datetime", "deep", "empty_between", "latin1", "recursive", "self", "surrogate", "tabs", "wide",
+]
 
 
 @pytest.mark.slow  # starts the installed command in a subprocess
