@@ -281,8 +281,12 @@ def build(
     templates: Templates = None,
     strict: Strict = False,
     cache: Annotated[Optional[Path], typer.Option(
-        "--cache", metavar="DIR", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
+        "--cache", metavar="DIR",
+        help="Reuse what unchanged rule files built last time from this folder (e.g. ~/.cache/entra-sigma/build).",
     )] = None,
+    cache_in_repo: Annotated[bool, typer.Option(
+        "--cache-in-repo", help="Allow a --cache folder inside the rules' repository (a pull request can add files there).",
+    )] = False,
     jobs: Jobs = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every warning, not one line per cause.")] = False,
     watch: Annotated[bool, typer.Option(
@@ -301,6 +305,11 @@ def build(
         raise usage_error(f"{rules_dir}: not a folder")
     if interval != WATCH_INTERVAL and not watch:
         raise usage_error("--interval is how often --watch looks for changes: add --watch, or leave --interval out")
+    if cache is not None and not cache_in_repo:
+        from .verbs.incremental.cache import cache_location_problem
+
+        if problem := cache_location_problem(cache, rules_dir):
+            raise usage_error(problem)
     once = partial(build_once, rules_dir, out, fmt, strict, jobs, verbose)
     if not watch:
         compiler = compiler_factory(table_schema, templates)
@@ -319,6 +328,10 @@ def build_once(rules_dir, out, fmt, strict, jobs, verbose, compiler, cache, know
     watching, started = known is not None, time.perf_counter()
     with user_errors():
         outputs = incremental.build(compiler, [rules_dir], cache=cache, jobs=jobs)
+    if rejected := getattr(cache, "rejected", None):
+        typer.echo(f"entra-sigma: warning: {len(rejected)} cache entr{'y' if len(rejected) == 1 else 'ies'} not used "
+                   f"(compiled again): {rejected[0]}", err=True)
+        rejected.clear()
     files = dict(outputs.files)
     files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
     report(outputs.diagnostics, outputs.rules, fmt, summarise_warnings=not verbose)

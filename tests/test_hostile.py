@@ -545,6 +545,17 @@ def test_an_interrupt_while_carrying_unchanged_files_over_keeps_the_previous_out
     assert sorted(p.name for p in out.parent.iterdir()) == ["build"]
 
 
+@pytest.mark.parametrize("path", ["../x.kql", "kql/../../x.kql", "/tmp/x.kql", "kql//x.kql", "./x.kql", "kql\\..\\..\\x.kql", "C:x.kql", ""])
+def test_a_path_that_would_leave_the_output_folder_is_refused_before_anything_is_written(previous, path):
+    """Paths come from rules and from build cache entries: the writer refuses any that is not
+    inside the folder, on either separator."""
+    out, before = previous
+    with pytest.raises(OutputError, match="it is not a path inside"):
+        replace_folder(out, {"kql/fine.kql": "fine\n", path: "escaped\n"})
+    assert contents(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["build"]
+
+
 def test_an_unwritable_parent_folder_is_an_output_error(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
