@@ -19,7 +19,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from ...diagnostics import Diagnostic, SourceLocation
-from ...load.loader import TEST_SUFFIXES, RuleDocument, parse_yaml
+from ...load.limits import MAX_FILE_BYTES
+from ...load.loader import TEST_SUFFIXES, RuleDocument, parse_yaml, read_rule_bytes
 from ...map.tables import Registry
 from ...paths import SCHEMAS_DIR
 from ...validate.catalog import default_catalog
@@ -64,7 +65,11 @@ def tests_validator() -> Draft202012Validator:
 def load_cases(path: Path, display: str, registry: Registry) -> tuple[list[Case], list[Diagnostic]]:
     """Every case of one tests file, with its rows typed for the tables; or why not."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_rule_bytes(path)  # no more than the bound on a rule file, plus one byte
+        if len(data) > MAX_FILE_BYTES:
+            return [], [Diagnostic("E501", "cannot read test cases: the file is larger than 1 MiB, the most it may hold",
+                                   SourceLocation(display))]
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return [], [Diagnostic("E501", f"cannot read test cases: {error}", SourceLocation(display))]
     document, diagnostics = parse_yaml(text, path, display)

@@ -9,6 +9,7 @@ pass whatever the rule said.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from ...build import CompiledRule, Compiler
 from ...convert.query import output_name
 from ...diagnostics import Diagnostic, SourceLocation
-from ...load.loader import discover
+from ...load.loader import discover, inside
 from .cases import Case, load_cases, tests_file_for
 from .replay import LocalEngine, NotReplayed, Replayed
 
@@ -62,6 +63,8 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
         by_file.setdefault(compiled.rule.document.path.resolve(), []).append(compiled)
     failed_files = {d.location.path for d in diagnostics if d.severity == "error"}
     files, _ = discover(paths)
+    # a tests file is read only where its rule could be: inside a folder given, or beside a file given
+    boundaries = [os.path.realpath(p if p.is_dir() else p.parent) for p in paths]
     engine: LocalEngine | None = None
     reports = []
     for file, display in files:
@@ -75,6 +78,10 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
                 ))
             continue
         tests_display = display.rsplit("/", 1)[0] + "/" + tests.name if "/" in display else tests.name
+        if not any(inside(os.path.realpath(tests), boundary) for boundary in boundaries):
+            diagnostics.append(Diagnostic("E501", "not followed: a symbolic link that leads outside the folder given",
+                                          SourceLocation(tests_display)))
+            continue
         cases, problems = load_cases(tests, tests_display, compiler.registry)
         diagnostics += problems
         report = RuleReport(display)
