@@ -191,6 +191,30 @@ def test_nul_and_other_controls_are_values_not_errors():
     assert diagnostics == [] and documents[0].data["detection"]["sel"]["userAgent|contains"] == "a\x00b\x01\u2028"
 
 
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f", "\x9b", "\ufffe", "\uffff"])
+@pytest.mark.parametrize("where", ["comment", "plain value", "key"])
+def test_a_raw_control_character_anywhere_is_a_located_error(character, where):
+    """PyYAML refuses them before parsing, with an error that was not a marked one: an internal
+    error (exit status 3) in validate, build and diff, even for a character in a comment."""
+    text = {
+        "comment": rule().replace("detection:\n", f"# a comment {character}\ndetection:\n"),
+        "plain value": rule().replace("curl", f"cu{character}rl"),
+        "key": rule().replace("userAgent|contains", f"user{character}Agent|contains"),
+    }[where]
+    documents, diagnostics = parse(text)
+    problem = only(diagnostics)
+    line, column = {"comment": (6, 13), "plain value": (8, 27), "key": (8, 9)}[where]
+    assert documents == [] and (problem.code, str(problem.location)) == ("E001", f"r.yml:{line}:{column}")
+    code = ord(character)
+    assert problem.message == (f"invalid YAML: the character U+{code:04X} cannot appear in a YAML file, not even in a "
+                               f"comment (in a double-quoted value, write it as \\u{code:04x})")
+
+
+def test_characters_yaml_allows_raw_are_still_read():
+    documents, diagnostics = parse(rule().replace("curl", "cé😀\u00a0\ue000l").replace("title: Hostile", "title: Hostile\r"))
+    assert diagnostics == [] and documents[0].data["detection"]["sel"]["userAgent|contains"] == "cé😀\u00a0\ue000l"
+
+
 def test_tabs_for_indentation_are_a_located_error():
     documents, diagnostics = parse(rule().replace("  product", "\tproduct"))
     problem = only(diagnostics)
@@ -296,6 +320,52 @@ def test_a_wide_condition_is_fine():
     documents, _ = parse(text)
     (rules, diagnostics), elapsed, _ = timed(Compiler().rules, documents)
     assert diagnostics == [] and len(rules) == 1 and elapsed < 30
+
+
+# -- durations no clock can hold ------------------------------------------------------------------------
+CORRELATION = """title: Window
+id: 4e7b5bed-5cd4-4a5e-8d6b-3f4a5b6c7d8e
+correlation:
+  type: event_count
+  rules: base
+  group-by: [userPrincipalName]
+  timespan: {timespan}
+  condition: {{gte: 3}}
+---
+title: Base
+id: 0d1f5a3e-7c2b-4e8d-9f1a-2b3c4d5e6f70
+name: base
+logsource: {{product: entra, service: signins}}
+detection:
+  sel:
+    userAgent: x
+  condition: sel
+"""
+
+
+@pytest.mark.parametrize("timespan", ["999999999w", "99999999999999999999d", "53w", "367d"])
+def test_a_correlation_timespan_past_a_year_is_a_located_error(timespan):
+    """999999999w overflowed Python's timedelta: an internal error in validate and build."""
+    documents, _ = parse(CORRELATION.format(timespan=timespan))
+    rules, diagnostics = Compiler().rules(documents)
+    assert [r.title for r in rules] == ["Base"]
+    assert [(d.code, str(d.location), d.message) for d in diagnostics] == [(
+        "E407", "r.yml:7:3", f"the timespan {timespan} is longer than a year, the longest a correlation may span",
+    )]
+    documents, _ = parse(CORRELATION.format(timespan="52w"))  # a year is allowed; Sentinel then says why it cannot run it
+    rules, diagnostics = Compiler().rules(documents)
+    assert diagnostics == [] and len(rules) == 2
+
+
+def test_durations_too_long_for_a_clock_are_out_of_range_not_a_crash(tmp_path):
+    (tmp_path / "r.yml").write_text(rule() + "sentinel:\n  queryFrequency: 99999999999999999999d\n"
+                                    "  suppression: {enabled: true, duration: 99999999999999999999h}\n", encoding="utf-8")
+    outputs = build_outputs(Compiler(), [tmp_path])
+    assert sorted((d.code, d.message) for d in outputs.diagnostics if d.severity == "error") == [
+        ("E303", "'sentinel.queryFrequency' must be between 5m and 14d"),
+        ("E303", "'sentinel.queryPeriod' must be at least 'sentinel.queryFrequency'"),
+        ("E303", "'sentinel.suppression.duration' must be between 5m and 24h"),
+    ]
 
 
 # -- wide value lists ----------------------------------------------------------------------------------
@@ -437,20 +507,74 @@ def test_symbolic_link_loops_and_broken_links_end_with_clear_errors(tmp_path):
     (rules / "sub").mkdir(parents=True)
     (tmp_path / "outside").mkdir()
     (rules / "a.yml").write_text(rule("A", 0), encoding="utf-8")
+    (rules / "sub" / "b.yml").write_text(rule("B", 2), encoding="utf-8")
     (tmp_path / "outside" / "o.yml").write_text(rule("O", 1), encoding="utf-8")
     (rules / "sub" / "loop").symlink_to(rules, target_is_directory=True)  # a folder loop
     (rules / "sub" / "up").symlink_to("..", target_is_directory=True)  # another, relative
+    (rules / "inner").symlink_to("sub", target_is_directory=True)  # a folder inside: followed
+    (rules / "b-again.yml").symlink_to("sub/b.yml")  # a file inside: followed, read once
     (rules / "ext").symlink_to(tmp_path / "outside", target_is_directory=True)  # a folder outside
-    (rules / "o.yml").symlink_to(tmp_path / "outside" / "o.yml")  # the same file, a second time
+    (rules / "o.yml").symlink_to(tmp_path / "outside" / "o.yml")  # a file outside
+    (rules / "notes.txt").symlink_to(tmp_path / "outside" / "o.yml")  # not a rule file: never looked at
     (rules / "self.yml").symlink_to("self.yml")  # a file loop
     (rules / "dangling.yml").symlink_to("nowhere.yml")
     (files, diagnostics), elapsed, _ = timed(discover, [rules])
-    assert diagnostics == [] and elapsed < SECONDS
-    assert [display for _, display in files] == ["rules/a.yml", "rules/dangling.yml", "rules/o.yml", "rules/self.yml"]
+    assert elapsed < SECONDS
+    assert [display for _, display in files] == ["rules/a.yml", "rules/b-again.yml", "rules/dangling.yml", "rules/self.yml"]
+    assert sorted((d.code, str(d.location), d.message) for d in diagnostics) == [
+        ("E001", "rules/ext", "not followed: a symbolic link that leads outside rules"),
+        ("E001", "rules/o.yml", "not followed: a symbolic link that leads outside rules"),
+    ]
     documents, diagnostics = load_documents([rules])
-    assert [d.data["title"] for d in documents] == ["A", "O"]
-    assert [(d.code, d.location.path) for d in diagnostics] == [("E001", "rules/dangling.yml"), ("E001", "rules/self.yml")]
-    assert "No such file" in diagnostics[0].message and "symbolic links" in diagnostics[1].message
+    assert [d.data["title"] for d in documents] == ["A", "B"]
+    diagnostics.sort(key=lambda d: d.location.path)
+    assert [(d.code, d.location.path) for d in diagnostics] == [
+        ("E001", "rules/dangling.yml"), ("E001", "rules/ext"), ("E001", "rules/o.yml"), ("E001", "rules/self.yml"),
+    ]
+    assert "No such file" in diagnostics[0].message and "symbolic links" in diagnostics[3].message
+
+
+@pytest.mark.parametrize("target", ["/", "/usr", "/etc/passwd", "/proc/self/root"])
+def test_a_link_out_of_the_rules_folder_is_never_followed(tmp_path, target):
+    """`rules/root -> /usr` walked 4,311 files and printed their titles; `-> /` ended with an
+    internal error (a permission error deep in /proc)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yml").write_text(rule("A", 0), encoding="utf-8")
+    (rules / ("root.yml" if target == "/etc/passwd" else "root")).symlink_to(target)
+    (files, diagnostics), elapsed, _ = timed(discover, [rules])
+    assert [display for _, display in files] == ["rules/a.yml"] and elapsed < SECONDS
+    assert [(d.code, d.message) for d in diagnostics] == [("E001", "not followed: a symbolic link that leads outside rules")]
+
+
+def test_a_folder_or_entry_that_cannot_be_read_is_a_located_diagnostic(tmp_path, monkeypatch):
+    """Permission errors (root reads everything, so the refusals are planted)."""
+    from entra_sigma.load import loader
+
+    rules = tmp_path / "rules"
+    (rules / "locked").mkdir(parents=True)
+    (rules / "unsearchable").mkdir()
+    (rules / "a.yml").write_text(rule("A", 0), encoding="utf-8")
+    real_listdir, real_is_dir = os.listdir, Path.is_dir
+
+    def listdir(folder):
+        if Path(folder).name == "locked":
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_listdir(folder)
+
+    def is_dir(path):
+        if path.name == "unsearchable":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_dir(path)
+
+    monkeypatch.setattr(loader.os, "listdir", listdir)
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    files, diagnostics = discover([rules])
+    assert [display for _, display in files] == ["rules/a.yml"]
+    assert sorted((d.code, str(d.location), d.message) for d in diagnostics) == [
+        ("E001", "rules/locked", "cannot read folder: Permission denied"),
+        ("E001", "rules/unsearchable", "cannot read: Permission denied"),
+    ]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
@@ -592,13 +716,21 @@ def hostile_folder(tmp_path_factory) -> Path:
     (rules / "condition.yml").write_text(rule("C", 0, condition="not " * 3000 + "sel"), encoding="utf-8")
     (rules / "datetime.yml").write_text(rule("D", 1).replace("userAgent|contains: curl", "createdDateTime: '2025-01-31)00:00'"), encoding="utf-8")
     (rules / "wide.yml").write_text(wide("wildcards", MAX_VALUES + 1, "W", 2), encoding="utf-8")
+    (rules / "control.yml").write_text(rule("K", 1).replace("detection:", "# \x01\ndetection:"), encoding="utf-8")
+    (rules / "timespan.yml").write_text(CORRELATION.format(timespan="999999999w").replace("name: base", "name: base9")
+                                        .replace("rules: base", "rules: base9").replace("0d1f5a3e", "0d1f5a3f")
+                                        .replace("4e7b5bed", "4e7b5bee").replace("Window", "W9").replace("Base", "B9"),
+                                        encoding="utf-8")
+    (rules / "frequency.yml").write_text(rule("Q", 2).replace(IDS[2], "5f8c6cfe-6de5-4b6f-9e7c-4a5b6c7d8e9f")
+                                         + "sentinel:\n  queryFrequency: 99999999999999999999d\n", encoding="utf-8")
     (rules / "sub" / "loop").symlink_to(rules, target_is_directory=True)
     (rules / "self.yml").symlink_to("self.yml")
     return root
 
 
 HOSTILE_FILES = [
-    "big", "bomb", "condition", "datetime", "deep", "empty_between", "latin1", "recursive", "self", "surrogate", "tabs", "wide",
+    "big", "bomb", "condition", "control", "datetime", "deep", "empty_between", "frequency", "latin1", "recursive", "self",
+    "surrogate", "tabs", "timespan", "wide",
 ]
 
 

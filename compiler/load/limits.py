@@ -14,6 +14,7 @@ MAX_DEPTH = 64  # YAML maps and lists inside each other
 MAX_NODES = 100_000  # YAML values per file (keys, scalars, maps, lists), aliases counted as expanded
 MAX_CONDITION_DEPTH = 32  # parentheses and `not`s inside each other in a condition
 MAX_VALUES = 10_000  # values in one rule's detection (each item of a list counts)
+MAX_TIMESPAN_SECONDS = 366 * 86_400  # a correlation's window: a year, past any service's look-back (Sentinel 14d)
 WORDING_LIMIT = 128 << 10  # larger files keep libyaml's wording of a syntax error (the pure-Python re-parse is slow)
 
 _TOKENS = re.compile(r"\(|\)|[^\s()]+")
