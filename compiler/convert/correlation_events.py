@@ -146,11 +146,23 @@ def _split(tree: Tree) -> tuple[list[Tree], list[Tree]]:
     return before, after
 
 
+def generated_name(label: str, prefix: str, fallback: str, taken) -> str:
+    """A name for the query made from a rule's label: `prefix` + the label as an identifier
+    (`x-y` → `_is_x_y`); where that is no identifier or is `taken`, `fallback`; where that is
+    taken too (a rule named `rule2`, or `c2`), `fallback_2`, `fallback_3`, …. Unique among
+    `taken`, and the same for the same rules in the same order."""
+    identifier = re.sub(r"[^A-Za-z0-9_]", "_", label)
+    if re.match(r"[A-Za-z]", identifier) and prefix + identifier not in taken:
+        return prefix + identifier
+    name, number = fallback, 2
+    while name in taken:
+        name, number = f"{fallback}_{number}", number + 1
+    return name
+
+
 def _flag_names(rules: list[Rule]) -> dict[str, str]:
     """`_is_<name>` per rule, or `_is_rule<n>` where the name is not an identifier or repeats."""
     flags: dict[str, str] = {}
     for index, rule in enumerate(rules, start=1):
-        label = re.sub(r"[^A-Za-z0-9_]", "_", rule_label(rule))
-        name = f"_is_{label}" if re.match(r"[A-Za-z]", label) else f"_is_rule{index}"
-        flags[rule.id] = name if name not in flags.values() else f"_is_rule{index}"
+        flags[rule.id] = generated_name(rule_label(rule), "_is_", f"_is_rule{index}", set(flags.values()))
     return flags
