@@ -347,6 +347,9 @@ def test_an_entry_is_used_only_for_the_file_it_was_signed_for(tmp_path, cache):
     a_key = cache.key("rules/a.yml", b"a")
     path.write_bytes((cache.folder / a_key[:2] / f"{a_key}.json").read_bytes())
     assert cache.get(b_key, "rules/b.yml") is None
+    path.write_text("é — not a signature\n" + good.to_json(), encoding="utf-8")  # compare_digest refuses non-ASCII text
+    assert cache.get(b_key, "rules/b.yml") is None
+    cache.rejected.pop()
     for claim in (good, FileResult("rules/b.yml", files={"kql/../../x.kql": "x"}), FileResult("rules/b.yml", files={"notes.txt": "x"}),
                   FileResult("rules/b.yml", entries=[{"source": "rules/a.yml", "files": {}}])):
         text = claim.to_json()

@@ -7,7 +7,6 @@ that every later diagnostic can point at the exact key the user typed.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,6 +16,7 @@ import yaml
 from ..diagnostics import Diagnostic, SourceLocation
 from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, WORDING_LIMIT
 from .yaml_words import explain as explain_yaml_error
+from .yaml_words import unreadable_character
 
 RULE_SUFFIXES = (".yml", ".yaml")
 TEST_SUFFIXES = (".tests.yml", ".tests.yaml")  # rule test cases live beside rules; not rules
@@ -174,33 +174,13 @@ def parse_documents(
     and after the last are skipped; one between two rules is an error (a rule lost in editing)."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         return [], [Diagnostic("E001", _too_large(), SourceLocation(display_path))]
-    if problem := unreadable_character(text, display_path):
-        return [], [problem]
+    if found := unreadable_character(text):
+        message, line, column = found
+        return [], [Diagnostic("E001", message, SourceLocation(display_path, line, column))]
     try:
         return _parse(text, path, display_path, _FastRuleLoader, single, reword=True)
     except _Reword:
         return _parse(text, path, display_path, _RuleLoader, single)
-
-
-# What YAML 1.1 lets a file hold (PyYAML's Reader.NON_PRINTABLE): no C0 control but tab, line
-# feed and carriage return, no DEL, no C1 control but NEL, no surrogate, no U+FFFE or U+FFFF.
-_UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def unreadable_character(text: str, display_path: str) -> Diagnostic | None:
-    """A character no YAML file may hold, anywhere, even in a comment: located, with the way to
-    write it in a value. (PyYAML raises it before parsing, outside its marked errors.)"""
-    found = _UNREADABLE.search(text)
-    if found is None:
-        return None
-    before = text[:found.start()]
-    line = before.count("\n") + 1
-    column = found.start() - (before.rfind("\n") + 1) + 1
-    code = ord(found.group())
-    return Diagnostic("E001", (
-        f"invalid YAML: the character U+{code:04X} cannot appear in a YAML file, not even in a comment"
-        f" (in a double-quoted value, write it as \\u{code:04x})"
-    ), SourceLocation(display_path, line, column))
 
 
 class _Reword(Exception):

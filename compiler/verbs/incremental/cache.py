@@ -239,13 +239,13 @@ class Cache:
             signature, _, text = self._path(key).read_text(encoding="utf-8").partition("\n")
         except (OSError, ValueError):
             return None  # missing, or unreadable: compile the file again
-        if not hmac.compare_digest(signature, _signature(self.secret, key, text)):
+        if not hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), _signature(self.secret, key, text).encode()):
             self.rejected.append(f"{display!r}: its signature is not this user's")
             return None
         try:
             result = FileResult.from_json(text)
-        except (ValueError, TypeError, KeyError):
-            return None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None  # signed, yet not an entry this code can read
         problem = entry_problem(result, display)
         if problem is not None:
             self.rejected.append(f"{display!r}: {problem}")
