@@ -323,7 +323,7 @@ def main() -> None:
     sigmahq, ours, beta, spelling = make_corpora(args.rules)
     out = CORPUS / "out"  # a cold build writes here, into no folder: removed before each run
     rebuilt = CORPUS / "out-incremental"  # the incremental builds' own folder: each starts from the last one
-    cache = CORPUS / "cache"
+    cache = CORPUS / "cache"  # inside this repository, and written only by this run: hence --cache-in-repo
 
     # correctness first: both tools convert every rule
     theirs = checked(sigma_convert(sigmahq), capture=True)
@@ -353,7 +353,7 @@ def main() -> None:
     changed = sorted(ours.glob("*.yml"))[args.rules // 2]
     with Load(args.busy):
         load_before = os.getloadavg()
-        checked(es("build", ours, "--out", rebuilt, "--cache", cache))  # fill the cache
+        checked(es("build", ours, "--out", rebuilt, "--cache", cache, "--cache-in-repo"))  # fill the cache
         for round_number in range(args.repeat):
             labels = list(commands)
             shift = round_number % len(labels)
@@ -361,8 +361,8 @@ def main() -> None:
                 shutil.rmtree(out, ignore_errors=True)  # cold: no earlier output to carry files over from
                 series[label].add(checked(commands[label]))
             toggle(changed)
-            series[incremental_labels[0]].add(checked(es("build", ours, "--out", rebuilt, "--cache", cache)))
-            series[incremental_labels[1]].add(checked(es("build", ours, "--out", rebuilt, "--cache", cache)))
+            series[incremental_labels[0]].add(checked(es("build", ours, "--out", rebuilt, "--cache", cache, "--cache-in-repo")))
+            series[incremental_labels[1]].add(checked(es("build", ours, "--out", rebuilt, "--cache", cache, "--cache-in-repo")))
             print(f"round {round_number + 1}/{args.repeat} done", flush=True)
         watched, watched_own = watch_incremental(ours, args.repeat)
         load_after = os.getloadavg()

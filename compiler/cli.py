@@ -239,8 +239,12 @@ def build(
     templates: Templates = None,
     strict: Strict = False,
     cache: Annotated[Optional[Path], typer.Option(
-        "--cache", metavar="DIR", help="Reuse what unchanged rule files built last time from this folder (e.g. .entra-sigma-cache).",
+        "--cache", metavar="DIR",
+        help="Reuse what unchanged rule files built last time from this folder (e.g. ~/.cache/entra-sigma/build).",
     )] = None,
+    cache_in_repo: Annotated[bool, typer.Option(
+        "--cache-in-repo", help="Allow a --cache folder inside the rules' repository (a pull request can add files there).",
+    )] = False,
     jobs: Jobs = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every warning, not one line per cause.")] = False,
     watch: Annotated[bool, typer.Option(
@@ -264,6 +268,11 @@ def build(
         raise usage_error(f"{rules_dir}: not a folder")
     if interval != WATCH_INTERVAL and not watch:
         raise usage_error("--interval is how often --watch looks for changes: add --watch, or leave --interval out")
+    if cache is not None and not cache_in_repo:
+        from .verbs.incremental.cache import cache_location_problem
+
+        if problem := cache_location_problem(cache, rules_dir):
+            raise usage_error(problem)
     choose = partial(choose_environments, env, all_envs, config, fmt)
     environments = choose()
     if watch and len(environments) > 1:
@@ -282,6 +291,7 @@ def build_once(rules_dir, out, fmt, strict, jobs, verbose, builds, known=None) -
     several, each into a folder named after it); False when a rule's errors left `out` as it
     was. `known` (a watching build's record of what it wrote): errors do not exit, and the line
     that ends each build says how many files were compiled and how long it took."""
+    from .console import one_line
     from .load.loader import display_path_for
     from .render.formats import formats_for
     from .verbs.incremental import rebuild as incremental
@@ -292,6 +302,10 @@ def build_once(rules_dir, out, fmt, strict, jobs, verbose, builds, known=None) -
         with user_errors():
             outputs = incremental.build(compiler, [rules_dir], formats_for(environment.platforms), cache=cache, jobs=jobs,
                                         environment=environment)
+        if rejected := getattr(cache, "rejected", None):
+            typer.echo(one_line(f"entra-sigma: warning: {len(rejected)} cache entr{'y' if len(rejected) == 1 else 'ies'} not used "
+                                f"(compiled again): {rejected[0]}"), err=True)
+            rejected.clear()
         built = dict(outputs.files)
         built["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
         files.update(prefixed(built, environment.name if len(builds) > 1 else None))

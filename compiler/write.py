@@ -14,6 +14,7 @@ folder: a link adds a name to a file, and nothing here ever writes into an exist
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -46,10 +47,23 @@ Known = dict[str, tuple[str, int, int, int]]
 TRUST_AFTER_NS = 2_000_000_000  # a stat taken this soon after the file changed is not trusted (racy-git rule)
 
 
+def is_relative_path(path: str) -> bool:
+    """A path that stays below the folder it is joined to: relative, with no empty, `.` or `..`
+    part on either separator, no drive (`C:`), no NUL."""
+    return (
+        bool(path) and "\0" not in path and not re.match(r"[A-Za-z]:", path)
+        and all(part not in ("", ".", "..") for part in re.split(r"[/\\]", path))
+    )
+
+
 def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = None, known: Known | None = None) -> None:
     """Write `files` (relative posix path → text) as the whole content of `out`; `stats`, if
     given, counts the files linked and written; `known`, if given, is what the previous call
-    into `out` recorded, and is brought up to date."""
+    into `out` recorded, and is brought up to date. A path that would leave `out` is refused
+    before anything is written, wherever it came from (a build cache entry names paths too)."""
+    escaping = next((path for path in sorted(files) if not is_relative_path(path)), None)
+    if escaping is not None:
+        raise OutputError(f"refusing to write {escaping!r}: it is not a path inside {out}")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
         raise OutputError(
             f"{out} exists and was not written by entra-sigma; refusing to replace it (choose an empty or new folder)"

@@ -14,7 +14,10 @@ services, answers carry read-only fields, nulls for optional fields, and duratio
 service's own spelling. Faults can be queued per method and path: 429 with Retry-After, 500,
 a dropped connection (before or after the write is done), a slow answer, a rule edited "in
 the portal" just before the request (an ETag conflict), and an error that echoes the
-caller's Authorization header.
+caller's Authorization header. And the answers of a broken or hostile service: a listing
+whose next link points back at the page itself (`loop`), an answer of any JSON (`body`, e.g.
+`[1, 2, 3]`), and an endless answer streamed until the client hangs up (`huge`: `size` bytes,
+with or without a Content-Length; `sent` records how many went out).
 """
 
 from __future__ import annotations
@@ -52,11 +55,14 @@ DOTNET_TYPES = {
 class Fault:
     method: str
     path_part: str
-    kind: str  # 429, 500, drop, drop-after, slow, edit, echo
+    kind: str  # 429, 500, drop, drop-after, slow, edit, echo, loop, body, huge
     times: int = 1
     retry_after: str = "0"
     delay: float = 0.0
     skip: int = 0  # let this many matching requests through first
+    body: object = None  # `body`: the answer (status 200)
+    size: int = 0  # `huge`: how many bytes to offer
+    declared: bool = False  # `huge`: announce them in Content-Length first
 
 
 @dataclass
@@ -92,6 +98,7 @@ class FakeAzure:
         self.next_link_base = None  # where next links point (default: this server)
         self.in_flight = 0
         self.max_in_flight = 0
+        self.sent = 0  # bytes of `huge` answers that went out before the client hung up
         self.lock = threading.RLock()
         self.clock = itertools.count(1)
         self.server: ThreadingHTTPServer | None = None
@@ -389,8 +396,14 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(400, {}, {"error": {"code": "BadRequest", "message": f"cannot use {headers.get('authorization')}"}})
         if kind == "edit":
             fake.portal_edit(parts.path)
+        if kind == "body":
+            return self._send(200, {}, fault.body)
+        if kind == "huge":
+            return self._send_huge(fake, fault.size, fault.declared)
         with fake.lock:
             status, extra, answer = fake.route(self.command, parts.path, parse_qs(parts.query), headers, body)
+        if kind == "loop" and isinstance(answer, dict):  # the next page is this very page
+            answer["nextLink" if fake.api_of(parts.path) == "arm" else "@odata.nextLink"] = fake.url + self.path
         if kind == "drop-after":
             self.close_connection = True
             return
@@ -408,5 +421,28 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _send_huge(self, fake: FakeAzure, size: int, declared: bool) -> None:
+        """`size` bytes of one endless JSON list, made as they go out, chunked unless `declared`."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        if declared:
+            self.send_header("Content-Length", str(size))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        block = b'{"value": [' + b'{"name": "x"}, ' * 65_536
+        offered = 0
+        try:
+            while offered < size:
+                chunk = block[: size - offered]
+                self.wfile.write(chunk if declared else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                offered += len(chunk)
+                with fake.lock:
+                    fake.sent += len(chunk)
+            if not declared:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up, as it should
+            self.close_connection = True
 
     do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _handle

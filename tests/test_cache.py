@@ -269,3 +269,145 @@ def test_parallel_compile_with_an_error_is_the_plain_compile(tmp_path):
     parallel = incremental.compile_queries(lambda: COMPILER, [folder], "sentinel", named=False, jobs=2)
     assert not parallel.ok and parallel.stats == {"plain": 1}
     assert (parallel.texts, format_text(parallel.diagnostics)) == (plain_queries.texts, format_text(plain_queries.diagnostics))
+
+
+# -- a cache is untrusted input: keys are computable, folders can be written by others ------------
+ONE_RULE = """title: Device code flow
+id: 0d1f5a3e-7c2b-4e8d-9f1a-2b3c4d5e6f70
+logsource: {product: entra, service: signins}
+detection:
+  sel:
+    authenticationProtocol: deviceCode
+  condition: sel
+"""
+
+
+def planted(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
+    """A rules folder of one rule, and a cache holding an entry for it that the build did not
+    write: computed the way anyone can (the key hashes public facts), stored as the code reads."""
+    from entra_sigma.cli import cache_context
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yml").write_text(ONE_RULE, encoding="utf-8")
+    cache = Cache(tmp_path / "cache", cache_context("build", [rules], None, None))
+    key = cache.key("rules/r.yml", (rules / "r.yml").read_bytes())
+    entry = {"id": "0d1f5a3e-7c2b-4e8d-9f1a-2b3c4d5e6f70", "title": "Device code flow", "source": "rules/r.yml",
+             "files": {path: "0" * 64 for path in files}, "skipped": {}}
+    result = FileResult("rules/r.yml", files=files, entries=[entry], counted=1)
+    path = cache.folder / key[:2] / f"{key}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(result.to_json(), encoding="utf-8")
+    return rules, tmp_path / "cache"
+
+
+def run_build(tmp_path: Path, *extra: str):
+    from entra_sigma.cli import app
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(app, ["build", str(tmp_path / "rules"), "--out", str(tmp_path / "build"),
+                                    "--cache", str(tmp_path / "cache"), *extra])
+
+
+@pytest.fixture
+def outside_the_checkout(tmp_path, monkeypatch):
+    """The planted-entry tests build from a folder with no project file above it (this
+    repository's entra-sigma.toml would be part of the key the build computes)."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.usefixtures("outside_the_checkout")
+@pytest.mark.parametrize("where", ["../../escaped.kql", "absolute"])
+def test_a_planted_entry_cannot_write_outside_the_output_folder(tmp_path, where):
+    outside = tmp_path / "escaped.kql"
+    path = str(outside) if where == "absolute" else where
+    planted(tmp_path, {"kql/r.kql": "SigninLogs\n", path: "planted\n"})
+    result = run_build(tmp_path)
+    assert not outside.exists() and not (tmp_path.parent / "escaped.kql").exists()
+    assert result.exit_code == 0, result.output
+    assert "1 cache entry not used (compiled again): 'rules/r.yml': its signature is not this user's" in result.stderr
+    plain_build = build_outputs(Compiler(), [tmp_path / "rules"])
+    assert {p.relative_to(tmp_path / "build").as_posix() for p in (tmp_path / "build").rglob("*") if p.is_file()} == {
+        *plain_build.files, "manifest.json", ".entra-sigma-output",
+    }
+
+
+@pytest.mark.usefixtures("outside_the_checkout")
+def test_a_planted_entry_cannot_replace_the_compiled_query(tmp_path):
+    planted(tmp_path, {"kql/r.kql": "SigninLogs | take 0 // planted\n"})
+    result = run_build(tmp_path)
+    assert result.exit_code == 0, result.output
+    kql = (tmp_path / "build" / "kql" / "r.kql").read_text(encoding="utf-8")
+    assert "planted" not in kql and 'AuthenticationProtocol has "deviceCode"' in kql
+
+
+def test_an_entry_is_used_only_for_the_file_it_was_signed_for(tmp_path, cache):
+    """Copied under another file's key it fails its signature (the key is signed with it); signed
+    for the other key (a stolen secret) it still names another file, or paths outside the layout."""
+    from entra_sigma.verbs.incremental.cache import _signature
+
+    good = FileResult("rules/a.yml", files={"kql/a.kql": "a\n"},
+                      entries=[{"source": "rules/a.yml", "files": {"kql/a.kql": "0"}}], counted=1)
+    cache.put(cache.key("rules/a.yml", b"a"), good)
+    assert cache.get(cache.key("rules/a.yml", b"a"), "rules/a.yml") == good
+    b_key = cache.key("rules/b.yml", b"b")
+    path = cache.folder / b_key[:2] / f"{b_key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a_key = cache.key("rules/a.yml", b"a")
+    path.write_bytes((cache.folder / a_key[:2] / f"{a_key}.json").read_bytes())
+    assert cache.get(b_key, "rules/b.yml") is None
+    path.write_text("é — not a signature\n" + good.to_json(), encoding="utf-8")  # compare_digest refuses non-ASCII text
+    assert cache.get(b_key, "rules/b.yml") is None
+    cache.rejected.pop()
+    for claim in (good, FileResult("rules/b.yml", files={"kql/../../x.kql": "x"}), FileResult("rules/b.yml", files={"notes.txt": "x"}),
+                  FileResult("rules/b.yml", entries=[{"source": "rules/a.yml", "files": {}}])):
+        text = claim.to_json()
+        path.write_text(_signature(cache.secret, b_key, text) + "\n" + text, encoding="utf-8")
+        assert cache.get(b_key, "rules/b.yml") is None
+    assert [reason.split(": ", 1)[1] for reason in cache.rejected] == [
+        "its signature is not this user's",
+        "it is the entry of 'rules/a.yml', looked up for 'rules/b.yml'",
+        "it names 'kql/../../x.kql', which is not an output file of the build's layout",
+        "it names 'notes.txt', which is not an output file of the build's layout",
+        "its manifest entries name another file, or files it does not hold",
+    ]
+
+
+def test_the_secret_is_made_once_outside_the_repository_readable_by_the_user_only(tmp_path, user_cache_folder):
+    from entra_sigma.verbs.incremental.cache import SECRET_FILE, cache_secret, secret_folder
+
+    assert secret_folder() == user_cache_folder / "entra-sigma"
+    first = Cache(tmp_path / "one", "context").secret
+    assert first == Cache(tmp_path / "two", "context").secret == cache_secret()
+    secret = secret_folder() / SECRET_FILE
+    assert secret.stat().st_mode & 0o077 == 0 and len(first) == 64
+    elsewhere = tmp_path / "elsewhere"
+    assert cache_secret(elsewhere) != first  # a machine of its own makes its own
+    (elsewhere / SECRET_FILE).write_text("damaged\n", encoding="utf-8")
+    damaged = Cache(tmp_path / "three", "context", cache_secret(elsewhere))
+    damaged.put("k" * 64, FileResult("rules/x.yml"))  # no secret: nothing written, nothing read
+    assert damaged.secret is None and not (tmp_path / "three").exists() and damaged.get("k" * 64, "rules/x.yml") is None
+
+
+@pytest.mark.parametrize("layout", ["git", "no git"])
+def test_a_cache_inside_the_repository_is_refused_unless_asked_for(tmp_path, layout):
+    from entra_sigma.cli import app
+    from typer.testing import CliRunner
+
+    repository = tmp_path / "repo"
+    (repository / "rules").mkdir(parents=True)
+    (repository / "rules" / "r.yml").write_text(ONE_RULE, encoding="utf-8")
+    if layout == "git":
+        (repository / ".git").mkdir()
+        inside, refused = repository / ".entra-sigma-cache", f"the repository {repository.resolve()}"
+    else:
+        inside, refused = repository / "rules" / ".cache", "the rules folder"
+    build = ["build", str(repository / "rules"), "--out", str(tmp_path / "build"), "--cache", str(inside)]
+    result = CliRunner().invoke(app, build)
+    assert result.exit_code == 2 and not inside.exists()
+    assert f"entra-sigma: error: --cache {inside} is inside {refused}, where a pull request can add entries" in result.stderr
+    assert "--cache-in-repo" in result.stderr
+    result = CliRunner().invoke(app, [*build, "--cache-in-repo"])
+    assert result.exit_code == 0 and inside.is_dir()
+    result = CliRunner().invoke(app, [*build[:-1], str(tmp_path / "cache")])  # beside the repository: fine
+    assert result.exit_code == 0, result.output

@@ -279,3 +279,27 @@ def test_fields_of_a_correlation_list_the_values_seen_in_the_window():
     (row,) = result.rows
     assert row[:2] == ("1.1.1.1", 10)
     assert sorted(json.loads(row[4])) == ["Azure Portal", "Microsoft Teams"] and json.loads(row[5]) == ["NL"]
+
+
+# -- generated names ------------------------------------------------------------------------------------
+def test_generated_names_are_unique_and_the_same_every_time():
+    """`x-y` and `x_y` are one identifier; a fallback (`_c2`, `_is_rule3`) may be some rule's own
+    name: each gets a name of its own (names_colliding*.yml run them through Kusto.Language)."""
+    import itertools
+
+    from entra_sigma.convert.correlation_events import generated_name
+
+    labels = ["x-y", "x_y", "x.y", "rule3", "9x", "c2", "_c2", "c2_2", "events", "é", "", "rule3_2", "X-Y"]
+    for order in itertools.islice(itertools.permutations(labels, 6), 0, None, 97):
+        names: list[str] = []
+        for index, label in enumerate(order, start=1):
+            names.append(generated_name(label, "_is_", f"_is_rule{index}", set(names)))
+        assert len(set(names)) == len(names), (order, names)
+        assert all(n.startswith("_is_") and n.replace("_", "a").isalnum() for n in names)
+        again: list[str] = []
+        for index, label in enumerate(order, start=1):
+            again.append(generated_name(label, "_is_", f"_is_rule{index}", set(again)))
+        assert again == names
+    taken = {"_c2", "_c2_2"}
+    assert generated_name("9x", "_", "_c2", taken) == "_c2_3"
+    assert generated_name("x-y", "_", "_c3", {"_x_y"}) == "_c3"

@@ -167,3 +167,79 @@ def test_a_lost_answer_to_a_create_is_confirmed_by_reading_the_rule_back(fake):
     posts = [r for r in fake.requests if r.method == "POST"]
     assert len(posts) == 4  # three rules, one sent twice; the second meets 409 and a read finds our rule
     assert "=> created" in result.stdout and "failed" not in result.stdout.split("Done:")[0]
+
+
+# -- a broken or hostile service: answers are untrusted input -------------------------------------------
+LIST = {"sentinel": "alertRules", "defender": "detectionRules"}
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender"])
+def test_a_next_link_back_to_the_same_page_is_not_followed(target, fake, rules):
+    """It was followed without end (the fake gives up after 50 here, so that the old code ends)."""
+    assert deploy(target, fake, rules, "--apply").exit_code == 0
+    fake.fault("GET", LIST[target], "loop", times=50)
+    before = len(fake.requests)
+    result = deploy(target, fake, rules)
+    assert result.exit_code == 1
+    assert "NextLinkLoop: the next page is one already read: not followed" in result.stderr
+    assert "cannot read the rules deployed to" in result.stderr and "Traceback" not in result.stderr
+    assert len(fake.requests) - before == 1  # the page, once
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender"])
+def test_a_listing_stops_at_the_page_bound(target, fake, rules, monkeypatch):
+    from entra_sigma.verbs.deploy import answers
+
+    assert deploy(target, fake, rules, "--apply").exit_code == 0  # three or four rules: two pages of two
+    monkeypatch.setattr(answers, "MAX_PAGES", 1)
+    result = deploy(target, fake, rules)
+    assert result.exit_code == 1
+    assert "TooManyPages: the listing goes on past 1 pages: not followed further" in result.stderr
+
+
+@pytest.mark.parametrize("target,declared", [("sentinel", False), ("defender", True)], ids=["streamed", "declared"])
+def test_an_answer_past_the_size_bound_is_not_read_further(target, declared, fake, rules):
+    """A 400 MB answer was read whole (and would have been parsed): reading stops at the bound."""
+    from entra_sigma.verbs.deploy.answers import MAX_ANSWER_BYTES
+
+    fake.fault("GET", LIST[target], "huge", size=400 << 20, declared=declared)
+    started = time.monotonic()
+    result = deploy(target, fake, rules)
+    assert result.exit_code == 1 and time.monotonic() - started < 30
+    assert f"AnswerTooLarge: the answer is larger than {MAX_ANSWER_BYTES} bytes: not read further" in result.stderr
+    assert fake.sent < (MAX_ANSWER_BYTES if declared else 2 * MAX_ANSWER_BYTES)  # it hung up; no retry read it again
+    assert [r.method for r in fake.requests] == ["GET"]
+
+
+WRONG_LISTS = {
+    "a list": ([1, 2, 3], "the answer is a list, not an object"),
+    "value as text": ({"value": "x"}, "'value' is text, not a list"),
+    "items of numbers": ({"value": [1]}, "item 0 of 'value': the answer is a number, not an object"),
+    "next link as a number": ({"value": [], "nextLink": 5, "@odata.nextLink": 5}, "is a number, not text or null"),
+    "nested without end": (json.loads("[" * 500 + "]" * 500), "the answer nests deeper than 64 levels"),
+}
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender"])
+@pytest.mark.parametrize("shape", list(WRONG_LISTS))
+def test_a_listing_of_the_wrong_shape_fails_the_read_cleanly(target, shape, fake, rules):
+    """`[1, 2, 3]` crashed the deploy (AttributeError: an internal error)."""
+    body, message = WRONG_LISTS[shape]
+    fake.fault("GET", LIST[target], "body", body=body)
+    result = deploy(target, fake, rules)
+    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "cannot read the rules deployed to" in result.stderr and "InvalidResponse" in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender"])
+@pytest.mark.parametrize("body", [[1, 2, 3], {"id": 5, "name": 5}, "text"], ids=["list", "numbers", "text"])
+def test_a_write_answered_with_the_wrong_shape_is_a_failed_write(target, body, fake, rules):
+    method, part = ("PUT", WRONG_PASSWORD) if target == "sentinel" else ("POST", "detectionRules")
+    fake.fault(method, part, "body", body=body)
+    result = deploy(target, fake, rules, "--apply")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    failed = [line for line in result.stdout.splitlines() if "=> failed: error E601" in line]
+    assert len(failed) == 1 and f"{method} failed: HTTP 200 InvalidResponse: " in failed[0]
+    created = 3 if target == "sentinel" else 2  # Defender has no column for the ROPC rule
+    assert f"Done: {created} created, 0 updated, 0 restored, 0 deleted, 1 failed" in result.stdout

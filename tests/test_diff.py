@@ -272,3 +272,22 @@ def test_warnings_on_stderr_are_only_those_of_rules_in_the_diff(repo: Path) -> N
     assert warned == ["rules/federated-signin.yml", "rules/ropc-signin.yml"]
     everything = CliRunner().invoke(app, ["validate", "rules"])
     assert "rules/device-code-flow.yml" in everything.stderr  # an unchanged rule that does warn
+
+
+@pytest.mark.parametrize("side", ["working tree", "base"])
+def test_a_raw_control_character_in_a_rule_is_a_located_error_not_a_crash(repo: Path, side: str) -> None:
+    """Even in a comment it was an internal error (exit status 3): no pull-request comment."""
+    rule = repo / "rules" / CHANGED[0]
+    good = rule.read_text(encoding="utf-8")
+    rule.write_text("# \x01 in a comment\n" + good, encoding="utf-8")
+    if side == "base":
+        git(repo, "commit", "-q", "-am", "a control character")
+        rule.write_text(good, encoding="utf-8")  # the pull request removes it
+    result = run()
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    if side == "working tree":
+        assert result.exit_code == 1
+        assert f"rules/{CHANGED[0]}:1:3: error: invalid YAML: the character U+0001 cannot appear" in result.stderr
+    else:  # the pull request's fix shows as such
+        assert result.exit_code == 0
+        assert f"  resolved: rules/{CHANGED[0]}:1:3: error: invalid YAML: the character U+0001 cannot appear" in result.stdout

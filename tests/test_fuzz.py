@@ -34,6 +34,7 @@ def test_two_hundred_random_rules_compile_and_pass_kusto_language(report):
     summary = report.summary()
     assert [f"{f.kind} {f.file}: {f.detail}" for f in report.findings] == []
     assert summary["rules"] >= 200 and summary["correlations"] >= 10
+    assert summary["wide value lists"] >= 5  # 30 to 1,500 values: linear time, chains Kusto.Language takes
     assert summary["queries checked"] >= summary["rules with outputs"] >= 150
     assert set(report.refused) <= EXPECTED_REFUSALS and sum(report.refused.values()) <= 20
 
@@ -45,6 +46,34 @@ def test_a_seed_always_gives_the_same_rules():
 
     assert texts(SEED) == texts(SEED)
     assert texts(SEED) != texts(SEED + 1)
+
+
+def test_wide_value_lists_leave_every_other_draw_as_it_was(monkeypatch):
+    """They draw from a stream of their own: without them a seed gives the rules it gave before."""
+    from entra_sigma.dev import fuzz_rules
+
+    def texts():
+        generator = RuleGenerator(default_catalog(), bundled_registry(), SEED)
+        return ["---\n".join(to_yaml(d) for d in generator.documents(i)) for i in range(200)], generator.widened
+
+    with_wide, widened = texts()
+    monkeypatch.setattr(fuzz_rules, "WIDE_SHARE", 0.0)
+    without, none = texts()
+    changed = [i for i, (a, b) in enumerate(zip(with_wide, without)) if a != b]
+    assert none == 0 and widened >= 5 and 0 < len(changed) <= widened
+    assert all(max(len(v) for v in yaml_lists(with_wide[i])) >= 30 for i in changed)
+
+
+def yaml_lists(text: str):
+    """Every list in the documents of a generated file."""
+    pending = list(yaml.safe_load_all(text))
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            yield item
+            pending.extend(item)
 
 
 def test_generated_files_load_back_as_generated():

@@ -20,11 +20,11 @@ import pytest
 from entra_sigma import write
 from entra_sigma.build import Compiler, build_outputs
 from entra_sigma.diagnostics import Diagnostic, SourceLocation
-from entra_sigma.load.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, condition_depth
+from entra_sigma.load.limits import MAX_CONDITION_DEPTH, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_VALUES, condition_depth
 from entra_sigma.load.loader import _FastRuleLoader, _parse, _RuleLoader, discover, load_documents, parse_documents
 from entra_sigma.write import MARKER, OutputError, replace_folder
 
-from .helpers import REPO
+from .helpers import REPO, check_kql, compile_text
 
 RULE = """title: {title}
 id: {id}
@@ -191,6 +191,30 @@ def test_nul_and_other_controls_are_values_not_errors():
     assert diagnostics == [] and documents[0].data["detection"]["sel"]["userAgent|contains"] == "a\x00b\x01\u2028"
 
 
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f", "\x9b", "\ufffe", "\uffff"])
+@pytest.mark.parametrize("where", ["comment", "plain value", "key"])
+def test_a_raw_control_character_anywhere_is_a_located_error(character, where):
+    """PyYAML refuses them before parsing, with an error that was not a marked one: an internal
+    error (exit status 3) in validate, build and diff, even for a character in a comment."""
+    text = {
+        "comment": rule().replace("detection:\n", f"# a comment {character}\ndetection:\n"),
+        "plain value": rule().replace("curl", f"cu{character}rl"),
+        "key": rule().replace("userAgent|contains", f"user{character}Agent|contains"),
+    }[where]
+    documents, diagnostics = parse(text)
+    problem = only(diagnostics)
+    line, column = {"comment": (6, 13), "plain value": (8, 27), "key": (8, 9)}[where]
+    assert documents == [] and (problem.code, str(problem.location)) == ("E001", f"r.yml:{line}:{column}")
+    code = ord(character)
+    assert problem.message == (f"invalid YAML: the character U+{code:04X} cannot appear in a YAML file, not even in a "
+                               f"comment (in a double-quoted value, write it as \\u{code:04x})")
+
+
+def test_characters_yaml_allows_raw_are_still_read():
+    documents, diagnostics = parse(rule().replace("curl", "cé😀\u00a0\ue000l").replace("title: Hostile", "title: Hostile\r"))
+    assert diagnostics == [] and documents[0].data["detection"]["sel"]["userAgent|contains"] == "cé😀\u00a0\ue000l"
+
+
 def test_tabs_for_indentation_are_a_located_error():
     documents, diagnostics = parse(rule().replace("  product", "\tproduct"))
     problem = only(diagnostics)
@@ -298,26 +322,265 @@ def test_a_wide_condition_is_fine():
     assert diagnostics == [] and len(rules) == 1 and elapsed < 30
 
 
+# -- durations no clock can hold ------------------------------------------------------------------------
+CORRELATION = """title: Window
+id: 4e7b5bed-5cd4-4a5e-8d6b-3f4a5b6c7d8e
+correlation:
+  type: event_count
+  rules: base
+  group-by: [userPrincipalName]
+  timespan: {timespan}
+  condition: {{gte: 3}}
+---
+title: Base
+id: 0d1f5a3e-7c2b-4e8d-9f1a-2b3c4d5e6f70
+name: base
+logsource: {{product: entra, service: signins}}
+detection:
+  sel:
+    userAgent: x
+  condition: sel
+"""
+
+
+@pytest.mark.parametrize("timespan", ["999999999w", "99999999999999999999d", "53w", "367d"])
+def test_a_correlation_timespan_past_a_year_is_a_located_error(timespan):
+    """999999999w overflowed Python's timedelta: an internal error in validate and build."""
+    documents, _ = parse(CORRELATION.format(timespan=timespan))
+    rules, diagnostics = Compiler().rules(documents)
+    assert [r.title for r in rules] == ["Base"]
+    assert [(d.code, str(d.location), d.message) for d in diagnostics] == [(
+        "E407", "r.yml:7:3", f"the timespan {timespan} is longer than a year, the longest a correlation may span",
+    )]
+    documents, _ = parse(CORRELATION.format(timespan="52w"))  # a year is allowed; Sentinel then says why it cannot run it
+    rules, diagnostics = Compiler().rules(documents)
+    assert diagnostics == [] and len(rules) == 2
+
+
+def test_durations_too_long_for_a_clock_are_out_of_range_not_a_crash(tmp_path):
+    (tmp_path / "r.yml").write_text(rule() + "sentinel:\n  queryFrequency: 99999999999999999999d\n"
+                                    "  suppression: {enabled: true, duration: 99999999999999999999h}\n", encoding="utf-8")
+    outputs = build_outputs(Compiler(), [tmp_path])
+    assert sorted((d.code, d.message) for d in outputs.diagnostics if d.severity == "error") == [
+        ("E303", "'sentinel.queryFrequency' must be between 5m and 14d"),
+        ("E303", "'sentinel.queryPeriod' must be at least 'sentinel.queryFrequency'"),
+        ("E303", "'sentinel.suppression.duration' must be between 5m and 24h"),
+    ]
+
+
+# -- wide value lists ----------------------------------------------------------------------------------
+def wide(shape: str, values: int, title: str = "Wide", index: int = 0) -> str:
+    """A rule whose detection holds `values` values, laid out one of several ways."""
+    if shape == "wildcards":  # one list of `*text*` values (8,000 took 37 s to validate)
+        body = "  sel:\n    userAgent:\n" + "".join(f"      - '*v{i:05d}x*'\n" for i in range(values)) + "  condition: sel\n"
+    elif shape == "middle wildcards":  # patterns: each becomes a regular expression
+        body = "  sel:\n    userAgent:\n" + "".join(f"      - 'a{i:05d}*b?c'\n" for i in range(values)) + "  condition: sel\n"
+    elif shape == "maps on an array":  # a list of maps, each bound to one array element
+        body = "  sel:\n" + "".join(
+            f"    - authenticationDetails.authenticationMethod: m{i}\n      authenticationDetails.succeeded: true\n"
+            for i in range(values // 2)
+        ) + "  condition: sel\n"
+    elif shape == "maps":  # a list of maps on plain columns
+        body = "  sel:\n" + "".join(
+            f"    - userAgent|contains: v{i:05d}\n      appId: a{i}\n" for i in range(values // 2)
+        ) + "  condition: sel\n"
+    else:  # selections: one value each, `1 of`
+        body = "".join(f"  sel{i}:\n    userAgent|contains: v{i:05d}\n" for i in range(values)) + "  condition: 1 of sel*\n"
+    return (f"title: {title}\nid: {IDS[index]}\nname: wide{index}\nlogsource:\n  product: entra\n"
+            f"  service: signins\ndetection:\n{body}")
+
+
+WIDE_SHAPES = ["wildcards", "middle wildcards", "maps on an array", "maps", "selections"]
+
+
+@pytest.mark.slow  # compiles 10,000 values, a second or two
+@pytest.mark.parametrize("shape", WIDE_SHAPES)
+def test_a_rule_at_the_value_bound_compiles_in_linear_time(shape):
+    """Duplicate removal searched a list per value (quadratic); a list of maps looked up its
+    position per value. At the bound a rule now takes a second or two; before, minutes."""
+    documents, _ = parse(wide(shape, MAX_VALUES))
+    started = time.perf_counter()  # not `timed`: tracemalloc would triple the time
+    result = Compiler().compile_documents(documents, [], ("sentinel", "defender"))
+    elapsed = time.perf_counter() - started
+    assert [d.code for d in result.diagnostics if d.severity == "error" and d.target != "defender"] == []
+    assert "sentinel" in result.compiled[0].texts  # Defender has no array of authentication details
+    assert elapsed < 20  # linear: about 2 s on a busy 2-CPU machine; quadratic took over a minute
+
+
+@pytest.mark.slow  # Kusto.Language takes seconds on each of these queries
+def test_wide_lists_give_queries_kusto_language_accepts(kusto):
+    """A chain of about 450 `or`s or `and`s, or as many pipe steps, was too deep for
+    Kusto.Language (KS245): long chains are written in parenthesised groups, long pipelines
+    merge their steps."""
+    texts = {}
+    cases = [("wildcards", "sentinel"), ("maps", "defender"), ("maps on an array", "sentinel"), ("contains all", "defender")]
+    for shape, platform in cases:
+        text = wide("wildcards" if shape == "contains all" else shape, 600)  # Kusto.Language refused from about 450
+        if shape == "contains all":
+            text = text.replace("userAgent:", "userAgent|contains|all:").replace("'*v", "'v").replace("x*'", "x'")
+        kql, problems = compile_text(text, platform)
+        assert kql is not None, [str(d) for d in problems]
+        texts[f"{shape}/{platform}"] = kql
+    assert {key: found for key, found in check_kql(kusto, texts).items() if found} == {}
+
+
+@pytest.mark.replay
+def test_chains_and_pipelines_written_in_groups_mean_what_they_meant():
+    """Past 64 operands or steps the query is grouped (an `or` chain, `where` steps); replayed,
+    it keeps exactly the rows it should. (`mv-apply` steps merged into one per array are
+    checked by Kusto.Language only: the local engine has no `mv-apply`.)"""
+
+    from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
+
+    any_of = wide("wildcards", 200).replace("service: signins", "service: interactive")
+    all_of = any_of.replace("userAgent:", "userAgent|contains|all:").replace("'*v", "'v").replace("x*'", "x'")
+    every = "".join(f"v{i:05d}x" for i in range(200))
+
+    agents = {"first": "..v00000x..", "last": "v00199x", "middle": "a v00150x b", "none": "v00200x", "every": every,
+              "all but one": every.replace("v00123x", "")}
+    compiler = Compiler()
+    engine = LocalEngine(compiler.registry)
+    columns = compiler.registry.tables["SigninLogs"].columns
+    engine.load({"SigninLogs": [
+        {**dict.fromkeys(columns), "UserAgent": agent, "UserPrincipalName": name, "Type": "SigninLogs"}
+        for name, agent in agents.items()
+    ]})
+    matched = {}
+    for label, text, grouped in (("any", any_of, "or (UserAgent"), ("all", all_of, " and UserAgent")):
+        kql, problems = compile_text(text)
+        assert problems == [] and grouped in kql
+        result = engine.run(kql)
+        assert isinstance(result, Replayed), result
+        user = result.columns.index("UserPrincipalName")
+        matched[label] = sorted(row[user] for row in result.rows)
+    assert matched == {"any": ["all but one", "every", "first", "last", "middle"], "all": ["every"]}
+
+
+def test_one_value_more_than_the_bound_is_refused_before_pysigma_reads_it(monkeypatch):
+    from entra_sigma.model import rule as rule_module
+
+    def unread(*args, **kwargs):
+        raise AssertionError("pySigma was asked to read the detection")
+
+    monkeypatch.setattr(rule_module.SigmaRule, "from_dict", unread)
+    text = wide("wildcards", MAX_VALUES + 1).replace("  condition: sel\n", "  other:\n    appId: [a, b]\n  condition: sel or other\n")
+    documents, _ = parse(text)
+    rules, diagnostics = Compiler().rules(documents)
+    assert rules == []
+    assert [(d.code, str(d.location), d.message, d.hint) for d in diagnostics] == [(
+        "E008", "r.yml:8:3",
+        f"the detection holds {MAX_VALUES + 3} values ({MAX_VALUES + 1} in 'sel'); a rule may hold at most {MAX_VALUES}",
+        "split the rule, or keep a long list in a Sentinel watchlist",
+    )]
+
+
+@pytest.mark.slow  # five files of 10,000 values parsed
+def test_the_value_bound_is_exact():
+    from entra_sigma.model.rule import _value_count_diagnostics
+
+    for shape in WIDE_SHAPES:
+        documents, _ = parse(wide(shape, MAX_VALUES))
+        assert _value_count_diagnostics(documents[0], "Wide") == [], shape
+    documents, _ = parse(wide("selections", MAX_VALUES + 1))
+    assert [d.code for d in _value_count_diagnostics(documents[0], "Wide")] == ["E008"]
+
+
+@pytest.mark.slow  # pySigma reads 20,000 selections
+def test_a_correlation_counts_the_values_of_every_rule_it_correlates():
+    """Its query holds them all, down a chain of correlations; a rule met twice counts once."""
+    half = MAX_VALUES // 2
+
+    def correlation(title: str, uid: str, rules: str, name: str = "") -> str:
+        return (f"title: {title}\nid: {uid}\n{name}correlation:\n  type: temporal\n  rules: [{rules}]\n"
+                "  group-by: [userPrincipalName]\n  timespan: 1h\n")
+
+    inner = correlation("Inner", "4e7b5bed-5cd4-4a5e-8d6b-3f4a5b6c7d8e", "wide0, wide1", "name: inner\n")
+    outer = correlation("Outer", "5f8c6cfe-6de5-4b6f-9e7c-4a5b6c7d8e9f", "inner, wide0")
+
+    def check(second: int) -> tuple[list, list]:
+        documents, _ = parse("---\n".join([inner, outer, wide("selections", half, "A", 0), wide("selections", second, "B", 1)]))
+        rules, diagnostics = Compiler().rules(documents)
+        return sorted(r.title for r in rules), [(d.code, str(d.location), d.message) for d in diagnostics]
+
+    assert check(half) == (["A", "B", "Inner", "Outer"], [])  # wide0 is under Outer twice, counted once
+    message = f"the rules it correlates hold {MAX_VALUES + 1} values together; a rule may hold at most {MAX_VALUES}"
+    assert check(half + 1) == (["A", "B"], [("E008", "r.yml:6:3", message)])  # Outer fails with Inner, silently
+
+
 # -- folders: symbolic links, pipes ----------------------------------------------------------------------
 def test_symbolic_link_loops_and_broken_links_end_with_clear_errors(tmp_path):
     rules = tmp_path / "rules"
     (rules / "sub").mkdir(parents=True)
     (tmp_path / "outside").mkdir()
     (rules / "a.yml").write_text(rule("A", 0), encoding="utf-8")
+    (rules / "sub" / "b.yml").write_text(rule("B", 2), encoding="utf-8")
     (tmp_path / "outside" / "o.yml").write_text(rule("O", 1), encoding="utf-8")
     (rules / "sub" / "loop").symlink_to(rules, target_is_directory=True)  # a folder loop
     (rules / "sub" / "up").symlink_to("..", target_is_directory=True)  # another, relative
+    (rules / "inner").symlink_to("sub", target_is_directory=True)  # a folder inside: followed
+    (rules / "b-again.yml").symlink_to("sub/b.yml")  # a file inside: followed, read once
     (rules / "ext").symlink_to(tmp_path / "outside", target_is_directory=True)  # a folder outside
-    (rules / "o.yml").symlink_to(tmp_path / "outside" / "o.yml")  # the same file, a second time
+    (rules / "o.yml").symlink_to(tmp_path / "outside" / "o.yml")  # a file outside
+    (rules / "notes.txt").symlink_to(tmp_path / "outside" / "o.yml")  # not a rule file: never looked at
     (rules / "self.yml").symlink_to("self.yml")  # a file loop
     (rules / "dangling.yml").symlink_to("nowhere.yml")
     (files, diagnostics), elapsed, _ = timed(discover, [rules])
-    assert diagnostics == [] and elapsed < SECONDS
-    assert [display for _, display in files] == ["rules/a.yml", "rules/dangling.yml", "rules/o.yml", "rules/self.yml"]
+    assert elapsed < SECONDS
+    assert [display for _, display in files] == ["rules/a.yml", "rules/b-again.yml", "rules/dangling.yml", "rules/self.yml"]
+    assert sorted((d.code, str(d.location), d.message) for d in diagnostics) == [
+        ("E001", "rules/ext", "not followed: a symbolic link that leads outside rules"),
+        ("E001", "rules/o.yml", "not followed: a symbolic link that leads outside rules"),
+    ]
     documents, diagnostics = load_documents([rules])
-    assert [d.data["title"] for d in documents] == ["A", "O"]
-    assert [(d.code, d.location.path) for d in diagnostics] == [("E001", "rules/dangling.yml"), ("E001", "rules/self.yml")]
-    assert "No such file" in diagnostics[0].message and "symbolic links" in diagnostics[1].message
+    assert [d.data["title"] for d in documents] == ["A", "B"]
+    diagnostics.sort(key=lambda d: d.location.path)
+    assert [(d.code, d.location.path) for d in diagnostics] == [
+        ("E001", "rules/dangling.yml"), ("E001", "rules/ext"), ("E001", "rules/o.yml"), ("E001", "rules/self.yml"),
+    ]
+    assert "No such file" in diagnostics[0].message and "symbolic links" in diagnostics[3].message
+
+
+@pytest.mark.parametrize("target", ["/", "/usr", "/etc/passwd", "/proc/self/root"])
+def test_a_link_out_of_the_rules_folder_is_never_followed(tmp_path, target):
+    """`rules/root -> /usr` walked 4,311 files and printed their titles; `-> /` ended with an
+    internal error (a permission error deep in /proc)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yml").write_text(rule("A", 0), encoding="utf-8")
+    (rules / ("root.yml" if target == "/etc/passwd" else "root")).symlink_to(target)
+    (files, diagnostics), elapsed, _ = timed(discover, [rules])
+    assert [display for _, display in files] == ["rules/a.yml"] and elapsed < SECONDS
+    assert [(d.code, d.message) for d in diagnostics] == [("E001", "not followed: a symbolic link that leads outside rules")]
+
+
+def test_a_folder_or_entry_that_cannot_be_read_is_a_located_diagnostic(tmp_path, monkeypatch):
+    """Permission errors (root reads everything, so the refusals are planted)."""
+    from entra_sigma.load import loader
+
+    rules = tmp_path / "rules"
+    (rules / "locked").mkdir(parents=True)
+    (rules / "unsearchable").mkdir()
+    (rules / "a.yml").write_text(rule("A", 0), encoding="utf-8")
+    real_listdir, real_is_dir = os.listdir, Path.is_dir
+
+    def listdir(folder):
+        if Path(folder).name == "locked":
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_listdir(folder)
+
+    def is_dir(path):
+        if path.name == "unsearchable":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_dir(path)
+
+    monkeypatch.setattr(loader.os, "listdir", listdir)
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    files, diagnostics = discover([rules])
+    assert [display for _, display in files] == ["rules/a.yml"]
+    assert sorted((d.code, str(d.location), d.message) for d in diagnostics) == [
+        ("E001", "rules/locked", "cannot read folder: Permission denied"),
+        ("E001", "rules/unsearchable", "cannot read: Permission denied"),
+    ]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
@@ -412,6 +675,17 @@ def test_an_interrupt_while_carrying_unchanged_files_over_keeps_the_previous_out
     assert sorted(p.name for p in out.parent.iterdir()) == ["build"]
 
 
+@pytest.mark.parametrize("path", ["../x.kql", "kql/../../x.kql", "/tmp/x.kql", "kql//x.kql", "./x.kql", "kql\\..\\..\\x.kql", "C:x.kql", ""])
+def test_a_path_that_would_leave_the_output_folder_is_refused_before_anything_is_written(previous, path):
+    """Paths come from rules and from build cache entries: the writer refuses any that is not
+    inside the folder, on either separator."""
+    out, before = previous
+    with pytest.raises(OutputError, match="it is not a path inside"):
+        replace_folder(out, {"kql/fine.kql": "fine\n", path: "escaped\n"})
+    assert contents(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["build"]
+
+
 def test_an_unwritable_parent_folder_is_an_output_error(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
@@ -447,12 +721,23 @@ def hostile_folder(tmp_path_factory) -> Path:
     (rules / "empty_between.yml").write_text(rule("E", 2) + "---\n---\n" + rule("F", 2), encoding="utf-8")
     (rules / "condition.yml").write_text(rule("C", 0, condition="not " * 3000 + "sel"), encoding="utf-8")
     (rules / "datetime.yml").write_text(rule("D", 1).replace("userAgent|contains: curl", "createdDateTime: '2025-01-31)00:00'"), encoding="utf-8")
+    (rules / "wide.yml").write_text(wide("wildcards", MAX_VALUES + 1, "W", 2), encoding="utf-8")
+    (rules / "control.yml").write_text(rule("K", 1).replace("detection:", "# \x01\ndetection:"), encoding="utf-8")
+    (rules / "timespan.yml").write_text(CORRELATION.format(timespan="999999999w").replace("name: base", "name: base9")
+                                        .replace("rules: base", "rules: base9").replace("0d1f5a3e", "0d1f5a3f")
+                                        .replace("4e7b5bed", "4e7b5bee").replace("Window", "W9").replace("Base", "B9"),
+                                        encoding="utf-8")
+    (rules / "frequency.yml").write_text(rule("Q", 2).replace(IDS[2], "5f8c6cfe-6de5-4b6f-9e7c-4a5b6c7d8e9f")
+                                         + "sentinel:\n  queryFrequency: 99999999999999999999d\n", encoding="utf-8")
     (rules / "sub" / "loop").symlink_to(rules, target_is_directory=True)
     (rules / "self.yml").symlink_to("self.yml")
     return root
 
 
-HOSTILE_FILES = ["big", "bomb", "condition", "datetime", "deep", "empty_between", "latin1", "recursive", "self", "surrogate", "tabs"]
+HOSTILE_FILES = [
+    "big", "bomb", "condition", "control", "datetime", "deep", "empty_between", "frequency", "latin1", "recursive", "self",
+    "surrogate", "tabs", "timespan", "wide",
+]
 
 
 @pytest.mark.slow  # starts the installed command in a subprocess

@@ -263,20 +263,27 @@ def test_a_rule_named_but_not_read_is_looked_for_in_the_project_s_rules_folder(t
     assert result.exit_code == 0, result.stderr
 
 
-def test_filters_are_named_below_the_project_folder_and_never_outside_it(tmp_path, monkeypatch):
+def test_filters_are_named_below_the_project_folder_and_never_read_outside_it(tmp_path, monkeypatch):
+    """A filter changes every query it names, and a pull request can add a symbolic link: a
+    filter path, or a link inside a filter folder, that leads out of the repository is not read."""
     monkeypatch.chdir(tmp_path)
+    filter_text = "title: {t}\nlogsource: {{product: entra}}\nfilter:\n  rules: any\n  s:\n    userAgent: x\n  condition: not s\n"
     (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "f.yml").write_text("title: f\nlogsource: {product: entra}\nfilter:\n  rules: any\n  s:\n    userAgent: x\n  condition: not s\n",
-                                               encoding="utf-8")
-    (tmp_path / "repo" / "filters").mkdir(parents=True)
+    (tmp_path / "shared" / "f.yml").write_text(filter_text.format(t="f"), encoding="utf-8")
+    (tmp_path / "repo" / "filters" / "in").mkdir(parents=True)
+    (tmp_path / "repo" / "filters" / "in" / "g.yml").write_text(filter_text.format(t="g"), encoding="utf-8")
     (tmp_path / "repo" / "filters" / "linked").symlink_to(tmp_path / "shared")
-    path = project_at(tmp_path / "repo", '[defaults]\nfilters = ["./filters", "../shared/f.yml"]\n[environments.prod]\n')
+    (tmp_path / "repo" / "elsewhere").symlink_to(tmp_path / "shared")
+    path = project_at(tmp_path / "repo", '[defaults]\nfilters = ["./filters", "../shared/f.yml", "elsewhere"]\n[environments.prod]\n')
     project, _ = read_project(path)
     environment, problems = build_environment(project, "prod")
-    assert [f.display for f in environment.filters] == ["filters/linked/f.yml"]  # as written below the project, not where the link leads
+    assert [f.display for f in environment.filters] == ["filters/in/g.yml"]  # as written below the project
     assert [str(p) for p in problems] == [
+        "filters/linked: error: not followed: a symbolic link that leads outside filters",
         "repo/entra-sigma.toml:2:25: error: filter path '../shared/f.yml' is outside the folder of repo/entra-sigma.toml "
-        "(filters live in the repository, beside entra-sigma.toml)"
+        "(filters live in the repository, beside entra-sigma.toml)",
+        "repo/entra-sigma.toml:2:44: error: filter path 'elsewhere' leads outside the folder of repo/entra-sigma.toml "
+        "(a symbolic link) (filters live in the repository, beside entra-sigma.toml)",
     ]
 
 

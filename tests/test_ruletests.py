@@ -215,3 +215,40 @@ def test_the_second_rule_of_a_file_is_named_by_its_name_in_output_files(tmp_path
     write(tmp_path / "rules", "pair", PAIR, None)
     result = build_outputs(Compiler(), [tmp_path / "rules"])
     assert sorted(p for p in result.files if p.startswith("kql/")) == ["kql/pair.kql", "kql/pair.ropc_signin.kql"]
+
+
+# -- a tests file is untrusted input too ----------------------------------------------------------------
+CASES = """cases:
+  - name: right
+    expect: match
+    rows: {SigninLogs: [{AuthenticationProtocol: deviceCode}]}
+"""
+
+
+def test_a_raw_control_character_in_a_tests_file_is_a_located_error(tmp_path):
+    """It was an internal error (exit status 3), even in a comment."""
+    write(tmp_path / "rules", "dc", RULE, CASES + "# a comment \x01\n")
+    run = run_tests(Compiler(), [tmp_path / "rules"])
+    assert [(d.code, str(d.location), d.message.split(",")[0]) for d in run.diagnostics] == [
+        ("E001", "rules/dc.tests.yml:5:13", "invalid YAML: the character U+0001 cannot appear in a YAML file"),
+    ]
+    assert not run.ok
+
+
+def test_a_tests_file_is_read_no_further_than_a_rule_file(tmp_path):
+    write(tmp_path / "rules", "dc", RULE, CASES + "# " + "x" * (1 << 21) + "\n")
+    run = run_tests(Compiler(), [tmp_path / "rules"])
+    assert [(d.code, d.message) for d in run.diagnostics] == [
+        ("E501", "cannot read test cases: the file is larger than 1 MiB, the most it may hold"),
+    ]
+
+
+def test_a_tests_file_that_links_out_of_the_folder_is_not_followed(tmp_path):
+    (tmp_path / "outside.tests.yml").write_text(CASES, encoding="utf-8")
+    write(tmp_path / "rules", "dc", RULE, None)
+    (tmp_path / "rules" / "dc.tests.yml").symlink_to(tmp_path / "outside.tests.yml")
+    run = run_tests(Compiler(), [tmp_path / "rules"])
+    assert [(d.code, str(d.location), d.message) for d in run.diagnostics] == [
+        ("E501", "rules/dc.tests.yml", "not followed: a symbolic link that leads outside the folder given"),
+    ]
+    assert not run.ok and run.reports == []

@@ -100,3 +100,29 @@ def test_unknown_tables_are_usage_errors(fake, tmp_path, args, message):
 def test_the_workspace_id_is_a_guid(fake, tmp_path):
     result = run(["schema", "pull", "--workspace-id", "law-sentinel", "--out", tmp_path, "--logs-endpoint", fake.url])
     assert result.exit_code == 2 and "expected the workspace's id (a GUID)" in result.stderr
+
+
+# -- a broken or hostile service ----------------------------------------------------------------------
+@pytest.mark.parametrize("body", [
+    [1, 2, 3], "text", {"tables": "x"}, {"tables": [{"name": "t", "columns": 5, "rows": []}]},
+    {"tables": [{"name": "t", "columns": [{"name": n, "type": "string"} for n in ("ColumnName", "ColumnOrdinal", "DataType", "ColumnType")],
+                 "rows": [[{"x": 1}, 0, "System.String", "string"]]}]},
+    {"tables": [{"name": "t", "columns": [{"name": "ColumnName", "type": "string"}], "rows": [[1, 2]]}]},
+], ids=["list", "text", "tables as text", "columns as a number", "a name that is an object", "a short row"])
+def test_an_answer_of_the_wrong_shape_writes_nothing(fake, tmp_path, body):
+    """`[1, 2, 3]` and its like crashed the command (AttributeError, IndexError: internal errors)."""
+    fake.fault("POST", "/query", "body", body=body, times=10)
+    result = pull(fake, tmp_path / "out", "--tables", "SigninLogs")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "getschema failed, nothing written: POST" in result.stderr and "HTTP 200 InvalidResponse: " in result.stderr
+    assert not (tmp_path / "out").exists() and len(fake.requests) == 1
+
+
+def test_an_answer_past_the_size_bound_is_not_read_further(fake, tmp_path):
+    from entra_sigma.verbs.deploy.answers import MAX_ANSWER_BYTES
+
+    fake.fault("POST", "/query", "huge", size=400 << 20)
+    result = pull(fake, tmp_path / "out", "--tables", "SigninLogs")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert f"AnswerTooLarge: the answer is larger than {MAX_ANSWER_BYTES} bytes: not read further" in result.stderr
+    assert fake.sent < 2 * MAX_ANSWER_BYTES and len(fake.requests) == 1

@@ -69,12 +69,12 @@ def test_the_memory_cache_keeps_what_the_last_build_used_and_reads_through_to_di
     disk.put(disk.key("rules/old.yml", b"old"), stored)
     memory = MemoryCache("context", disk)
     assert memory.key("rules/old.yml", b"old") == disk.key("rules/old.yml", b"old")
-    assert memory.get(memory.key("rules/old.yml", b"old")) == stored  # from disk
+    assert memory.get(memory.key("rules/old.yml", b"old"), "rules/old.yml") == stored  # from disk
     memory.put(memory.key("rules/new.yml", b"new"), FileResult("rules/new.yml"))
-    assert disk.get(disk.key("rules/new.yml", b"new")) == FileResult("rules/new.yml")  # written through
+    assert disk.get(disk.key("rules/new.yml", b"new"), "rules/new.yml") == FileResult("rules/new.yml")  # written through
     memory.settle()
     assert len(memory.entries) == 2
-    memory.get(memory.key("rules/new.yml", b"new"))
+    memory.get(memory.key("rules/new.yml", b"new"), "rules/new.yml")
     memory.settle()  # the next build used only the new file
     assert list(memory.entries) == [memory.key("rules/new.yml", b"new")]
 

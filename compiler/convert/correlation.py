@@ -9,15 +9,13 @@ which it is met.
 
 from __future__ import annotations
 
-import re
-
 from ..diagnostics import Diagnostic
 from ..map.tables import Registry
 from ..model.correlation import TEMPORAL, Correlation, kql_timespan, rule_label
 from ..model.correlation_bind import TEXT_TYPES, name_type
 from ..model.rule import Rule
 from ..validate.catalog import Catalog
-from .correlation_events import EVENTS, Events, EventsBuilder
+from .correlation_events import EVENTS, Events, EventsBuilder, generated_name
 from .correlation_windows import Windows
 from .kql import GENERATORS, KqlGenerator, Leg
 from .query import Let, Query, QueryBuilder, output_name
@@ -119,9 +117,8 @@ class _Levels:
         return windows
 
     def prefix_for(self, rule: Rule) -> str:
-        label = re.sub(r"[^A-Za-z0-9_]", "_", rule_label(rule))
-        prefix = f"_{label}" if re.match(r"[A-Za-z]", label) else f"_c{len(self.prefixes) + 1}"
-        return prefix if prefix not in self.prefixes.values() and prefix != "_events" else f"_c{len(self.prefixes) + 1}"
+        """`_<name>` for the lets of a correlated correlation (`_<name>_in`, …), unique in the query."""
+        return generated_name(rule_label(rule), "_", f"_c{len(self.prefixes) + 1}", {*self.prefixes.values(), "_events"})
 
     def selection(self, correlation: Correlation, target: Rule, keys: list[str], listed: list[str]) -> Leg:
         """One correlated rule's part of a correlation's input: its events, or the moments a

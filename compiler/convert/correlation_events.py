@@ -114,21 +114,21 @@ class EventsBuilder:
         if len(matched) == 1:
             rule, tree = matched[0]
             before, after = _split(tree)
-            leg.steps += [generator.where(part, element_flags) for part in before]
-            leg.steps += [generator.mv_apply(e, f) for e, f in element_flags.items()]
-            leg.steps += [generator.where(part, element_flags) for part in after]
+            leg.steps += generator.where_steps(before, element_flags)
+            leg.steps += generator.mv_apply_steps(list(element_flags), element_flags)
+            leg.steps += generator.where_steps(after, element_flags)
             projected += [generator.assign(flags[rule.id], generator.boolean(True))] if flags else []
             last = []
         else:
             befores = [_split(tree)[0] for _, tree in matched]
             if element_flags and all(befores):
-                prefilter = generator.any_of([generator.group(generator.all_of([generator.condition(p, {}) for p in parts]))
+                prefilter = generator.any_of([generator.group(generator.all_of([generator.condition(p, {}, "and") for p in parts]))
                                               for parts in befores])
                 leg.steps.append(generator.filter(prefilter))
             conditions = {rule.id: generator.condition(tree, element_flags) for rule, tree in matched}
             if not element_flags:
                 leg.steps.append(generator.filter(generator.any_of([generator.group(c) for c in conditions.values()])))
-            leg.steps += [generator.mv_apply(e, f) for e, f in element_flags.items()]
+            leg.steps += generator.mv_apply_steps(list(element_flags), element_flags)
             projected += [generator.assign(flags[rule_id], text) for rule_id, text in conditions.items()]
             last = [generator.filter(generator.any_of([flags[rule.id] for rule, _ in matched]))] if element_flags else []
         projected += [generator.assign(name, self.single.column_expression(mapping, path)) for path, name in columns.items()]
@@ -147,11 +147,23 @@ def _split(tree: Tree) -> tuple[list[Tree], list[Tree]]:
     return before, after
 
 
+def generated_name(label: str, prefix: str, fallback: str, taken) -> str:
+    """A name for the query made from a rule's label: `prefix` + the label as an identifier
+    (`x-y` → `_is_x_y`); where that is no identifier or is `taken`, `fallback`; where that is
+    taken too (a rule named `rule2`, or `c2`), `fallback_2`, `fallback_3`, …. Unique among
+    `taken`, and the same for the same rules in the same order."""
+    identifier = re.sub(r"[^A-Za-z0-9_]", "_", label)
+    if re.match(r"[A-Za-z]", identifier) and prefix + identifier not in taken:
+        return prefix + identifier
+    name, number = fallback, 2
+    while name in taken:
+        name, number = f"{fallback}_{number}", number + 1
+    return name
+
+
 def _flag_names(rules: list[Rule]) -> dict[str, str]:
     """`_is_<name>` per rule, or `_is_rule<n>` where the name is not an identifier or repeats."""
     flags: dict[str, str] = {}
     for index, rule in enumerate(rules, start=1):
-        label = re.sub(r"[^A-Za-z0-9_]", "_", rule_label(rule))
-        name = f"_is_{label}" if re.match(r"[A-Za-z]", label) else f"_is_rule{index}"
-        flags[rule.id] = name if name not in flags.values() else f"_is_rule{index}"
+        flags[rule.id] = generated_name(rule_label(rule), "_is_", f"_is_rule{index}", set(flags.values()))
     return flags

@@ -17,7 +17,7 @@ from ..map.tables import ColumnAccess
 from ..model import ir
 from ..model.operators import Op
 from ..validate.catalog import Field
-from .kql_steps import KqlSteps
+from .kql_steps import CHAIN_WIDTH, KqlSteps, chained
 from .kql_watchlists import WatchlistPredicates
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -362,13 +362,13 @@ class KqlGenerator(WatchlistPredicates, KqlSteps):
         if isinstance(node, ir.Not):
             return f"not({self.condition(node.arg, flags)})"
         if isinstance(node, ir.Or):
-            text = self.in_list(node) or " or ".join(
+            text = self.in_list(node) or chained([
                 f"({self.condition(a, flags)})" if isinstance(a, ir.And) else self.condition(a, flags, "or")
                 for a in node.args
-            )
+            ], " or ")
             return f"({text})" if parent == "and" and " or " in text else text
         if isinstance(node, ir.And):
-            return " and ".join(self.condition(a, flags, "and") for a in node.args)
+            return chained([self.condition(a, flags, "and") for a in node.args], " and ")
         raise TypeError(type(node).__name__)
 
     # -- arrays: one mv-apply per array condition, as a boolean column ----------------------
@@ -389,11 +389,44 @@ class KqlGenerator(WatchlistPredicates, KqlSteps):
     def mv_apply(self, node: AnyElement, flag: str) -> str:
         return "mv-apply " + self.element_test(node, flag)
 
+    # A pipeline nests like a chain: past CHAIN_WIDTH steps of one kind, steps are merged (a list
+    # of thousands of maps made as many `mv-apply`s, too deep for Kusto.Language). Up to it,
+    # each conjunct and each array test keeps a step of its own, as always.
+    def where_steps(self, parts: list[Tree], flags: dict[AnyElement, str]) -> list[str]:
+        if len(parts) <= CHAIN_WIDTH:
+            return [self.where(part, flags) for part in parts]
+        size = -(-len(parts) // CHAIN_WIDTH)
+        return [
+            self.filter(chained([self.condition(part, flags, "and") for part in parts[i:i + size]], " and "))
+            for i in range(0, len(parts), size)
+        ]
+
+    def mv_apply_steps(self, elements: list[AnyElement], flags: dict[AnyElement, str]) -> list[str]:
+        if len(elements) <= CHAIN_WIDTH:
+            return [self.mv_apply(element, flags[element]) for element in elements]
+        by_array: dict[tuple[ColumnAccess, str], list[AnyElement]] = {}
+        for element in elements:
+            by_array.setdefault((element.array, element.variable), []).append(element)
+        return [self.merged_mv_apply(group, flags) for group in by_array.values()]
+
+    def merged_mv_apply(self, nodes: list[AnyElement], flags: dict[AnyElement, str]) -> str:
+        """One `mv-apply` over an array computing the flag of every test on it."""
+        first = nodes[0]
+        array = self.array(first.array)
+        summaries = ", ".join(
+            f"{flags[node]} = countif(isnotnull({first.variable}) and ({self.condition(node.condition, {})})) > 0"
+            for node in nodes
+        )
+        return f"mv-apply {first.variable} = iff(array_length({array}) > 0, {array}, dynamic([null])) on (summarize {summaries})"
+
 
 def collect_elements(node: Tree, found: list[AnyElement]) -> None:
-    """Add the array tests in `node` to `found`, in order, each once."""
+    """Add the array tests in `node` to `found`, in order, each once (a set for the lookups:
+    searching the list made a list of thousands of maps on an array quadratic)."""
+    seen = set(found)
     for element in ir.walk(node):
-        if isinstance(element, AnyElement) and element not in found:
+        if isinstance(element, AnyElement) and element not in seen:
+            seen.add(element)
             found.append(element)
 
 

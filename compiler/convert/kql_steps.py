@@ -12,6 +12,21 @@ from typing import ClassVar, Sequence
 
 Assignment = tuple[str, str]  # (column, expression)
 
+CHAIN_WIDTH = 64  # operands one `and`/`or` chain joins before it is split into parenthesised groups
+
+
+def chained(operands: list[str], joiner: str) -> str:
+    """`a or b or …`, in parenthesised groups of at most CHAIN_WIDTH once it is longer: Kusto
+    parses a chain as nested binary expressions, and Kusto.Language refuses one of about 450
+    operands ("KS245: Query syntax depth exceeds maximum safe limit"). The same meaning, with
+    the depth of a balanced tree; a chain of CHAIN_WIDTH or fewer is written as it always was."""
+    if len(operands) <= CHAIN_WIDTH:
+        return joiner.join(operands)
+    size = CHAIN_WIDTH
+    while len(operands) > size * CHAIN_WIDTH:
+        size *= CHAIN_WIDTH
+    return joiner.join(f"({chained(operands[i:i + size], joiner)})" for i in range(0, len(operands), size))
+
 
 class KqlSteps:
     """Pipe operators (`summarize`, `join`, `mv-expand`, ...) and expression pieces."""
@@ -34,11 +49,11 @@ class KqlSteps:
 
     @staticmethod
     def all_of(parts: Sequence[str]) -> str:
-        return " and ".join(parts)
+        return chained(list(parts), " and ")
 
     @staticmethod
     def any_of(parts: Sequence[str]) -> str:
-        return " or ".join(parts)
+        return chained(list(parts), " or ")
 
     @staticmethod
     def group(expression: str) -> str:

@@ -242,9 +242,9 @@ class QueryBuilder:
             collect_elements(part, found)
             (after if found else before).append(part)
         generator = self.generator
-        leg.steps += [generator.where(part, flags) for part in before]
-        leg.steps += [generator.mv_apply(element, flags[element]) for element in elements]
-        leg.steps += [generator.where(part, flags) for part in after]
+        leg.steps += generator.where_steps(before, flags)
+        leg.steps += generator.mv_apply_steps(elements, flags)
+        leg.steps += generator.where_steps(after, flags)
         if fields:
             leg.steps.append(self.projection(self.registry.mapping(table), fields))
         elif flags:

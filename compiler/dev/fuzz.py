@@ -65,6 +65,7 @@ class FuzzReport:
     rules: int = 0  # documents generated (single-event and correlation rules)
     files: int = 0
     correlations: int = 0
+    wide: int = 0  # rules given a long value list (30 to 1,500 values)
     outputs: int = 0  # rules with outputs (correlated building blocks have none)
     queries: int = 0  # queries checked with Kusto.Language
     refused: Counter = field(default_factory=Counter)  # expected refusals, by code
@@ -77,6 +78,7 @@ class FuzzReport:
     def summary(self) -> dict:
         return {
             "seed": self.seed, "rules": self.rules, "files": self.files, "correlations": self.correlations,
+            "wide value lists": self.wide,
             "rules with outputs": self.outputs, "queries checked": self.queries,
             "expected refusals": dict(sorted(self.refused.items())),
             "crashes": self.count("crash"), "unexpected refusals": self.count("refused"),
@@ -125,6 +127,7 @@ def write_batch(generator: RuleGenerator, first: int, count: int, folder: Path, 
         report.rules += len(documents)
         report.correlations += sum(1 for d in documents if "correlation" in d)
     report.files += len(texts)
+    report.wide = generator.widened
     return texts
 
 

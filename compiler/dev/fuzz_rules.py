@@ -50,6 +50,8 @@ IDENTIFIERS = {  # an explicit entity mapping for each: (entity type, identifier
     "userPrincipalName": ("Account", "FullName"), "userId": ("Account", "AadUserId"), "ipAddress": ("IP", "Address"),
     "appId": ("CloudApplication", "AppId"), "appDisplayName": ("CloudApplication", "Name"),
 }
+WIDE_SHARE = 0.015  # of field/value pairs (about one rule in 25) that get a long list of values
+WIDENABLE = {"contains", "startswith", "endswith", "all", "cased"}  # text modifiers a list suits
 METRIC_KINDS = ("value_sum", "value_avg", "value_median", "value_percentile")
 
 
@@ -71,6 +73,10 @@ class RuleGenerator:
         self.registry = registry
         self.rng = random.Random(seed)
         self.newer = random.Random(f"{seed}/sigma-2.1")  # the constructs Sigma 2.1 added (module docstring)
+        # wide value lists draw from a stream of their own, so adding them left every other draw
+        # of a seed as it was
+        self.wide_rng = random.Random(f"{seed}/wide")
+        self.widened = 0  # long value lists generated so far
         self.pools = {service: self._pools(service) for service in set(SERVICES)}
 
     # -- vocabulary ------------------------------------------------------------------------------
@@ -183,13 +189,26 @@ class RuleGenerator:
             return f"{path}|neq", self.literal()
         return path, None
 
+    def widen(self, key: str, value: object, spec: Field) -> tuple[str, object]:
+        """Now and then a text value becomes a long list (30 to 1,500 values, some
+        repeated): compile time must grow linearly with it, and the Sentinel query may pass its
+        10,000 characters (E306)."""
+        modifiers = set(key.split("|")[1:])
+        text = value if isinstance(value, str) else value[0] if isinstance(value, list) and value and isinstance(value[0], str) else None
+        if text is None or spec.type != "string" or not modifiers <= WIDENABLE or self.wide_rng.random() >= WIDE_SHARE:
+            return key, value
+        count = self.wide_rng.choice([30, 300, 1500])
+        self.widened += 1
+        return key, [f"{text}{i}" if i % 10 else text for i in range(count)]
+
     # -- a rule ------------------------------------------------------------------------------------
     def selection(self, pool: list[str]) -> dict | list:
         def one_map() -> dict:
             items: dict = {}
             for _ in range(self.rng.randint(1, 3)):
                 path = self.rng.choice(pool)
-                key, value = self.item(path, self.catalog.fields[path], pool)
+                spec = self.catalog.fields[path]
+                key, value = self.widen(*self.item(path, spec, pool), spec)
                 items.setdefault(key, value)
             return items
 

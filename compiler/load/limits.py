@@ -13,6 +13,8 @@ MAX_FILE_BYTES = 1 << 20  # 1 MiB per rule file
 MAX_DEPTH = 64  # YAML maps and lists inside each other
 MAX_NODES = 100_000  # YAML values per file (keys, scalars, maps, lists), aliases counted as expanded
 MAX_CONDITION_DEPTH = 32  # parentheses and `not`s inside each other in a condition
+MAX_VALUES = 10_000  # values in one rule's detection (each item of a list counts)
+MAX_TIMESPAN_SECONDS = 366 * 86_400  # a correlation's window: a year, past any service's look-back (Sentinel 14d)
 WORDING_LIMIT = 128 << 10  # larger files keep libyaml's wording of a syntax error (the pure-Python re-parse is slow)
 
 _TOKENS = re.compile(r"\(|\)|[^\s()]+")
@@ -37,3 +39,26 @@ def condition_depth(condition: str) -> int:
             pending[-1] = 0
         deepest = max(deepest, len(pending) - 1 + sum(pending))
     return deepest
+
+
+def detection_values(detection: object) -> dict[str, int]:
+    """How many values each selection of a detection holds: every scalar, each item of a
+    list, each key's value in a map (a null too). The map step and the KQL printer take time
+    in proportion to this, so a rule may hold at most MAX_VALUES in all."""
+    if not isinstance(detection, dict):
+        return {}
+    counts: dict[str, int] = {}
+    for name, body in detection.items():
+        if name in ("condition", "timeframe"):
+            continue
+        total, pending = 0, [body]
+        while pending:  # no recursion: the loader bounds depth, but a loop keeps it cheap
+            item = pending.pop()
+            if isinstance(item, dict):
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+            else:
+                total += 1
+        counts[str(name)] = total
+    return counts

@@ -16,6 +16,7 @@ import yaml
 from ..diagnostics import Diagnostic, SourceLocation
 from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, WORDING_LIMIT
 from .yaml_words import explain as explain_yaml_error
+from .yaml_words import unreadable_character
 
 RULE_SUFFIXES = (".yml", ".yaml")
 TEST_SUFFIXES = (".tests.yml", ".tests.yaml")  # rule test cases live beside rules; not rules
@@ -178,6 +179,9 @@ def parse_documents(
     and after the last are skipped; one between two rules is an error (a rule lost in editing)."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         return [], [Diagnostic("E001", _too_large(), SourceLocation(display_path))]
+    if found := unreadable_character(text):
+        message, line, column = found
+        return [], [Diagnostic("E001", message, SourceLocation(display_path, line, column))]
     try:
         return _parse(text, path, display_path, _FastRuleLoader, single, reword=True)
     except _Reword:
@@ -207,7 +211,10 @@ def _parse(
 ) -> tuple[list[RuleDocument], list[Diagnostic]]:
     """Parse with one loader. With `reword`, a syntax error libyaml words raises _Reword when the
     pure-Python parser can word it instead in bounded time (small, shallow files)."""
-    loader = loader_class(text)
+    try:
+        loader = loader_class(text)
+    except yaml.YAMLError as error:  # the reader refused a character (unreadable_character words them first)
+        return [], [Diagnostic("E001", f"invalid YAML: {error}".splitlines()[0], SourceLocation(display_path, 1, 1))]
     try:
         if single:
             node = loader.get_single_node()
@@ -288,12 +295,25 @@ def rule_display_path(file: Path, root: Path | None, root_name: str | None = Non
     return file.name if file.is_absolute() else file.as_posix()
 
 
-def _walk(root: Path) -> Iterable[Path]:
+def inside(path: str, folder: str) -> bool:
+    """Whether the real path `path` is `folder` or lies below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _walk(root: Path, root_name: str, problems: list[Diagnostic]) -> Iterable[Path]:
     """Every rule file below `root`, and every broken link named like one (reading it then
-    says why). Links to folders are followed, but each real folder is entered once, so a link
-    loop ends; pipes, sockets and devices are skipped (reading one could block forever)."""
+    says why). Symbolic links are followed only where they stay inside `root` (a pull request
+    can add a link to / or to a file of the machine); each real folder is entered once, so a
+    link loop ends; pipes, sockets and devices are skipped (reading one could block forever).
+    A link that leaves, and a folder or entry that cannot be read, is a diagnostic."""
+    boundary = os.path.realpath(root)
     seen: set[str] = set()
     stack = [root]
+
+    def problem(entry: Path, message: str) -> None:
+        display = root_name if entry == root else rule_display_path(entry, root, root_name)
+        problems.append(Diagnostic("E001", message, SourceLocation(display)))
+
     while stack:
         folder = stack.pop()
         real = os.path.realpath(folder)
@@ -302,14 +322,23 @@ def _walk(root: Path) -> Iterable[Path]:
         seen.add(real)
         try:
             names = sorted(os.listdir(folder), reverse=True)
-        except OSError:
+        except OSError as error:
+            problem(folder, f"cannot read folder: {error.strerror or error}")
             continue
         for name in names:
             entry = folder / name
-            if entry.is_dir():
-                stack.append(entry)
-            elif is_rule_file(entry) and (entry.is_file() or (entry.is_symlink() and not entry.exists())):
-                yield entry
+            try:
+                if entry.is_symlink() and not inside(os.path.realpath(entry), boundary):
+                    if is_rule_file(entry) or os.path.isdir(entry):  # other files were never read
+                        problem(entry, f"not followed: a symbolic link that leads outside {root_name}")
+                    continue
+                if entry.is_dir():
+                    stack.append(entry)
+                elif is_rule_file(entry) and (entry.is_file() or (entry.is_symlink() and not entry.exists())):
+                    yield entry
+            except OSError as error:  # e.g. a folder that may be listed but not searched
+                if is_rule_file(entry) or not entry.suffix:
+                    problem(entry, f"cannot read: {error.strerror or error}")
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
@@ -319,7 +348,7 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagno
     for path in paths:
         if path.is_dir():
             name = path.resolve().name
-            for file in _walk(path):
+            for file in _walk(path, name, diagnostics):
                 found.setdefault(Path(os.path.realpath(file)), rule_display_path(file, path, name))
         elif path.is_file():
             found.setdefault(Path(os.path.realpath(path)), rule_display_path(path, None))

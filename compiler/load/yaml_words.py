@@ -17,6 +17,27 @@ Explained = tuple[str, int, int]  # message, 1-based line, 1-based column
 _KEY = re.compile(r"^(?P<indent> *)(?:- +)?(?P<key>[^\s#:][^:#]*?)\s*:(?:\s|$)")
 
 
+# What YAML 1.1 lets a file hold (PyYAML's Reader.NON_PRINTABLE): no C0 control but tab, line
+# feed and carriage return, no DEL, no C1 control but NEL, no surrogate, no U+FFFE or U+FFFF.
+_UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def unreadable_character(text: str) -> Explained | None:
+    """A character no YAML file may hold, anywhere, even in a comment, with the way to write it
+    in a value. PyYAML refuses one before parsing, with an error that carries no line."""
+    found = _UNREADABLE.search(text)
+    if found is None:
+        return None
+    before = text[:found.start()]
+    line = before.count("\n") + 1
+    column = found.start() - (before.rfind("\n") + 1) + 1
+    code = ord(found.group())
+    return (
+        f"invalid YAML: the character U+{code:04X} cannot appear in a YAML file, not even in a comment"
+        f" (in a double-quoted value, write it as \\u{code:04x})", line, column,
+    )
+
+
 def explain(error: yaml.MarkedYAMLError, text: str) -> Explained | None:
     """Plain words for a syntax error, with the place to fix; None when it is not one we know."""
     lines = text.splitlines()

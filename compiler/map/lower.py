@@ -76,6 +76,7 @@ def simplify(node: Tree) -> Tree:
     if isinstance(node, (ir.And, ir.Or)):
         is_and = isinstance(node, ir.And)
         args: list[Tree] = []
+        seen: set[Tree] = set()  # what `args` holds: one lookup per argument keeps this linear
         for arg in (simplify(a) for a in node.args):
             if isinstance(arg, ir.Const):
                 if arg.value != is_and:  # False in AND, True in OR decides
@@ -83,8 +84,10 @@ def simplify(node: Tree) -> Tree:
                 continue
             if type(arg) is type(node):
                 args.extend(arg.args)
-            elif arg not in args:
+                seen.update(arg.args)
+            elif arg not in seen:
                 args.append(arg)
+                seen.add(arg)
         if not args:
             return ir.Const(is_and)
         return args[0] if len(args) == 1 else type(node)(tuple(args))

@@ -30,6 +30,7 @@ from sigma.correlations import (
 from sigma.exceptions import SigmaError
 
 from ..diagnostics import Diagnostic
+from ..load.limits import MAX_TIMESPAN_SECONDS
 from ..load.loader import RuleDocument
 from ..validate.catalog import Catalog
 from .rule import Rule
@@ -225,9 +226,12 @@ def build_correlation(document: RuleDocument, catalog: Catalog) -> tuple[Rule | 
                     "correlation", "condition", "percentile",
                     hint="value_median is the 50th percentile" if kind == "value_median" else None)
     conditions = () if expression is not None else _conditions(check, kind, condition, len(references))
+    timespan = section["timespan"]
+    if parse_timespan(timespan) > MAX_TIMESPAN_SECONDS:  # KQL and Python's timedelta could not hold some
+        check.error("E407", f"the timespan {timespan} is longer than a year, the longest a correlation may span",
+                    "correlation", "timespan", hint="Sentinel looks back 14 days at most, Defender's advanced hunting 30")
     if check.diagnostics:
         return None, check.diagnostics
-    timespan = section["timespan"]
     correlation = Correlation(
         type=kind,
         references=references,

@@ -15,6 +15,7 @@ import difflib
 from dataclasses import replace
 
 from ..diagnostics import Diagnostic
+from ..load.limits import MAX_VALUES, detection_values
 from ..validate.catalog import NUMERIC_TYPES, Catalog
 from .correlation import RESERVED, Correlation, rule_key, rule_label
 from .rule import Rule
@@ -135,6 +136,23 @@ def name_type(correlation: Correlation, name: str, catalog: Catalog) -> str | No
     return None
 
 
+def correlated_values(targets: list[Rule]) -> int:
+    """The detection values of every rule under these (each rule once, however often it is
+    referenced): what one correlation query holds."""
+    counted: dict[str, int] = {}
+    pending = list(targets)
+    while pending:
+        rule = pending.pop()
+        if rule.id in counted:
+            continue
+        if rule.correlation is not None:
+            counted[rule.id] = 0
+            pending.extend(rule.correlation.rules)
+        else:
+            counted[rule.id] = sum(detection_values(rule.data.get("detection")).values())
+    return sum(counted.values())
+
+
 class _LevelCheck:
     """What one correlation asks of the rules it correlates, checked once they are known."""
 
@@ -151,6 +169,11 @@ class _LevelCheck:
     def problems(self) -> list[Diagnostic]:
         correlation = self.correlation
         section = self.rule.data["correlation"]
+        values = correlated_values(self.targets)
+        if values > MAX_VALUES:  # its query holds them all: the bound on one rule's values (load/limits.py)
+            self.error("E008", f"the rules it correlates hold {values} values together; a rule may hold at most {MAX_VALUES}",
+                       ("correlation", "rules"), "correlate fewer rules, or shorten their value lists")
+            return self.diagnostics
         aliases = {alias: dict(pairs) for alias, pairs in correlation.aliases}
         for alias, names in aliases.items():
             self.check_alias(alias, names)

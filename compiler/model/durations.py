@@ -10,8 +10,13 @@ UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 def parse_duration(text: str) -> timedelta:
+    """The duration; one too long for a timedelta (`99999999999d`) is the longest there is:
+    every duration is checked against bounds of minutes to days, which it then exceeds."""
     number, unit = DURATION.match(text).groups()
-    return timedelta(**{UNITS[unit]: int(number)})
+    try:
+        return timedelta(**{UNITS[unit]: int(number)})
+    except OverflowError:
+        return timedelta.max
 
 
 def iso_duration(text: str) -> str:

@@ -15,7 +15,7 @@ from sigma.modifiers import modifier_mapping
 from sigma.rule import SigmaRule
 
 from ..diagnostics import Diagnostic, SourceLocation, has_errors
-from ..load.limits import MAX_CONDITION_DEPTH, condition_depth
+from ..load.limits import MAX_CONDITION_DEPTH, MAX_VALUES, condition_depth, detection_values
 from ..load.loader import RuleDocument
 from ..validate.catalog import Catalog
 from ..validate.fields import FieldChecker, check_fields, regex_problem
@@ -173,10 +173,28 @@ def _condition_depth_diagnostics(document: RuleDocument, title: str | None) -> l
     )]
 
 
+def _value_count_diagnostics(document: RuleDocument, title: str | None) -> list[Diagnostic]:
+    """Refuse a detection too wide to compile in bounded time (load/limits.py), before pySigma
+    reads it, at its widest selection."""
+    counts = detection_values(document.data.get("detection"))
+    total = sum(counts.values())
+    if total <= MAX_VALUES:
+        return []
+    widest = max(counts, key=lambda name: counts[name])
+    return [Diagnostic(
+        "E008", f"the detection holds {total} values ({counts[widest]} in '{widest}'); a rule may hold at most {MAX_VALUES}",
+        document.location("detection", widest), title,
+        "split the rule, or keep a long list in a Sentinel watchlist",
+    )]
+
+
 def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, list[Diagnostic]]:
     """A typed Rule from a schema-valid document, or the diagnostics explaining why not."""
     data = document.data
     title = document.title
+    diagnostics = _value_count_diagnostics(document, title)
+    if diagnostics:
+        return None, diagnostics
     diagnostics = _modifier_diagnostics(document, title) + _condition_depth_diagnostics(document, title)
     if diagnostics:
         return None, diagnostics

@@ -97,12 +97,20 @@ class SigmaToIR(Backend):
     def __init__(self) -> None:
         super().__init__(processing_pipeline=None, collect_errors=False)
         self._detections: dict[str, SigmaDetection] = {}
+        # per selection, whether it is a list of maps; per ConditionOR, its arguments' positions.
+        # Looked up once per match: computing them each time made wide selections quadratic.
+        self._map_lists: dict[str, bool] = {}
+        self._positions: dict[int, tuple[ConditionOR, dict[int, int]]] = {}
 
     # -- entry point -------------------------------------------------------------------
     def to_ir(self, rule: SigmaRule) -> list[ir.Node]:
         """The IR of every condition of `rule`."""
         self._detections = rule.detection.detections
-        return self.convert_rule(rule)
+        self._map_lists, self._positions = {}, {}
+        try:
+            return self.convert_rule(rule)
+        finally:
+            self._map_lists, self._positions = {}, {}
 
     def _origin(self, cond: ConditionFieldEqualsValueExpression) -> tuple[str, ir.Origin]:
         """The selection a match came from and, for a list of maps, which map (its group)."""
@@ -115,13 +123,27 @@ class SigmaToIR(Backend):
             return "", ir.Origin("", cond.field or "")
         name = node.identifier
         index = None
-        detection = self._detections.get(name)
-        maps = [i for i in detection.detection_items if isinstance(i, SigmaDetection)] if detection else []
-        if len(maps) > 1 and len(chain) >= 2 and isinstance(chain[-1], ConditionOR):
-            below = chain[-2]
-            index = next((i for i, arg in enumerate(chain[-1].args) if arg is below), None)
+        if self._is_map_list(name) and len(chain) >= 2 and isinstance(chain[-1], ConditionOR):
+            index = self._position(chain[-1], chain[-2])
         group = name if index is None else f"{name}[{index}]"
         return group, ir.Origin(name, cond.field or "", index)
+
+    def _is_map_list(self, name: str) -> bool:
+        if name not in self._map_lists:
+            detection = self._detections.get(name)
+            maps = [i for i in detection.detection_items if isinstance(i, SigmaDetection)] if detection else []
+            self._map_lists[name] = len(maps) > 1
+        return self._map_lists[name]
+
+    def _position(self, parent: ConditionOR, child: Any) -> int | None:
+        """Where `child` (the very object) sits among `parent`'s arguments."""
+        known = self._positions.get(id(parent))
+        if known is None or known[0] is not parent:  # keep `parent` alive so its id stays its own
+            known = (parent, {})
+            for i, arg in enumerate(parent.args):
+                known[1].setdefault(id(arg), i)
+            self._positions[id(parent)] = known
+        return known[1].get(id(child))
 
     def _match(self, cond: ConditionFieldEqualsValueExpression, op: str, value: Any, cased: bool = False) -> ir.Match:
         group, origin = self._origin(cond)

@@ -9,12 +9,13 @@ was written, so a problem it causes in a rule is located in the project file.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from ..diagnostics import Diagnostic, SourceLocation
-from ..load.loader import RuleDocument, discover, parse_documents
+from ..load.loader import RuleDocument, discover, documents_from_bytes, inside, read_rule_bytes
 from ..model.ir import Watchlist
 from .file import PROJECT_FILE, ProjectFile
 
@@ -191,15 +192,21 @@ def read_filters(project: ProjectFile, entry: str, where: SourceLocation) -> tup
     if not path.exists():
         return [], [Diagnostic("E702", f"filter path '{entry}' does not exist", where,
                                hint=f"paths are relative to the folder of {project.display}")]
+    if not inside(os.path.realpath(path), os.path.realpath(project.root)):  # a link out of the repository
+        return [], [Diagnostic("E702", f"filter path '{entry}' leads outside the folder of {project.display} (a symbolic link)",
+                               where, hint="filters live in the repository, beside entra-sigma.toml")]
     filters, diagnostics = [], []
-    for file, found in discover([path])[0]:
-        display = (relative / found.split("/", 1)[1]).as_posix() if path.is_dir() else relative.as_posix()
+    files, problems = discover([path])
+    diagnostics += [replace(d, location=replace(d.location, path=_below(relative, d.location.path, path)))
+                    for d in problems]
+    for file, found in files:
+        display = _below(relative, found, path)
         try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            diagnostics.append(Diagnostic("E001", f"cannot read file: {error}", SourceLocation(display)))
+            data = read_rule_bytes(file)
+        except OSError as error:
+            diagnostics.append(Diagnostic("E001", f"cannot read file: {error.strerror or error}", SourceLocation(display)))
             continue
-        documents, problems = parse_documents(text, file, display)
+        documents, problems = documents_from_bytes(data, file, display)
         diagnostics += problems
         for document in documents:
             shape = filter_shape_problems(document)
@@ -207,6 +214,12 @@ def read_filters(project: ProjectFile, entry: str, where: SourceLocation) -> tup
             if not shape:
                 filters.append(Filter(display, document))
     return filters, diagnostics
+
+
+def _below(relative: PurePosixPath, found: str, path: Path) -> str:
+    """A filter file's name as the project file writes its folder (`filters/x.yml`), whatever
+    the folder is called on disk."""
+    return (relative / found.split("/", 1)[1]).as_posix() if path.is_dir() and "/" in found else relative.as_posix()
 
 
 def filter_shape_problems(document: RuleDocument) -> list[Diagnostic]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+from .answers import pages, shape_problem
 from .content import normalize
 from .marker import Marker, add_marker, content_hash, split_marker
 from .pipeline import ApiClient, RequestFailed
@@ -29,6 +30,11 @@ IGNORED = frozenset({
     "queryCondition.lastModifiedDateTime", "schedule.nextRunDateTime", "isEnabled", "schedule.period",
 })
 DURATIONS = frozenset({"schedule.frequency", "schedule.lookback"})
+# What this code reads of a detectionRule (answers.shape_problem)
+RULE = {
+    "": (dict,), "id": (str,), "displayName": (str, type(None)), "description": (str, type(None)),
+    "lastModifiedDateTime": (str, type(None)),
+}
 NOT_PATCHED = ("id", "@odata.type")  # the key and the type annotation are fixed at creation
 
 
@@ -72,26 +78,30 @@ class DefenderTarget:
 
     def list(self) -> dict[str, DeployedRule]:
         rules: dict[str, DeployedRule] = {}
-        url = COLLECTION
-        while url:
-            page = self.client.send("GET", url).body or {}
-            for body in page.get("value") or []:
+        for page in pages(self.client, COLLECTION, None, "@odata.nextLink", RULE):
+            for body in page:
                 rule = self.deployed(body)
                 rules[rule.id.lower()] = rule
-            url = page.get("@odata.nextLink")
-            if url and not self.client.endpoint.same_origin(url):
-                raise RequestFailed("GET", url, None, "UnexpectedNextLink", "the next page is on another host: not followed")
         return rules
+
+    def _answer(self, method: str, url: str, response, optional: bool = False) -> DeployedRule | None:
+        """The rule in an answer, once it has the shape of one (`optional`: a write's answer may be empty)."""
+        if optional and response.body is None:
+            return None
+        problem = shape_problem(response.body, RULE)
+        if problem:
+            raise RequestFailed(method, self.client.url(url), response.status, "InvalidResponse", problem)
+        return self.deployed(response.body)
 
     def read(self, rule_id: str) -> DeployedRule | None:
         response = self.client.send("GET", self.url(rule_id), ok=(404,))
-        return None if response.status == 404 else self.deployed(response.body or {})
+        return None if response.status == 404 else self._answer("GET", self.url(rule_id), response)
 
     def create(self, rule: DesiredRule) -> DeployedRule | None:
         response = self.client.send("POST", COLLECTION, body=self.marked(rule), ok=(409,))
         if response.status == 409:
             raise Conflict(_conflict_message(response, "a rule with this id exists"))
-        return self.deployed(response.body) if isinstance(response.body, dict) else None
+        return self._answer("POST", COLLECTION, response, optional=True)
 
     def _unchanged_since(self, current: DeployedRule) -> None:
         now = self.read(current.id)
@@ -107,7 +117,7 @@ class DefenderTarget:
             if key not in body:
                 body[key] = None
         response = self.client.send("PATCH", self.url(rule.id), body=body)
-        return self.deployed(response.body) if isinstance(response.body, dict) else None
+        return self._answer("PATCH", self.url(rule.id), response, optional=True)
 
     def delete(self, current: DeployedRule) -> None:
         self._unchanged_since(current)
@@ -116,6 +126,6 @@ class DefenderTarget:
 
 def _conflict_message(response, fallback: str) -> str:
     error = response.body.get("error") if isinstance(response.body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
+    if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
         return redact(f"HTTP {response.status}: {error['message']}")
     return f"HTTP {response.status}: {fallback}"

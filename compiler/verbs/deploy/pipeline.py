@@ -10,6 +10,7 @@ anything), and errors as `RequestFailed` values with redacted messages.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +18,13 @@ from azure.core import PipelineClient
 from azure.core.configuration import Configuration
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ODataV4Format
 from azure.core.pipeline import policies
-from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 from azure.mgmt.core import ARMPipelineClient
 from azure.mgmt.core.exceptions import ARMErrorFormat
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 
 from ... import __version__
+from .answers import MAX_ANSWER_DEPTH, AnswerTooLarge, BoundedTransport, depth
 from .endpoints import Endpoint
 from .redaction import redact
 
@@ -103,7 +104,7 @@ class ApiClient:
     def __init__(self, endpoint: Endpoint, credential, settings: HttpSettings, *, arm: bool) -> None:
         self.endpoint = endpoint
         self.error_format = ARMErrorFormat if arm else ODataV4Format
-        transport = RequestsTransport(connection_timeout=settings.connect_timeout, read_timeout=settings.timeout)
+        transport = BoundedTransport(connection_timeout=settings.connect_timeout, read_timeout=settings.timeout)
         client_class = ARMPipelineClient if arm else PipelineClient
         self._client = client_class(
             endpoint.url, config=configuration(credential, endpoint, settings, arm), transport=transport,
@@ -126,19 +127,26 @@ class ApiClient:
         try:
             response = self._client.send_request(request, **self._options)
             response.read()
+        except AnswerTooLarge as error:
+            raise RequestFailed(method, url, None, "AnswerTooLarge", str(error)) from None
         except ClientAuthenticationError as error:  # no credential worked: its message lists what each one said
             raise RequestFailed(method, url, None, "AuthenticationFailed", " ".join(str(error.message).split())[:1000]) from None
         except AzureError as error:
             raise RequestFailed(method, url, None, type(error).__name__, first_line(error.message)) from None
         if response.status_code >= 400 and response.status_code not in ok:
-            failure = HttpResponseError(response=response, error_format=self.error_format)
-            code = failure.error.code if failure.error else None
-            message = failure.error.message if failure.error and failure.error.message else response.reason or ""
-            raise RequestFailed(method, url, response.status_code, code, first_line(message))
+            try:
+                failure = HttpResponseError(response=response, error_format=self.error_format)
+                code = failure.error.code if failure.error else None
+                message = failure.error.message if failure.error and failure.error.message else response.reason or ""
+            except (RecursionError, ValueError, TypeError, AttributeError):  # an error body of no known shape
+                code, message = None, response.reason or ""
+            raise RequestFailed(method, url, response.status_code, code if isinstance(code, str) else None, first_line(message))
         try:
-            body = response.json() if response.content else None
-        except ValueError:
+            body = json.loads(response.content) if response.content else None
+        except (ValueError, RecursionError):
             raise RequestFailed(method, url, response.status_code, "InvalidResponse", "the answer is not JSON") from None
+        if depth(body) > MAX_ANSWER_DEPTH:
+            raise RequestFailed(method, url, response.status_code, "InvalidResponse", f"the answer nests deeper than {MAX_ANSWER_DEPTH} levels")
         return Response(response.status_code, dict(response.headers), body)
 
 

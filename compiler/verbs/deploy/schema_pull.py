@@ -17,8 +17,8 @@ from pathlib import Path
 
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.pipeline import policies
-from azure.core.pipeline.transport import RequestsTransport
 
+from .answers import AnswerTooLarge, BoundedTransport
 from .endpoints import Endpoint
 from .pipeline import BoundedRetryPolicy, HttpSettings, RequestFailed, first_line
 
@@ -37,7 +37,7 @@ def logs_client(endpoint: Endpoint, credential, settings: HttpSettings):
 
     return LogsQueryClient(
         credential, endpoint=endpoint.url, retry_policy=BoundedRetryPolicy(settings),
-        transport=RequestsTransport(connection_timeout=settings.connect_timeout, read_timeout=settings.timeout),
+        transport=BoundedTransport(connection_timeout=settings.connect_timeout, read_timeout=settings.timeout),
         logging_policy=policies.NetworkTraceLoggingPolicy(logging_enable=False),  # never on: it logs tokens
         http_logging_policy=policies.HttpLoggingPolicy(),
     )
@@ -49,7 +49,11 @@ def schema_rows(table) -> list[dict]:
     if missing:
         raise ValueError(f"the answer lacks the getschema column(s) {', '.join(missing)}")
     rows = [{name: row[table.columns.index(name)] for name in GETSCHEMA_COLUMNS} for row in table.rows]
-    return sorted(rows, key=lambda r: (int(r["ColumnOrdinal"]), str(r["ColumnName"])))
+    for row in rows:  # what the answer says becomes a file --table-schema reads: the types getschema gives
+        if not (isinstance(row["ColumnName"], str) and isinstance(row["DataType"], str) and isinstance(row["ColumnType"], str)
+                and isinstance(row["ColumnOrdinal"], int) and not isinstance(row["ColumnOrdinal"], bool)):
+            raise ValueError(f"a getschema row of other types than getschema gives: {row!r}"[:300])
+    return sorted(rows, key=lambda r: (r["ColumnOrdinal"], r["ColumnName"]))
 
 
 def pull(client, endpoint: Endpoint, workspace_id: str, tables: list[str]) -> Pulled:
@@ -67,11 +71,16 @@ def pull(client, endpoint: Endpoint, workspace_id: str, tables: list[str]) -> Pu
             raise RequestFailed("POST", url, error.status_code, _error_code(error), first_line(error.message)) from None
         except AzureError as error:
             raise RequestFailed("POST", url, None, type(error).__name__, first_line(error.message)) from None
+        except AnswerTooLarge as error:
+            raise RequestFailed("POST", url, None, "AnswerTooLarge", str(error)) from None
+        except (AttributeError, TypeError, IndexError, KeyError, ValueError, RecursionError) as error:
+            # the SDK read an answer of another shape than a query result (a list, text, nesting without end)
+            raise RequestFailed("POST", url, 200, "InvalidResponse", f"the answer is not a query result ({type(error).__name__})") from None
         if not getattr(answer, "tables", None):
             raise RequestFailed("POST", url, 200, "PartialResult", f"'{table} | getschema' returned no table")
         try:
             rows = schema_rows(answer.tables[0])
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, IndexError) as error:
             raise RequestFailed("POST", url, 200, "InvalidResponse", str(error)) from None
         result.files[f"{table}.json"] = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     return result

@@ -15,6 +15,7 @@ import re
 from urllib.parse import quote
 
 from ...render.readback import arm_read
+from .answers import pages, shape_problem
 from .content import normalize
 from .marker import Marker, add_marker, content_hash, split_marker
 from .pipeline import ApiClient, RequestFailed
@@ -32,6 +33,11 @@ DURATIONS = frozenset({
     "properties.queryFrequency", "properties.queryPeriod", "properties.suppressionDuration",
     "properties.incidentConfiguration.groupingConfiguration.lookbackDuration",
 })
+# What this code reads of an alertRules resource (answers.shape_problem)
+RESOURCE = {
+    "": (dict,), "name": (str,), "etag": (str, type(None)), "properties": (dict, type(None)),
+    "properties.displayName": (str, type(None)), "properties.description": (str, type(None)),
+}
 SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 RESOURCE_GROUP = re.compile(r"^[-\w.()]{1,90}$")  # ARM's rule; may not end in a period
 WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,88}[A-Za-z0-9]$")  # common/2.0/types.json#/parameters/WorkspaceName
@@ -105,20 +111,23 @@ class SentinelTarget:
 
     def list(self) -> dict[str, DeployedRule]:
         rules: dict[str, DeployedRule] = {}
-        url, params = self.base, {"api-version": API_VERSION}
-        while url:
-            page = self.client.send("GET", url, params=params).body or {}
-            for resource in page.get("value") or []:
+        for page in pages(self.client, self.base, {"api-version": API_VERSION}, "nextLink", RESOURCE):
+            for resource in page:
                 rule = self.deployed(resource)
                 rules[rule.id.lower()] = rule
-            url, params = page.get("nextLink"), None
-            if url and not self.client.endpoint.same_origin(url):
-                raise RequestFailed("GET", url, None, "UnexpectedNextLink", "the next page is on another host: not followed")
         return rules
 
+    def _answer(self, method: str, url: str, response) -> DeployedRule:
+        """The rule in an answer, once it has the shape of one."""
+        problem = shape_problem(response.body, RESOURCE)
+        if problem:
+            raise RequestFailed(method, self.client.url(url), response.status, "InvalidResponse", problem)
+        return self.deployed(response.body)
+
     def read(self, rule_id: str) -> DeployedRule | None:
-        response = self.client.send("GET", f"{self.base}/{quote(rule_id)}", params={"api-version": API_VERSION}, ok=(404,))
-        return None if response.status == 404 else self.deployed(response.body or {})
+        url = f"{self.base}/{quote(rule_id)}"
+        response = self.client.send("GET", url, params={"api-version": API_VERSION}, ok=(404,))
+        return None if response.status == 404 else self._answer("GET", url, response)
 
     def create(self, rule: DesiredRule) -> DeployedRule:
         return self._put(rule, {"If-None-Match": "*"}, None)
@@ -130,13 +139,11 @@ class SentinelTarget:
         body = self.marked(rule)
         if etag:
             body = {**body, "etag": etag}
-        response = self.client.send(
-            "PUT", f"{self.base}/{quote(rule.id)}", params={"api-version": API_VERSION}, body=body, headers=headers,
-            ok=(409, 412),
-        )
+        url = f"{self.base}/{quote(rule.id)}"
+        response = self.client.send("PUT", url, params={"api-version": API_VERSION}, body=body, headers=headers, ok=(409, 412))
         if response.status in (409, 412):
             raise Conflict(_conflict_message(response))
-        return self.deployed(response.body or {})
+        return self._answer("PUT", url, response)
 
     def delete(self, current: DeployedRule) -> None:
         headers = {"If-Match": current.version} if current.version else {}
@@ -150,7 +157,7 @@ class SentinelTarget:
 
 def _conflict_message(response) -> str:
     error = (response.body or {}).get("error") if isinstance(response.body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        code = f" {error['code']}" if error.get("code") else ""
+    if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
+        code = f" {error['code']}" if isinstance(error.get("code"), str) and error["code"] else ""
         return redact(f"HTTP {response.status}{code}: {error['message']}")
     return f"HTTP {response.status}"

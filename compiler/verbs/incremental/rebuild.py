@@ -81,7 +81,7 @@ def build(
         return _plain(make_compiler, paths, formats)
     formats = formats or _all_formats()
     keys = [cache.key(display, data) for _, display, data in items] if cache else [None] * len(items)
-    results: list[FileResult | None] = [cache.get(key) if cache else None for key in keys]
+    results: list[FileResult | None] = [cache.get(key, display) if cache else None for key, (_, display, _) in zip(keys, items)]
     stats = {"files": len(items), "cached": sum(r is not None for r in results), "workers": 1}
     try:
         fresh = _compile_missing(make_compiler, paths, formats, items, results, jobs, stats)

@@ -42,11 +42,11 @@ class MemoryCache:
     def key(self, display: str, data: bytes) -> str:
         return entry_key(self.context, display, data)
 
-    def get(self, key: str) -> FileResult | None:
+    def get(self, key: str, display: str) -> FileResult | None:
         self.used.add(key)
         found = self.entries.get(key)
         if found is None and self.disk is not None:
-            found = self.disk.get(key)
+            found = self.disk.get(key, display)
             if found is not None:
                 self.entries[key] = found
         return found
@@ -56,6 +56,10 @@ class MemoryCache:
         self.entries[key] = result
         if self.disk is not None:
             self.disk.put(key, result)
+
+    @property
+    def rejected(self) -> list[str]:
+        return self.disk.rejected if self.disk is not None else []
 
     def settle(self) -> None:
         """Forget the entries the build that just ended did not use."""

@@ -18,7 +18,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from ...diagnostics import Diagnostic, SourceLocation
-from ...load.loader import TEST_SUFFIXES, RuleDocument, parse_yaml
+from ...load.limits import MAX_FILE_BYTES
+from ...load.loader import TEST_SUFFIXES, RuleDocument, parse_yaml, read_rule_bytes
 from ...map.tables import Registry
 from ...project.environment import Placeholder, placeholder_from
 from ...validate.catalog import default_catalog
@@ -75,7 +76,11 @@ def load_cases(path: Path, display: str, registry: Registry) -> tuple[list[Case]
 def load_tests(path: Path, display: str, registry: Registry) -> TestsFile:
     """A tests file: its cases and the placeholder values they run with; or why not."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_rule_bytes(path)  # no more than the bound on a rule file, plus one byte
+        if len(data) > MAX_FILE_BYTES:
+            return TestsFile([], {}, [Diagnostic("E501", "cannot read test cases: the file is larger than 1 MiB, the most it may hold",
+                                                 SourceLocation(display))])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return TestsFile([], {}, [Diagnostic("E501", f"cannot read test cases: {error}", SourceLocation(display))])
     return cases_from_text(text, path, display, registry)

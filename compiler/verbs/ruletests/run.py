@@ -9,6 +9,7 @@ pass whatever the rule said.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from ...build import CompiledRule, Compiler
 from ...convert.query import output_name
 from ...diagnostics import Diagnostic, SourceLocation
-from ...load.loader import discover
+from ...load.loader import discover, inside
 from ...model import ir
 from ...model.ir import Watchlist
 from ...project.environment import NO_ENVIRONMENT, WatchlistValues
@@ -58,8 +59,10 @@ class TestRun:
 
 def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
     files, _ = discover(paths)
-    loaded = {file: _load(file, display, compiler) for file, display in files}
-    placeholders = {file: tests.placeholders for file, tests in loaded.items() if tests is not None and tests.placeholders}
+    # a tests file is read only where its rule could be: inside a folder given, or beside a file given
+    boundaries = [os.path.realpath(p if p.is_dir() else p.parent) for p in paths]
+    loaded = {file: _load(file, display, compiler, boundaries) for file, display in files}
+    placeholders = {file: tests.placeholders for file, tests in loaded.items() if isinstance(tests, TestsFile) and tests.placeholders}
     if placeholders:  # a tests file's values for the placeholders of its rule
         environment = (compiler.environment or NO_ENVIRONMENT).with_file_placeholders(placeholders)
         compiler = replace(compiler, environment=environment)
@@ -82,6 +85,9 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
                     f"add {file.name.rsplit('.', 1)[0]}.tests.yml beside it; see docs/testing-rules.md", severity="warning",
                 ))
             continue
+        if isinstance(tests, Diagnostic):
+            diagnostics.append(tests)
+            continue
         cases = tests.cases
         diagnostics += tests.diagnostics
         report = RuleReport(display)
@@ -100,12 +106,15 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
     return TestRun(reports, diagnostics)
 
 
-def _load(file: Path, display: str, compiler: Compiler) -> TestsFile | None:
-    """The tests file beside a rule file, loaded (None: it has none)."""
+def _load(file: Path, display: str, compiler: Compiler, boundaries: list[str]) -> TestsFile | Diagnostic | None:
+    """The tests file beside a rule file, loaded (None: it has none); one reached through a
+    link that leaves the folders given is not read (why, as a diagnostic)."""
     tests = tests_file_for(file)
     if tests is None:
         return None
     tests_display = display.rsplit("/", 1)[0] + "/" + tests.name if "/" in display else tests.name
+    if not any(inside(os.path.realpath(tests), boundary) for boundary in boundaries):
+        return Diagnostic("E501", "not followed: a symbolic link that leads outside the folder given", SourceLocation(tests_display))
     return load_tests(tests, tests_display, compiler.registry)
 
 
