@@ -64,8 +64,8 @@ def replay_rows(compiler: Compiler, paths: list[Path], rows: list[RealRow]) -> t
                 continue
             result = engine.run(compiled.texts[platform])
             if isinstance(result, NotReplayed):
-                status = FAILED if "failed to run" in result.reason else UNSUPPORTED
-                outcomes.append(Outcome(**base, status=status, detail=result.reason))
+                status = FAILED if result.failed else UNSUPPORTED
+                outcomes.append(Outcome(**base, status=status, detail=str(result)))
                 continue
             outcomes.append(Outcome(**base, status=SUPPORTED, returned=len(result.rows)))
     return outcomes, problems
