@@ -4,8 +4,8 @@ Two shapes come in (see shared/realdata/README.md and tests/realdata/README.md):
 
 - Log Analytics rows (`derived/*.json`, and their copies in tests/realdata/*.json.gz): a
   query's result, one object per row, column → value; `{"$datetime": ...}` marks a datetime.
-- Diagnostic-settings records (`sekoia/*.raw.json`, `elastic/*.log`): the stream Log Analytics
-  ingests. `properties.<key>` becomes the column `<Key>` (case-insensitively), with the
+- Diagnostic-settings records (`sekoia/*.raw.json`, `elastic/*.log`, the `rows` of
+  `elastic-sp-mi-nonint/*.diagnostic.json`): the stream Log Analytics ingests. `properties.<key>` becomes the column `<Key>` (case-insensitively), with the
   documented renames below; the record's own fields (`time`, `resultType`, ...) become the
   standard columns.
 
@@ -73,9 +73,9 @@ def _read_json(path: Path) -> Any:
     return json.loads(raw.decode("utf-8"))
 
 
-def log_analytics_rows(path: Path, licence: str = "") -> list[RealRow]:
+def log_analytics_rows(path: Path, licence: str = "", data: Any = None) -> list[RealRow]:
     """Rows of one Log Analytics-shaped file (derived/*.json, or a .json.gz copy)."""
-    data = _read_json(path)
+    data = _read_json(path) if data is None else data
     rows = []
     for index, raw in enumerate(data["rows"]):
         values = {column: parsed(_datetime(value)) for column, value in raw.items()}
@@ -120,16 +120,26 @@ def record_files(folder: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 LICENCES = {
     "derived": "MIT", "msticpy": "MIT", "msticpy-training": "MIT", "sentinel-training-lab": "MIT",
     "sekoia": "none (not to be copied)", "elastic": "Elastic License 2.0 (not to be copied)",
+    "elastic-sp-mi-nonint": "Elastic License 2.0 (not to be copied)",
 }
 
 
 def load_folder(folder: Path, columns: dict[str, dict[str, str]]) -> list[RealRow]:
     """Every real row under a realdata folder: Log Analytics files (`*.json` beside no
-    `.raw`, and `*.json.gz`) and raw records, in a stable order."""
+    `.raw`, and `*.json.gz`, format `la`), files of diagnostic-settings records (format
+    `diagnostic`: each row's `record`) and raw records, in a stable order. Graph beta objects
+    (format `graph-beta`) are skipped: they are what the Graph API returns, not a row of any
+    table, and their shapes differ from the tables' (false keys kept, no ResultType)."""
     rows: list[RealRow] = []
     shaped = sorted(p for p in folder.rglob("*.json") if not p.name.endswith(".raw.json")) + sorted(folder.rglob("*.json.gz"))
     for path in shaped:
-        rows += log_analytics_rows(path, LICENCES.get(path.parent.name, "MIT"))
+        licence = LICENCES.get(path.parent.name, "MIT")
+        data = _read_json(path)
+        if data.get("format") == "diagnostic":
+            label = f"{path.parent.name}/{path.name.removesuffix('.json')}"
+            rows += [record_row(row["record"], f"{label}#{i}", columns, licence) for i, row in enumerate(data["rows"])]
+        elif data.get("format", "la") == "la":
+            rows += log_analytics_rows(path, licence, data)
     for source, record in record_files(folder):
         rows.append(record_row(record, source, columns, LICENCES.get(source.split("/")[0], "")))
     return rows
