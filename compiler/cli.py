@@ -409,7 +409,7 @@ def test_command(
     paths: Paths,
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail when a rule has no test cases, or lacks a match or a no-match case.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Also fail when a case is not replayed, or a rule has no test cases, or lacks a match or a no-match case.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passed cases too.")] = False,
 ) -> None:
     """Replay each rule's test cases through the KQL it ships.
@@ -422,8 +422,7 @@ def test_command(
     run = run_tests(make_compiler(table_schema, None), paths)
     report(run.diagnostics, len(run.reports), fmt)
     sys.stdout.write(render_tests(run, verbose))
-    warned = strict and any(d.severity == "warning" for d in run.diagnostics)
-    raise typer.Exit(0 if run.ok and not warned else 1)
+    raise typer.Exit(0 if (run.strict_ok() if strict else run.ok) else 1)
 
 
 @app.command()
