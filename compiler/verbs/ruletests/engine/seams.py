@@ -57,10 +57,12 @@ SEAMS: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class SeamCheck:
-    """Whether one feature may be turned on, and if not, why (in words for the report)."""
+    """Whether one feature may be turned on, and if not, why: `problem` in words for the test
+    report, `seam` naming the first part of duckdb-kql that differs (for the maintainer)."""
 
     feature: str
     problem: str | None  # None: every seam is as expected
+    seam: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -97,13 +99,18 @@ def check(feature: str, expected: dict[str, str] | None = None) -> SeamCheck:
                                   f"was written for {PINNED_VERSION}")
     for seam, wanted in (SEAMS[feature] if expected is None else expected).items():
         if digest(seam) != wanted:
-            return SeamCheck(feature, f"duckdb-kql {found} is not the one the {feature} extension was written "
-                                      f"against ({seam.replace(':', '.')} differs)")
+            return SeamCheck(feature, f"the installed duckdb-kql {found} differs from the release the {feature} "
+                                      f"extension was written against", seam)
     return SeamCheck(feature, None)
 
 
 def main() -> None:
-    """Print the current digests, laid out as SEAMS is, for a maintainer bumping the pin."""
+    """Say which features would be on, and why not; then print the current digests, laid out as
+    SEAMS is, for a maintainer bumping the pin."""
+    for feature in SEAMS:
+        result = check(feature)
+        print(f"# {feature}: " + ("on" if result.ok else f"off: {result.problem}"
+                                  + (f" ({result.seam.replace(':', '.')} differs)" if result.seam else "")))
     print(f"# duckdb-kql {installed_version()}")
     for feature, seams in SEAMS.items():
         print(f"    {feature!r}: {{")
