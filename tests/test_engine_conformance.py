@@ -114,3 +114,36 @@ def _plain(value: Any, kind: str) -> Any:
 
 def _key(row: list[Any]) -> str:
     return json.dumps(row, sort_keys=True, default=str)
+
+
+# Addresses for holding our parsing (plain expressions, ip_ranges.v4/v6) equal to duckdb-kql's
+# own parse_ipv4/parse_ipv6, whose rules its author measured on Kusto.
+ADDRESSES = [
+    "192.168.1.1", "192.168.1.1/24", "255.255.255.255/31", "0.0.0.0/0", "10.0.0.1/32", " 203.0.113.10 ",
+    "01.02.03.04", "256.1.1.1", "10.0.0", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "1.2.3.4.5", "", "abc",
+    "2001:db8::1", "2001:DB8::/32", "2001:db8::/127", "::", "::/0", "::1/128", "fe80::1%eth0", "fe80::1%eth0/10",
+    "a5e:f127:8a9d:146d:e102:b5d3:c755:abcd", "a5e:f127:8a9d:146d:e102:b5d3:c755:0000/112",
+    "0:0:0:0:0:ffff:c0a8:ac/60", "::ffff:10.1.2.3", "::ffff:1.2.3.4/24", "1.2.3.4/24", "::ffff:1.2.3.4/120",
+    "::ffff:a00:0/104", "1::2::3", "1:2:3:4:5:6:7:8:9", "2001:db8::g", "12345::1", "2001:db8::/129",
+    "::1.2.3.400", "1:2:3:4:5:6:1.2.3.4",
+]
+# where ours is meant to differ: duckdb-kql 1.1.2 reads a prefix that is not a number as no prefix
+NOT_A_NUMBER = {"10.0.0.0/x", "10.0.0.0/"}
+
+
+@pytest.mark.replay
+@pytest.mark.parametrize("text", ADDRESSES)
+def test_our_address_parsing_is_duckdb_kqls(engine, text):
+    from entra_sigma.verbs.ruletests.engine import ip_ranges
+
+    literal = "'" + text + "'"
+    ours4, ours6 = engine.connection.sql(
+        f"SELECT {ip_ranges.v4(literal, '_t4')}, {ip_ranges.v6(literal, '_t6')}").fetchall()[0]
+    theirs = engine.run(f"print v4 = parse_ipv4('{text}'), v6 = parse_ipv6('{text}')")
+    assert not isinstance(theirs, NotReplayed), str(theirs)
+    (theirs4, theirs6), = theirs.rows
+    assert (ours4 or {}).get("v") == theirs4
+    if text in NOT_A_NUMBER:
+        assert ours6 is None
+    else:
+        assert (ours6 or {}).get("v") == (int(theirs6.replace(":", ""), 16) if theirs6 else None)

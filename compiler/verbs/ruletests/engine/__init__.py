@@ -105,8 +105,9 @@ def _install_ip_ranges() -> str | None:
     from duckdb_kql import translate
 
     forms = getattr(translate, "_SPECIAL_FORMS", None)
-    if not isinstance(forms, dict) or forms.get("parse_ipv4") is not translate._render_parse_ipv4 \
-            or forms.get("parse_ipv6") is not translate._render_parse_ipv6 or set(forms) & set(ip_ranges.FUNCTIONS):
+    if not isinstance(forms, dict) or forms.get("coalesce") is not translate._render_coalesce \
+            or set(forms) & set(ip_ranges.FUNCTIONS):
         return "duckdb-kql's table of special functions is not the one the ip-ranges extension was written against"
     forms.update(ip_ranges.FUNCTIONS)
+    forms["coalesce"] = ip_ranges.coalesce_of_booleans(forms["coalesce"])
     return None

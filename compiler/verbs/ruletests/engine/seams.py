@@ -47,10 +47,15 @@ SEAMS: dict[str, dict[str, str]] = {
         "duckdb_kql.schema:output_columns": "a5d3fe4148a3863a742ff946afebc232aa773e551e9fa0d90402bedcc1a22c5d",
     },
     "ip-ranges": {
-        # a function call looks up its special form by lower-cased name before the registry
+        # a function call looks up its special form by lower-cased name before the registry;
+        # parse_ipv4/parse_ipv6 hold the rules ip_ranges.py writes as plain expressions, with
+        # parse_ipv4's patterns
         "duckdb_kql.translate:render_expr": "c38f1e9467427f7c37dda98f4c628ec83d28be9ba5af052977f3af2d7c7d4b3c",
         "duckdb_kql.translate:_render_parse_ipv4": "621ba63277cd9ae69ab8a016197399fc0b51e5ca45cd17fc1e60c9b1f6df95a3",
         "duckdb_kql.translate:_render_parse_ipv6": "764d2b196e2e1b48805eccc8212209cfa853882cfe01e406db9100676583493e",
+        "duckdb_kql.translate:_render_coalesce": "8b42d29084811e0899f4c6a0ae7c3df3c14eadc3ca0689b19b6a6b8abb57cacb",
+        "duckdb_kql.translate:_IPV4_OCTET": "e312f2fbf896b8638462696e4d059f370fec08e87d61f5bf4b6de4e2f2e67c3a",
+        "duckdb_kql.translate:_IPV4_PREFIX": "022231029ea5646cba7b2c77b6e27d8151f8b139e72f5cb09dd11b21eb93181b",
     },
 }
 
@@ -83,9 +88,11 @@ def resolve(seam: str):
 
 
 def digest(seam: str) -> str | None:
-    """SHA-256 of the seam's source text, or None when it is missing or has no source."""
+    """SHA-256 of the seam's source text (of its value's repr, for a constant), or None when it
+    is missing or has no source."""
     try:
-        source = inspect.getsource(resolve(seam))
+        found = resolve(seam)
+        source = repr(found) if isinstance(found, (str, int, tuple)) else inspect.getsource(found)
     except (ImportError, AttributeError, OSError, TypeError):
         return None
     return hashlib.sha256(source.replace("\r\n", "\n").encode("utf-8")).hexdigest()
