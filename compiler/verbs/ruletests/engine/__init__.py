@@ -7,7 +7,8 @@ named seams of duckdb-kql (seams.py), without copying it:
 
 - `mv_apply.py`: the operator, lowered to an IR node of ours and rendered as a LATERAL subquery
   over duckdb-kql's own `mv-expand` of each row;
-- `ip_ranges.py`: the functions, as arithmetic over duckdb-kql's `parse_ipv4`/`parse_ipv6`.
+- `ip_ranges.py`: the functions, as arithmetic over addresses read by the rules of duckdb-kql's
+  `parse_ipv4`/`parse_ipv6`.
 
 `install()` runs once per process. Each feature is switched on only when the installed
 duckdb-kql is the pinned release and every seam it touches is byte for byte the one it was
