@@ -417,7 +417,7 @@ def test_command(
     paths: Paths,
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail when a rule has no test cases, or lacks a match or a no-match case.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Also fail when a case is not replayed, or a rule has no test cases, or lacks a match or a no-match case.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passed cases too.")] = False,
     env: Envs = None,
     all_envs: AllEnvs = False,
@@ -441,7 +441,8 @@ def test_command(
             sys.stdout.write(f"environment {environment.name}:\n")
         sys.stdout.write(render_tests(run, verbose))
     warned = strict and any(d.severity == "warning" for d in diagnostics)
-    raise typer.Exit(0 if all(run.ok for _, run in runs) and not warned else 1)
+    passed = all(run.strict_ok() if strict else run.ok for _, run in runs)  # --strict: every case replayed, too
+    raise typer.Exit(0 if passed and not warned else 1)
 
 
 @app.command()

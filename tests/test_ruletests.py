@@ -2,8 +2,8 @@
 query replayed is the one shipped.
 
 The bundled rules' own cases are replayed once, by `make test`'s second step
-(`entra-sigma test --strict rules`: it fails on a failed case, and on a rule without both a
-`match` and a `no match` case), not again here."""
+(`entra-sigma test --strict rules`: it fails on a failed or not replayed case, and on a rule
+without both a `match` and a `no match` case), not again here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from entra_sigma.build import Compiler, build_outputs
+from entra_sigma.verbs.ruletests.replay import LocalEngine, NotReplayed
 from entra_sigma.verbs.ruletests.run import FAILED, NOT_REPLAYED, PASSED, run_tests
 
 from .helpers import REPO
@@ -75,16 +76,39 @@ def test_pass_fail_and_vacuous_cases(tmp_path):
 
 
 @pytest.mark.replay
-def test_a_construct_the_engine_lacks_is_not_replayed_never_passed(tmp_path):
+def test_an_array_condition_is_replayed(tmp_path):
+    write(tmp_path / "rules", "push", ARRAY_RULE, """cases:
+  - name: denied
+    expect: match
+    rows:
+      SigninLogs: [{AuthenticationDetails: [{authenticationStepResultDetail: MFA denied}]}]
+  - name: approved
+    expect: match
+    rows:
+      SigninLogs: [{AuthenticationDetails: [{authenticationStepResultDetail: MFA completed}]}]
+""")
+    result = outcomes(tmp_path / "rules")
+    assert result["denied"] == (PASSED, "")
+    assert result["approved"] == (FAILED, "sentinel: expected a match; the query returned no rows")
+
+
+@pytest.mark.replay
+def test_a_query_the_engine_cannot_run_is_not_replayed_never_passed(tmp_path, monkeypatch):
+    """Whatever the engine refuses (tests/test_engine_seams.py makes it refuse for real): the case
+    is counted apart, keeps the construct, its line and the reason, and fails --strict."""
     write(tmp_path / "rules", "push", ARRAY_RULE, """cases:
   - name: denied
     expect: match
     rows:
       SigninLogs: [{AuthenticationDetails: [{authenticationStepResultDetail: MFA denied}]}]
 """)
-    outcome, detail = outcomes(tmp_path / "rules")["denied"]
-    assert outcome == NOT_REPLAYED
-    assert detail.startswith("sentinel: the local engine does not support it:") and "Mvapply" in detail
+    refused = NotReplayed("mv-apply", 6, "not run here")
+    monkeypatch.setattr(LocalEngine, "run", lambda self, query: refused)
+    run = run_tests(Compiler(), [tmp_path / "rules"])
+    (result,) = run.reports[0].results
+    assert (result.outcome, result.detail, result.not_replayed) == (
+        NOT_REPLAYED, "sentinel: line 6: mv-apply: not run here", (("sentinel", refused),))
+    assert run.ok and not run.strict_ok()
 
 
 @pytest.mark.replay

@@ -16,6 +16,9 @@ the compiler refuses with a code in EXPECTED_REFUSALS is counted, not failed: th
 reaches fields only some tables have on purpose. Any other refusal, any exception, any query
 with a diagnostic, any output that does not read back and any unsafe text is a finding;
 `--keep DIR` copies each such rule file there with a note. Exit status 1 on findings.
+With `--replay`, every query also runs on the local engine `entra-sigma test` uses (over empty
+tables): a query it does not run is a finding ("not-replayed"), since a user's cases on such a
+rule could not be replayed.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ BATCH = 250  # rule files per build; one checker request per batch
 
 @dataclass
 class Finding:
-    kind: str  # crash | refused | invalid-query | broken-output | unsafe-text | harness
+    kind: str  # crash | refused | invalid-query | broken-output | unsafe-text | not-replayed | harness
     file: str
     detail: str
 
@@ -68,6 +71,7 @@ class FuzzReport:
     wide: int = 0  # rules given a long value list (30 to 1,500 values)
     outputs: int = 0  # rules with outputs (correlated building blocks have none)
     queries: int = 0  # queries checked with Kusto.Language
+    replayed: int = 0  # queries run on the local engine (--replay)
     refused: Counter = field(default_factory=Counter)  # expected refusals, by code
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
@@ -79,11 +83,11 @@ class FuzzReport:
         return {
             "seed": self.seed, "rules": self.rules, "files": self.files, "correlations": self.correlations,
             "wide value lists": self.wide,
-            "rules with outputs": self.outputs, "queries checked": self.queries,
+            "rules with outputs": self.outputs, "queries checked": self.queries, "queries replayed": self.replayed,
             "expected refusals": dict(sorted(self.refused.items())),
             "crashes": self.count("crash"), "unexpected refusals": self.count("refused"),
             "invalid queries": self.count("invalid-query"), "broken outputs": self.count("broken-output"),
-            "unsafe text": self.count("unsafe-text"),
+            "unsafe text": self.count("unsafe-text"), "not replayed": self.count("not-replayed"),
             "harness problems": self.count("harness"), "seconds": round(self.seconds, 1),
         }
 
@@ -183,6 +187,17 @@ def check_batch(outputs, report: FuzzReport, texts: dict[str, str]) -> list[tupl
     return [(path, text) for path, text in sorted(outputs.files.items()) if path.endswith(".kql")]
 
 
+def replay_batch(engine, queries: list[tuple[str, str]], source: dict[str, str], report: FuzzReport) -> None:
+    """Run every query on the local engine (empty tables): each must be one it runs."""
+    from ..verbs.ruletests.replay import NotReplayed
+
+    for path, text in queries:
+        report.replayed += 1
+        result = engine.run(text)
+        if isinstance(result, NotReplayed):
+            report.findings.append(Finding("not-replayed", source.get(path, path), f"{path}: {result}"))
+
+
 def record_queries(results: dict, source: dict[str, str], report: FuzzReport) -> None:
     report.queries += len(results)
     for path, analysis in results.items():
@@ -202,11 +217,12 @@ def check_queries(sessions: list[KustoSession], queries: list[tuple[str, str]], 
 
 
 def fuzz(rules: int, seed: int, keep: Path | None = None, progress=None, checkers: int = 1,
-         sessions: list[KustoSession] | None = None) -> FuzzReport:
+         sessions: list[KustoSession] | None = None, replay: bool = False) -> FuzzReport:
     """Generate and build files until `rules` rule documents were made; check every output.
 
     `sessions`: checker processes to reuse (the test suite passes its one session) instead of
-    starting `checkers` new ones; each is asked against the bundled tables."""
+    starting `checkers` new ones; each is asked against the bundled tables. `replay`: also run
+    every query on the local engine."""
     started = time.perf_counter()
     report = FuzzReport(seed)
     catalog, registry = default_catalog(), bundled_registry()
@@ -214,6 +230,12 @@ def fuzz(rules: int, seed: int, keep: Path | None = None, progress=None, checker
     generator = RuleGenerator(catalog, registry, seed)
     tables = {name: list(table.columns.items()) for name, table in registry.tables.items()}
     kept: dict[str, str] = {}
+    engine = None
+    if replay:
+        from ..verbs.ruletests.replay import LocalEngine
+
+        engine = LocalEngine(registry)
+        engine.load({})
     # Kusto.Language checks one batch (in node, through a thread that only waits) while the
     # next batch is generated and built: the two take about as long, on two cores.
     with (
@@ -235,6 +257,8 @@ def fuzz(rules: int, seed: int, keep: Path | None = None, progress=None, checker
                 index += BATCH
                 outputs = build_batch(compiler, folder, texts, report)
                 queries = check_batch(outputs, report, texts)
+                if engine is not None:
+                    replay_batch(engine, queries, sources(outputs), report)
             if pending is not None:
                 future, source, batch_texts = pending
                 record_queries(future.result(), source, report)
@@ -263,12 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="copy every rule file with a finding here, with findings.txt")
     parser.add_argument("--checkers", type=int, default=max(1, min(4, (os.cpu_count() or 2) - 1)),
                         help="Kusto.Language processes checking in parallel (default: CPUs - 1, at most 4)")
+    parser.add_argument("--replay", action="store_true", help="also run every query on the local engine of `entra-sigma test`")
     args = parser.parse_args(argv)
 
     def progress(report: FuzzReport) -> None:
-        print(f"  {report.rules} rules, {report.queries} queries, {len(report.findings)} findings", file=sys.stderr)
+        print(f"  {report.rules} rules, {report.queries} queries, {report.replayed} replayed, {len(report.findings)} findings", file=sys.stderr)
 
-    report = fuzz(args.rules, args.seed, args.keep, progress, args.checkers)
+    report = fuzz(args.rules, args.seed, args.keep, progress, args.checkers, replay=args.replay)
     for finding in report.findings[:20]:
         print(f"{finding.kind}: {finding.file}: {finding.detail.strip().splitlines()[-1]}", file=sys.stderr)
     print(json.dumps(report.summary(), indent=2))

@@ -114,6 +114,8 @@ class KustoAnalysis:
     tokens: list[str] = field(default_factory=list)  # token kinds, e.g. "StringLiteralToken"
     names: list[tuple[str, str]] = field(default_factory=list)  # (name, Column|Table|Function|...|Declaration)
     comments: list[str] = field(default_factory=list)  # "// ..." without the line end
+    # the result's (column, type) pairs as the analyzer types the query; None when not a table
+    columns: list[tuple[str, str]] | None = None
 
     @property
     def strings(self) -> list[str]:
@@ -158,6 +160,7 @@ def _results(queries: Sequence[tuple[str, str]], output: str) -> dict[str, Kusto
             r.get("tokens", []),
             [(n["name"], n["kind"]) for n in r.get("names", [])],
             r.get("comments", []),
+            None if r.get("columns") is None else [(name, kind) for name, kind in r["columns"]],
         )
         for r in results
     }
@@ -167,7 +170,7 @@ def analyze_queries(
     queries: Sequence[tuple[str, str]],
     tables: Mapping[str, Sequence[tuple[str, str]]],
 ) -> dict[str, KustoAnalysis]:
-    """Like :func:`check_queries`, with the literals, tokens, names and comments of each query."""
+    """Like :func:`check_queries`, with the literals, tokens, names, comments and result columns of each query."""
     if not queries:
         return {}
     return _results(queries, _run_checker(_request(queries, tables, details=True)))

@@ -64,8 +64,8 @@ def replay_rows(compiler: Compiler, paths: list[Path], rows: list[RealRow]) -> t
                 continue
             result = engine.run(compiled.texts[platform])
             if isinstance(result, NotReplayed):
-                status = FAILED if "failed to run" in result.reason else UNSUPPORTED
-                outcomes.append(Outcome(**base, status=status, detail=result.reason))
+                status = FAILED if result.failed else UNSUPPORTED
+                outcomes.append(Outcome(**base, status=status, detail=str(result)))
                 continue
             outcomes.append(Outcome(**base, status=SUPPORTED, returned=len(result.rows)))
     return outcomes, problems
@@ -89,6 +89,7 @@ def summary(outcomes: list[Outcome], rows: list[RealRow]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from ..map.tables import bundled_registry
+    from .pack import pack_environment
 
     parser = argparse.ArgumentParser(prog="python -m compiler.dev.realreplay", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="rule files or folders")
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     registry = bundled_registry()
     columns = {name: table.columns for name, table in registry.tables.items()}
     rows = load_folder(args.realdata, columns)
-    outcomes, problems = replay_rows(Compiler(registry=registry), args.paths, rows)
+    # the pack holds placeholders: it is replayed in its example environment (dev/pack.py)
+    outcomes, problems = replay_rows(Compiler(registry=registry, environment=pack_environment()), args.paths, rows)
     for problem in problems:
         print(problem, file=sys.stderr)
     text = summary(outcomes, rows)

@@ -20,6 +20,8 @@
 //               symbol it resolves to: Column, Table, Function, ..., or Unknown) or declared
 //               (kind: Declaration)
 //   "comments": ["// ...", ...]                             every comment, without its line end
+//   "columns":  [["name", "type"], ...] or null             the result's columns, as the analyzer
+//               types the query (null when the result is not a table)
 // Only Error and Warning diagnostics are reported; every one is a failure.
 // Bad input goes to stderr with exit status 2; stdout carries only the result.
 // With --serve, stdin holds one request per line and stdout gets one result
@@ -198,7 +200,14 @@ function details(code) {
     tokens.push(KIND_NAMES[token.Kind]);
     for (const match of token.Trivia.matchAll(/\/\/[^\r\n\u2028\u2029]*/g)) comments.push(match[0]);
   }
-  return { literals, tokens, names, comments };
+  return { literals, tokens, names, comments, columns: resultColumns(code) };
+}
+
+// The columns of the query's result, in order, with their types (what the service would return).
+function resultColumns(code) {
+  const type = code.ResultType;
+  if (!type || !type.IsTabular) return null;
+  return toArray(type.Columns).map((column) => [column.Name, column.Type ? column.Type.Name : 'unknown']);
 }
 
 function checkQuery(text, globals, withDetails) {

@@ -1,15 +1,18 @@
 """Replay: run a shipped query over sample rows with a real local KQL engine (duckdb-kql).
 
 The query text is the one the compiler ships, byte for byte; nothing is rewritten for the
-engine. What the engine cannot run is reported as not replayed, with its reason, and never
-as a pass. Kusto.Language remains the authority on validity; this is the check on meaning.
-Known differences from Kusto: duckdb-kql merges `union` columns of different types (Kusto
-splits them into _string/_dynamic twins) and casts when a string is compared with a number
-(Kusto does not) — our queries avoid both, and Kusto.Language checks that they do.
+engine. The engine is duckdb-kql with our extension (engine/: `mv-apply` and the IP range
+functions, switched on only where the installed duckdb-kql is the one it was written against).
+What the engine cannot run is reported as not replayed, naming the construct and its line in
+the query, and never as a pass. Kusto.Language remains the authority on validity; this is the
+check on meaning. Known differences from Kusto: duckdb-kql merges `union` columns of different
+types (Kusto splits them into _string/_dynamic twins) and casts when a string is compared with a
+number (Kusto does not) — our queries avoid both, and Kusto.Language checks that they do.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -30,7 +33,21 @@ class Replayed:
 
 @dataclass(frozen=True)
 class NotReplayed:
+    """Why the local engine gave no result for a query, in the query's terms.
+
+    `construct` is what it could not run, as KQL spells it (`mv-apply`, `ipv4_is_match()`), or
+    `query` when the whole query is at stake; `line` is where the construct is in the shipped
+    query (1-based), when that is one place; `reason` says why. `failed` is set when the engine
+    took the query and then failed while running it (a finding), not when it refused it."""
+
+    construct: str
+    line: int | None
     reason: str
+    failed: bool = False
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.construct}: {self.reason}"
 
 
 def _quote(name: str) -> str:
@@ -54,6 +71,9 @@ class LocalEngine:
     def __init__(self, registry: Registry):
         import duckdb_kql  # heavy (DuckDB, ANTLR): loaded only by the `test` verb
 
+        from .engine import install
+
+        install()
         self._kql = duckdb_kql
         self.connection = duckdb_kql.connect()
         self.tables = registry.tables
@@ -76,7 +96,9 @@ class LocalEngine:
                 sql = self._kql.to_sql(query, schema=schema(self.connection), functions=[GET_WATCHLIST])
                 self._translated[query] = str(sql)
             except self._kql.KqlError as error:
-                self._translated[query] = NotReplayed(_reason(error))
+                self._translated[query] = refusal(error, query)
+            except Exception as error:  # the engine (or our extension of it) broke on the query: say so, go on
+                self._translated[query] = NotReplayed("query", None, f"the local engine failed on it ({_what(error)})", True)
         return self._translated[query]
 
     def load(self, rows: dict[str, list[dict[str, Any]]], watchlists: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> None:
@@ -117,7 +139,7 @@ class LocalEngine:
             relation = self.connection.sql(sql)
             return Replayed(tuple(relation.columns), tuple(relation.fetchall()))
         except Exception as error:  # the engine's own failure on SQL it generated: not a verdict on the rule
-            return NotReplayed(f"the local engine failed to run it: {type(error).__name__}: {_first_line(error)}")
+            return NotReplayed("query", None, f"the local engine failed to run it ({_what(error)})", True)
 
 
 def _stored(value: Any) -> Any:
@@ -127,13 +149,73 @@ def _stored(value: Any) -> Any:
     return value
 
 
-def _reason(error: Exception) -> str:
-    text = _first_line(error)
-    if type(error).__name__ == "KqlUnsupportedError":
-        return f"the local engine does not support it: {text}"
-    return f"the local engine refused it: {text}"
+# -- refusals, in the query's terms ---------------------------------------------------------------
+# duckdb-kql's grammar names operators by parse-node class (MvapplyOperator); KQL spells them so
+OPERATOR_SPELLINGS = {"mvapply": "mv-apply", "mvexpand": "mv-expand", "makeseries": "make-series"}
+# hints that speak of the engine's own code or plans, not of the query
+ENGINE_INTERNALS = re.compile(r"\bwave\b|\.py\b|\binternal\b", re.IGNORECASE)
 
 
-def _first_line(error: Exception) -> str:
+def refusal(error: Exception, query: str) -> NotReplayed:
+    """A duckdb-kql error (KqlError) on `query` as a NotReplayed: construct, line, reason."""
+    from .engine import off_reason
+    from .engine.seams import installed_version
+
+    kind = type(error).__name__
+    if kind == "KqlSyntaxError":
+        diagnostics = getattr(error, "diagnostics", None) or []
+        line = diagnostics[0].span.line if diagnostics else None
+        return NotReplayed("query", line, f"the local engine could not parse it ({_first_line(error)})")
+    if kind == "KqlSchemaError":
+        return NotReplayed(str(getattr(error, "name", "query")), None,
+                           f"the local engine could not work out the columns ({_useful_hint(error) or 'unknown name'})")
+    construct = construct_name(str(getattr(error, "construct", "query")))
+    span = getattr(error, "span", None)
+    line = span.line if span is not None else line_of(construct, query)
+    off = off_reason(construct)
+    if off:
+        return NotReplayed(construct, line, f"not run here: the local engine's extension for it is off, because {off}")
+    hint = _useful_hint(error)
+    reason = f"the local engine (duckdb-kql {installed_version()}) does not run it"
+    return NotReplayed(construct, line, reason + (f": {hint}" if hint else ""))
+
+
+def construct_name(construct: str) -> str:
+    """duckdb-kql's name for a construct as KQL spells it: 'function:ipv4_is_match' is
+    'ipv4_is_match()', 'MvapplyOperator' is 'mv-apply'."""
+    family, _, name = construct.partition(":")
+    if name and family == "function":
+        return f"{name}()"
+    if name and family in ("operator", "expression", "unary", "source"):
+        return name
+    if construct.endswith("Operator") and construct[:1].isupper():
+        spelled = re.sub(r"(?<=[a-z])(?=[A-Z])", "-", construct.removesuffix("Operator")).lower()
+        return OPERATOR_SPELLINGS.get(spelled.replace("-", ""), spelled)
+    return construct
+
+
+def line_of(construct: str, query: str) -> int | None:
+    """The first line of `query` (1-based) where `construct` appears as an operator or a call."""
+    if construct.endswith("()"):
+        pattern = rf"(?<![\w.]){re.escape(construct[:-2])}\s*\("
+    else:
+        pattern = rf"\|\s*{re.escape(construct)}(?![\w-])"
+    found = re.search(pattern, query, re.IGNORECASE)
+    return query.count("\n", 0, found.start()) + 1 if found else None
+
+
+def _useful_hint(error: Exception) -> str | None:
+    hint = getattr(error, "hint", None)
+    if not hint or ENGINE_INTERNALS.search(hint):
+        return None
+    return hint
+
+
+def _what(error: Exception) -> str:
+    return f"{type(error).__name__}: {_first_line(error)}"
+
+
+def _first_line(error: Exception, limit: int = 200) -> str:
     lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

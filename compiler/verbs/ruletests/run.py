@@ -1,9 +1,9 @@
 """`entra-sigma test`: compile the rules, then replay each rule's cases through its shipped queries.
 
 A case passes only when the engine ran the exact shipped query and the result is the one
-expected. A case the engine cannot run is "not replayed" (with the reason) — counted on its
-own, never as passed. A case whose rows fill no table the query reads is a failure: it would
-pass whatever the rule said.
+expected. A case the engine cannot run is "not replayed" (with the construct, its line in the
+query and the reason) — counted on its own, never as passed, and a failure under `--strict`. A
+case whose rows fill no table the query reads is a failure: it would pass whatever the rule said.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ class CaseResult:
     case: Case
     outcome: str
     detail: str = ""
+    # for a case not replayed: per platform, what the engine could not run (construct, line, reason)
+    not_replayed: tuple[tuple[str, NotReplayed], ...] = ()
 
 
 @dataclass
@@ -55,6 +57,11 @@ class TestRun:
     @property
     def ok(self) -> bool:
         return self.count(FAILED) == 0 and not any(d.severity == "error" for d in self.diagnostics)
+
+    def strict_ok(self) -> bool:
+        """`--strict`: also no warning, and every case replayed (a case the engine could not run
+        proves nothing about the rule)."""
+        return self.ok and self.count(NOT_REPLAYED) == 0 and not any(d.severity == "warning" for d in self.diagnostics)
 
 
 def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
@@ -192,13 +199,14 @@ def replay_case(
         engine.load(rows, seeds)
         result = engine.run(text)
         if isinstance(result, NotReplayed):
-            outcomes.append(CaseResult(case, NOT_REPLAYED, f"{platform}: {result.reason}"))
+            outcomes.append(CaseResult(case, NOT_REPLAYED, f"{platform}: {result}", ((platform, result),)))
         else:
             outcomes.append(_judge(case, result, platform))
     for outcome in (FAILED, NOT_REPLAYED, PASSED):
         chosen = [o for o in outcomes if o.outcome == outcome]
         if chosen:
-            return CaseResult(case, outcome, "; ".join(o.detail for o in chosen if o.detail))
+            return CaseResult(case, outcome, "; ".join(o.detail for o in chosen if o.detail),
+                              tuple(item for o in chosen for item in o.not_replayed))
     return CaseResult(case, FAILED, "nothing to replay")
 
 
