@@ -406,10 +406,20 @@ def diff_command(
     raise typer.Exit(0 if result.ok else 1)
 
 
+class TestReportFormat(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+    junit = "junit"
+
+
 @app.command("test")
 def test_command(
     paths: Paths,
-    fmt: FormatOption = DiagnosticFormat.text,
+    fmt: Annotated[TestReportFormat, typer.Option("--format", help=(
+        "text; github: annotations on the tests files (stderr) and the text report; json, sarif or junit: "
+        "that document instead of the text report."))] = TestReportFormat.text,
     table_schema: TableSchemas = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail when a rule has no test cases, or lacks a match or a no-match case.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passed cases too.")] = False,
@@ -417,13 +427,22 @@ def test_command(
     """Replay each rule's test cases through the KQL it ships.
 
     The cases (<rule>.tests.yml beside the rule) run on a local KQL engine; the report gives
-    passed, failed and not replayed cases per rule."""
+    passed, failed and not replayed cases per rule. Every failed and not-replayed case is also
+    a finding located in its tests file (json, sarif, github), and --format junit writes a
+    JUnit XML report."""
     from .verbs.ruletests.report import render_text as render_tests
+    from .verbs.ruletests.results import RENDERERS, render_github
     from .verbs.ruletests.run import run_tests
 
     run = run_tests(make_compiler(table_schema, None), paths)
-    report(run.diagnostics, len(run.reports), fmt)
-    sys.stdout.write(render_tests(run, verbose))
+    if fmt is TestReportFormat.text:
+        report(run.diagnostics, run.files, DiagnosticFormat.text)
+    elif fmt is TestReportFormat.github:
+        sys.stderr.write(render_github(run))
+    if fmt in (TestReportFormat.text, TestReportFormat.github):
+        sys.stdout.write(render_tests(run, verbose))
+    else:
+        sys.stdout.write(RENDERERS[fmt.value](run, strict))
     warned = strict and any(d.severity == "warning" for d in run.diagnostics)
     raise typer.Exit(0 if run.ok and not warned else 1)
 

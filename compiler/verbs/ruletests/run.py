@@ -44,6 +44,7 @@ class RuleReport:
 class TestRun:
     reports: list[RuleReport]
     diagnostics: list[Diagnostic]
+    files: int = 0  # rule files read
 
     def count(self, outcome: str) -> int:
         return sum(r.count(outcome) for r in self.reports)
@@ -90,7 +91,7 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
             engine = engine or LocalEngine(compiler.registry)
             report.results.append(replay_case(engine, compiler, target, case, defender_reasons.get(display)))
         diagnostics += coverage_warnings(cases, display)
-    return TestRun(reports, diagnostics)
+    return TestRun(reports, diagnostics, build.files)
 
 
 def tested_rule(compiled: list[CompiledRule], case: Case) -> tuple[CompiledRule | None, str]:
