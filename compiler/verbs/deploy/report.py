@@ -86,7 +86,7 @@ def outcome_text(change: Change) -> str:
 def render_text(plan: Plan) -> str:
     out = [f"Plan for {plan.scope}: {summary(plan)}"]
     for change in ordered(plan):
-        if change.action == UNCHANGED:
+        if change.action == UNCHANGED and not change.reason:  # a reason: a difference that deploys nothing
             continue
         line = f"{MARKS[change.action]} {change.action:<8} {change.title} [{change.id}]"
         if change.source:
@@ -124,8 +124,8 @@ def render_markdown(plan: Plan) -> str:
     elif not plan.has_changes and not plan.errors:
         out += ["", "Nothing to do."]
     for action in ORDER:
-        items = [c for c in ordered(plan) if c.action == action]
-        if not items or action == UNCHANGED:
+        items = [c for c in ordered(plan) if c.action == action and (action != UNCHANGED or c.reason)]
+        if not items:
             continue
         out += ["", f"**{HEADINGS[action]}**", ""]
         for change in items:
