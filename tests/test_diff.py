@@ -318,3 +318,17 @@ def test_a_level_with_the_same_severity_says_so(repo: Path) -> None:
             in run().stdout)
     rule.write_text(text, encoding="utf-8")  # back to medium: the severity changes, and shows as a setting
     assert '| `severity` | `"High"` | `"Medium"` | sentinel-yaml, arm |' in run("--format", "markdown").stdout
+
+
+def test_the_comment_carries_the_diagnostics_of_the_rules_in_the_diff_as_docs_deploy_md_says(repo: Path) -> None:
+    """An added rule's warnings are in the report (for the reviewer) and on stderr (for the log);
+    nothing of stderr is needed to read the comment, and stdout holds only the report."""
+    edit(repo)
+    result = run("--format", "markdown")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("rules/federated-signin.yml")]
+    assert warnings, result.stderr
+    added = result.stdout.split("**Added**")[1].split("</details>")[0]
+    assert all(line in added for line in warnings)
+    assert result.stdout.startswith("### entra-sigma diff:") and "error(s) in" not in result.stdout
+    doc = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "so a reviewer sees a new rule's warnings" in doc and "so only the report goes into the comment" not in doc
