@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, Optional
@@ -100,17 +100,77 @@ def endpoint_or_exit(api: str, option: str | None):
         raise usage_error(str(error)) from None
 
 
-def fail(message: str) -> typer.Exit:
+def fail(message: str, details: tuple[str, ...] = ()) -> typer.Exit:
+    """An error that is not the user's typing: the message, then each detail on a line of its own."""
     from ...console import one_line
     from .redaction import redact
 
     typer.echo(one_line(f"entra-sigma: error: {redact(message)}"), err=True)
+    for line in details:
+        typer.echo(one_line(f"  {redact(line)}"), err=True)
     return typer.Exit(1)
+
+
+class Failures:
+    """What stopped a deploy before its plan: with --format json, a JSON document is printed all
+    the same (the plan's shape, with no changes and these `errors`), so a program always gets one."""
+
+    def __init__(self, fmt: ReportFormat, target: str, prune: bool) -> None:
+        self.json, self.target, self.prune = fmt is ReportFormat.json, target, prune
+        self.scope = ""
+        self.errors: list[dict] = []
+
+    def add(self, code: str, message: str, details: tuple[str, ...] = (), **more) -> None:
+        self.errors.append({"code": code, "id": None, "message": message, **({"details": list(details)} if details else {}), **more})
+
+    def usage(self, message: str) -> typer.Exit:
+        from ...cli import usage_error
+
+        self.add("usage", message)
+        return usage_error(message)
+
+    def request(self, message: str, failure) -> typer.Exit:
+        self.add(E_UNREADABLE, f"{message}: {failure.describe()}", failure.details)
+        return fail(f"{message}: {failure.describe()}", failure.details)
+
+    def print(self) -> None:
+        """The JSON document, unless one was printed already or none was asked for."""
+        if self.json:
+            from .report import render_failure
+
+            if not self.errors:
+                self.add("usage", "the command was refused: see standard error")
+            sys.stdout.write(render_failure(self.target, self.scope, self.prune, self.errors))
+            self.json = False
+
+
+def refused_token(failure, api: str, endpoint):
+    """A 401 to a token given in the environment: say which variable held it, and what may be wrong."""
+    from .credentials import TOKEN_VARIABLES
+
+    variable = TOKEN_VARIABLES[api]
+    if failure.status == 401 and (os.environ.get(variable) or "").strip():
+        failure.details += (f"the token in {variable} was refused: it may have expired, or be for another API "
+                            f"(it must be for {endpoint.scope})",)
+    return failure
+
+
+E_UNREADABLE = "E605"  # the deployed rules could not be read (sign-in, network, permission): nothing planned
 
 
 def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make_target: Callable) -> None:
     """`kind`: the target class (its platform, output format and file reader); `make_target(client)` builds one."""
-    from ...cli import DiagnosticFormat, make_compiler, report, usage_error, user_errors
+    failures = Failures(common.fmt, kind.platform, common.prune)
+    try:
+        _run_deploy(common, api, endpoint_option, kind, make_target, failures)
+    except typer.Exit as stop:
+        if stop.exit_code:
+            failures.print()
+        raise
+
+
+def _run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make_target: Callable, failures: Failures) -> None:
+    from ...cli import DiagnosticFormat, make_compiler, report, user_errors
     from ...console import one_line
     from .apply import apply_plan
     from .credentials import credential_for
@@ -120,25 +180,33 @@ def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make
     from .report import RENDERERS
 
     if common.detailed_exitcode and common.apply:
-        raise usage_error("--detailed-exitcode is for plans; drop it or --apply")
-    endpoint = endpoint_or_exit(api, endpoint_option)
+        raise failures.usage("--detailed-exitcode is for plans; drop it or --apply")
+    try:
+        endpoint = resolve(api, endpoint_option, os.environ)
+    except EndpointError as error:
+        raise failures.usage(str(error)) from None
     compiler = make_compiler(common.table_schema, common.templates)
     with user_errors():
         desired = desired_rules(lambda: compiler, common.rules, kind.platform, kind.output_format, kind.desired)
     report(desired.diagnostics, desired.files, DiagnosticFormat.text)
     if desired.files == 0:  # a wrong path must not plan the deletion of every rule
-        raise usage_error(f"no rule files in {', '.join(str(p) for p in common.rules)}: nothing to deploy")
+        raise failures.usage(f"no rule files in {', '.join(str(p) for p in common.rules)}: nothing to deploy")
     if not desired.ok:
+        for d in desired.diagnostics:
+            if d.severity == "error":
+                failures.add(d.code, d.message, location=asdict(d.location), rule=d.rule)
         typer.echo(f"nothing sent to {kind.platform}: fix the errors above", err=True)
         raise typer.Exit(1)
     with debug_logging():
         client = ApiClient(endpoint, credential_for(api, os.environ), common.settings, arm=api == "arm")
         try:
             target = make_target(client)
+            failures.scope = target.describe()
             try:
                 deployed = target.list()
             except RequestFailed as failure:
-                raise fail(f"cannot read the rules deployed to {target.describe()}: {failure.describe()}") from None
+                raise failures.request(f"cannot read the rules deployed to {target.describe()}",
+                                       refused_token(failure, api, endpoint)) from None
             plan = make_plan(kind.platform, target.describe(), desired, deployed,
                              prune=common.prune, keep_drifted=common.keep_drifted)
             if common.apply:
@@ -149,6 +217,7 @@ def run_deploy(common: Common, api: str, endpoint_option: str | None, kind, make
         finally:
             client.close()
     sys.stdout.write(RENDERERS[common.fmt.value](plan))
+    failures.json = False  # the plan's own document is out
     for change in plan.errors:
         code, message = change.error
         typer.echo(one_line(f"error {code}: {change.title} [{change.id}]: {message}"), err=True)
@@ -184,7 +253,10 @@ def deploy_sentinel(
 
     problems = check_scope(subscription, resource_group, workspace)
     if problems:
-        raise usage_error("; ".join(problems))
+        failures = Failures(fmt, "sentinel", prune)
+        stop = failures.usage("; ".join(problems))
+        failures.print()
+        raise stop
     common = Common(rules, apply, prune, keep_drifted, fmt, detailed_exitcode, table_schema, templates,
                     settings_from(concurrency, retries, max_wait, timeout))
     run_deploy(common, "arm", arm_endpoint, SentinelTarget,

@@ -197,4 +197,15 @@ def render_json(plan: Plan) -> str:
     return json_for_console(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
+def render_failure(target: str, scope: str, prune: bool, errors: list[dict]) -> str:
+    """The JSON document of a deploy that stopped before its plan: no changes, and why."""
+    document = {
+        "target": target, "scope": scope, "applied": False, "prune": prune, "changes_pending": False,
+        "summary": {**{action: 0 for action in ORDER}, "others": 0},
+        "changes": [],
+        "errors": errors,
+    }
+    return json_for_console(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
+
+
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -20,7 +20,8 @@ from azure.core.pipeline import policies
 from azure.core.pipeline.transport import RequestsTransport
 
 from .endpoints import Endpoint
-from .pipeline import BoundedRetryPolicy, HttpSettings, RequestFailed, first_line
+from .credentials import SignInFailed
+from .pipeline import BoundedRetryPolicy, HttpSettings, RequestFailed, first_line, no_answer_reason, sign_in_failed
 
 GETSCHEMA_COLUMNS = ("ColumnName", "ColumnOrdinal", "DataType", "ColumnType")
 MISSING_TABLE = ("Failed to resolve table", "SEM0100")
@@ -59,6 +60,8 @@ def pull(client, endpoint: Endpoint, workspace_id: str, tables: list[str]) -> Pu
     for table in tables:
         try:
             answer = client.query_workspace(workspace_id, f"{table} | getschema", timespan=None, **options)
+        except SignInFailed as error:  # no credential worked: what each said, in short lines
+            raise sign_in_failed("POST", url, error) from None
         except HttpResponseError as error:
             text = _response_text(error)
             if error.status_code == 400 and any(mark in text for mark in MISSING_TABLE):
@@ -66,7 +69,7 @@ def pull(client, endpoint: Endpoint, workspace_id: str, tables: list[str]) -> Pu
                 continue
             raise RequestFailed("POST", url, error.status_code, _error_code(error), first_line(error.message)) from None
         except AzureError as error:
-            raise RequestFailed("POST", url, None, type(error).__name__, first_line(error.message)) from None
+            raise RequestFailed("POST", url, None, None, f"{no_answer_reason(error)} ({first_line(error.message)})") from None
         if not getattr(answer, "tables", None):
             raise RequestFailed("POST", url, 200, "PartialResult", f"'{table} | getschema' returned no table")
         try:
