@@ -46,6 +46,15 @@ Known = dict[str, tuple[str, int, int, int]]
 TRUST_AFTER_NS = 2_000_000_000  # a stat taken this soon after the file changed is not trusted (racy-git rule)
 
 
+def umask_mode(base: int = 0o666) -> int:
+    """The mode a plain `open()` (base 0o666) or `mkdir` (base 0o777) gives under the process's
+    umask. `mkstemp` and `mkdtemp` make files 0600 and folders 0700 whatever the umask; what
+    they make for the user to keep is set to this instead."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return base & ~umask
+
+
 def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = None, known: Known | None = None) -> None:
     """Write `files` (relative posix path → text) as the whole content of `out`; `stats`, if
     given, counts the files linked and written; `known`, if given, is what the previous call
@@ -60,6 +69,7 @@ def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        os.chmod(staging, umask_mode(0o777))  # it becomes the output folder: as `mkdir` would make it
     except OSError as error:
         raise OutputError(f"cannot write {out}: {error.strerror or error}") from error
     previous = None

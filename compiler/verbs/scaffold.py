@@ -107,9 +107,9 @@ def listing(paths: list[str]) -> str:
 
 def current_file_mode() -> int:
     """The mode a plain `open()` would give a new file (0644 under the usual umask)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
+    from ..write import umask_mode
+
+    return umask_mode()
 
 
 def write_file(target: Path, text: str, mode: int) -> None:

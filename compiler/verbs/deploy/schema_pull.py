@@ -96,13 +96,16 @@ def _error_code(error: HttpResponseError) -> str | None:
 
 def write_files(out: Path, files: dict[str, str]) -> list[Path]:
     """Each file written whole (a temporary file renamed over it); other files in `out` stay."""
+    from ...write import umask_mode
+
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, mode = [], umask_mode()
     for name, text in sorted(files.items()):
         handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=out)
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
                 stream.write(text)
+            os.chmod(temporary, mode)  # mkstemp's 0600 is for the temporary file, not for the file kept
             os.replace(temporary, out / name)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
