@@ -60,8 +60,10 @@ def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = 
     given, counts the files linked and written; `known`, if given, is what the previous call
     into `out` recorded, and is brought up to date."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        whose = " (it looks like setuptools' build folder, from `pip install .` or `python -m build`)" if \
+            out.is_dir() and ((out / "lib").is_dir() or any(out.glob("bdist.*"))) else ""
         raise OutputError(
-            f"{out} exists and was not written by entra-sigma; refusing to replace it (choose an empty or new folder)"
+            f"{out} exists and was not written by entra-sigma{whose}; refusing to replace it (choose an empty or new folder)"
         )
     blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
