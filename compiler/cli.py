@@ -504,17 +504,19 @@ def init(
 
     Writes rules/ with an example rule and its test cases, a GitHub Actions workflow, a
     pre-commit configuration, editor settings with the rule schemas, a .gitignore and a README.
-    Writes nothing if a file exists already, unless --force."""
+    In a repository that has some of these files, it adds ours to .gitignore, the pre-commit
+    configuration and the editor settings, and keeps the others as they are (--force overwrites
+    them)."""
     from .load.loader import display_path_for
-    from .verbs.scaffold import InitError, scaffold, write_scaffold
+    from .verbs.scaffold import InitError, report_lines, scaffold, write_scaffold
 
     try:
-        written = write_scaffold(folder, scaffold(with_pack).files, force)
+        done = write_scaffold(folder, scaffold(with_pack).files, force)
     except InitError as error:
         raise usage_error(str(error))
-    rules = sum(1 for path in written if path.startswith("rules/") and not path.endswith((".tests.yml", ".tests.yaml")))
     shown = display_path_for(folder)
-    typer.echo(f"wrote {len(written)} file(s) to {shown}, with {rules} rule(s) in {shown}/rules", err=True)
+    for line in report_lines(done, shown):
+        typer.echo(line, err=True)
     typer.echo(f"next: cd {shown} && entra-sigma validate rules && entra-sigma test rules", err=True)
 
 
