@@ -157,7 +157,7 @@ def user_inputs(table_schemas: list[Path] | None, templates: Path | None) -> lis
 
 def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
     """Print the diagnostics of `files` rule files read, in the format asked for."""
-    from .diagnostics import format_github, format_json, format_sarif, format_text, format_text_summary
+    from .diagnostics import error_summary, format_github, format_json, format_sarif, format_text, format_text_summary
 
     if fmt is DiagnosticFormat.json:
         sys.stderr.write(format_json(diagnostics))
@@ -167,10 +167,7 @@ def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, sum
         sys.stderr.write(format_github(diagnostics))
     else:
         sys.stderr.write((format_text_summary if summarise_warnings else format_text)(diagnostics))
-        errors = sum(1 for d in diagnostics if d.severity == "error")
-        if errors:
-            failed = len({d.location.path for d in diagnostics if d.severity == "error"})
-            sys.stderr.write(f"{errors} error(s) in {failed} of {files} file(s)\n")
+        sys.stderr.write(error_summary(diagnostics, files))
 
 
 @contextmanager
@@ -215,9 +212,12 @@ def validate(
     Checks the schema, the catalog, every target table and the deployment settings. What
     Defender cannot run is a warning."""
     from .build import build_outputs
+    from .verbs.ruletests.files import check_tests_files
 
     with user_errors():
-        outputs = build_outputs(make_compiler(table_schema, templates), paths)
+        compiler = make_compiler(table_schema, templates)
+        outputs = build_outputs(compiler, paths)
+    outputs.diagnostics += check_tests_files(paths, compiler.registry)  # the rules' test cases, as `test` reads them
     report(outputs.diagnostics, outputs.rules, fmt)
     ok = outputs.ok and not (strict and outputs.diagnostics)
     if fmt is DiagnosticFormat.text and ok:

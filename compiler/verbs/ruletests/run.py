@@ -19,6 +19,7 @@ from ...convert.query import output_name
 from ...diagnostics import Diagnostic, SourceLocation
 from ...load.loader import discover
 from .cases import Case, load_cases, tests_file_for
+from .files import orphans
 from .replay import LocalEngine, NotReplayed, Replayed
 
 PASSED, FAILED, NOT_REPLAYED = "passed", "failed", "not replayed"
@@ -91,6 +92,7 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
             engine = engine or LocalEngine(compiler.registry)
             report.results.append(replay_case(engine, compiler, target, case, defender_reasons.get(display)))
         diagnostics += coverage_warnings(cases, display)
+    diagnostics += orphans(paths)
     return TestRun(reports, diagnostics, build.files)
 
 
@@ -106,12 +108,12 @@ def tested_rule(compiled: list[CompiledRule], case: Case) -> tuple[CompiledRule 
         spellings = {s: _rule_name(i) for i in compiled for s in (i.rule.id, i.rule.title, i.rule.data.get("name")) if s}
         close = difflib.get_close_matches(case.rule, list(spellings), n=1, cutoff=0.6)
         guess = f"did you mean '{spellings[close[0]]}'? " if close else ""
-        return None, f"no rule '{case.rule}' is output from this file ({guess}rule: takes one of {_listing(names)})"
+        return None, f"no rule '{case.rule}' is output from this file ({guess}rule: takes one of {_listing(names, compiled)})"
     if len(compiled) == 1:
         return compiled[0], ""
     if not compiled:
         return None, "this file outputs no rule (its rules are only correlated by others)"
-    return None, f"the file outputs several rules: say which with 'rule:' (one of {_listing([_rule_name(i) for i in compiled])})"
+    return None, f"the file outputs several rules: say which with 'rule:' (one of {_listing([_rule_name(i) for i in compiled], compiled)})"
 
 
 def _rule_name(compiled: CompiledRule) -> str:
@@ -120,8 +122,10 @@ def _rule_name(compiled: CompiledRule) -> str:
     return name if isinstance(name, str) else compiled.rule.id
 
 
-def _listing(names: list[str]) -> str:
-    return ", ".join(f"'{name}'" for name in names)
+def _listing(names: list[str], compiled: list[CompiledRule] | None = None) -> str:
+    """The names a case may give, each with its rule's title when that is another spelling."""
+    titles = {_rule_name(item): item.rule.title for item in compiled or []}
+    return ", ".join(f"'{name}'" + (f" ({titles[name]!r})" if titles.get(name) not in (None, name) else "") for name in names)
 
 
 def replay_case(engine: LocalEngine, compiler: Compiler, compiled: CompiledRule, case: Case, defender_reason: str | None) -> CaseResult:
