@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
-from typer.core import TyperGroup
 
 from . import __version__
+from .cli_help import HELP_OPTIONS, HelpGroup, plain_arguments
 from .cli_params import plain, use_plain_params
 
 if TYPE_CHECKING:
@@ -32,12 +32,13 @@ FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 WATCH_INTERVAL = 0.5  # seconds between looks of `build --watch`
 
 
-class Verbs(TyperGroup):
+class Verbs(HelpGroup):
     """The verbs. `--debug true` is a flag given a value, not an unknown verb: say so."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         use_plain_params(self)  # no pydantic: see cli_params.py
+        plain_arguments(self)  # RULES..., not PATH <list[Path]>: see cli_help.py
 
     def get_help_option(self, ctx):
         option = super().get_help_option(ctx)
@@ -60,6 +61,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: flags without a `<bool>` type, paragraphs wrapped as sentences
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
 
 
@@ -80,7 +82,7 @@ class State:
 
 
 Paths = Annotated[list[Path], typer.Argument(
-    metavar="PATH", help="Rule files or folders (searched recursively for .yml/.yaml).", show_default=False,
+    metavar="RULES", help="Rule files or folders (searched recursively for .yml/.yaml).", show_default=False,
 )]
 FormatOption = Annotated[DiagnosticFormat, typer.Option("--format", help="How to print diagnostics.")]
 TableSchemas = Annotated[
@@ -380,7 +382,7 @@ def diff_command(
     )] = None,
     rules_dir: Annotated[Path, typer.Option("--rules", metavar="DIR", help="The folder of rules in the working tree.")] = Path("rules"),
     report_format: Annotated[str, typer.Option(
-        "--format", metavar="[text|markdown]", help="text, or markdown for a pull-request comment.",
+        "--format", metavar="<text|markdown>", help="text, or markdown for a pull-request comment.",
     )] = "text",
     all_formats: Annotated[bool, typer.Option("--all-formats", help="Show every changed output file, not only the KQL.")] = False,
     table_schema: TableSchemas = None,
@@ -449,7 +451,7 @@ def test_command(
 
 @app.command()
 def coverage(
-    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", help="Rule files or folders (default: rules).", show_default=False)] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="RULES", help="Rule files or folders (default: rules).", show_default=False)] = None,
     markdown: Annotated[Optional[Path], typer.Option("--markdown", metavar="FILE", help="Write the rule catalog page (Markdown) here; - for standard output.")] = None,
     navigator: Annotated[Optional[Path], typer.Option("--navigator", metavar="FILE", help="Write an ATT&CK Navigator layer (JSON) here; - for standard output.")] = None,
     svg: Annotated[Optional[Path], typer.Option("--svg", metavar="FILE", help="Write the beta field × rule grid (SVG) here (the page shows it); - for standard output.")] = None,

@@ -16,16 +16,20 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
+from ...cli_help import HelpGroup
 from .endpoints import EndpointError, resolve
 
 if TYPE_CHECKING:
     from .pipeline import HttpSettings
 
 deploy_app = typer.Typer(
-    help="Deploy the built rules: a plan of what would change, and with --apply the changes.",
+    cls=HelpGroup,
+    help="Deploy the built rules: a plan of what would change, and with --apply the changes. Signs in with "
+         "ENTRA_SIGMA_ARM_TOKEN (Sentinel) or ENTRA_SIGMA_GRAPH_TOKEN (Defender) when set, else with az login "
+         "or another Azure credential (docs/deploy.md#signing-in).",
     no_args_is_help=True,
 )
-schema_app = typer.Typer(help="Read your workspace's table schemas.", no_args_is_help=True)
+schema_app = typer.Typer(cls=HelpGroup, help="Read your workspace's table schemas.", no_args_is_help=True)
 
 
 class ReportFormat(str, Enum):
@@ -34,7 +38,7 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
-Rules = Annotated[list[Path], typer.Argument(help="Rule files or folders, as for build.")]
+Rules = Annotated[list[Path], typer.Argument(metavar="RULES", help="Rule files or folders, as for validate.", show_default=False)]
 Apply = Annotated[bool, typer.Option("--apply", help="Carry the plan out (without it, nothing is changed).")]
 Prune = Annotated[bool, typer.Option("--prune", help="Also delete rules entra-sigma deployed that are no longer in RULES.")]
 KeepDrifted = Annotated[bool, typer.Option(
@@ -45,13 +49,17 @@ DetailedExitcode = Annotated[bool, typer.Option(
     "--detailed-exitcode", help="Plan only: exit 0 when there is nothing to do, 2 when there are changes (1 on errors).",
 )]
 TableSchemas = Annotated[Optional[list[Path]], typer.Option(
-    "--table-schema", help="Your workspace's '<Table> | getschema' export, as for build; repeatable.",
+    "--table-schema", metavar="FILE", help="Your workspace's '<Table> | getschema' export, as for build; repeatable.",
 )]
-Templates = Annotated[Optional[Path], typer.Option("--templates", help="A folder of templates laid over the bundled ones, as for build.")]
-Concurrency = Annotated[int, typer.Option("--concurrency", min=1, max=32, help="Requests in flight at once.")]
-Retries = Annotated[int, typer.Option("--retries", min=0, max=20, help="Tries after the first, for throttled (429), failed (5xx) or lost requests.")]
-MaxWait = Annotated[float, typer.Option("--max-wait", min=0, help="Longest pause in seconds between two tries, whatever Retry-After asks.")]
-Timeout = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds to wait for an answer before a try counts as lost.")]
+Templates = Annotated[Optional[Path], typer.Option(
+    "--templates", metavar="DIR", help="A folder of templates laid over the bundled ones, as for build.")]
+Concurrency = Annotated[int, typer.Option("--concurrency", metavar="N", min=1, max=32, help="Requests in flight at once.")]
+Retries = Annotated[int, typer.Option(
+    "--retries", metavar="N", min=0, max=20, help="Tries after the first, for throttled (429), failed (5xx) or lost requests.")]
+MaxWait = Annotated[float, typer.Option(
+    "--max-wait", metavar="SECONDS", min=0, help="Longest pause in seconds between two tries, whatever Retry-After asks.")]
+Timeout = Annotated[float, typer.Option(
+    "--timeout", metavar="SECONDS", min=0.01, help="Seconds to wait for an answer before a try counts as lost.")]
 
 
 @dataclass
@@ -229,16 +237,17 @@ def _run_deploy(common: Common, api: str, endpoint_option: str | None, kind, mak
 @deploy_app.command("sentinel")
 def deploy_sentinel(
     rules: Rules,
-    subscription: Annotated[str, typer.Option("--subscription", help="The subscription id of the workspace.")],
-    resource_group: Annotated[str, typer.Option("--resource-group", help="The workspace's resource group.")],
-    workspace: Annotated[str, typer.Option("--workspace", help="The Log Analytics workspace Sentinel runs on (its name).")],
+    subscription: Annotated[str, typer.Option("--subscription", metavar="ID", help="The subscription id of the workspace.")],
+    resource_group: Annotated[str, typer.Option("--resource-group", metavar="NAME", help="The workspace's resource group.")],
+    workspace: Annotated[str, typer.Option(
+        "--workspace", metavar="NAME", help="The Log Analytics workspace Sentinel runs on (its name).")],
     apply: Apply = False,
     prune: Prune = False,
     keep_drifted: KeepDrifted = False,
     fmt: Format = ReportFormat.text,
     detailed_exitcode: DetailedExitcode = False,
     arm_endpoint: Annotated[Optional[str], typer.Option(
-        "--arm-endpoint", help="Azure Resource Manager for a sovereign cloud (default: ENTRA_SIGMA_ARM_ENDPOINT, else https://management.azure.com).",
+        "--arm-endpoint", metavar="URL", help="Azure Resource Manager for a sovereign cloud (default: ENTRA_SIGMA_ARM_ENDPOINT, else https://management.azure.com).",
     )] = None,
     table_schema: TableSchemas = None,
     templates: Templates = None,
@@ -247,7 +256,12 @@ def deploy_sentinel(
     max_wait: MaxWait = 60.0,
     timeout: Timeout = 60.0,
 ) -> None:
-    """Plan (or with --apply, make) the scheduled analytics rules of a Sentinel workspace match RULES."""
+    """Plan (or with --apply, make) the Sentinel workspace's analytics rules match RULES.
+
+    Signs in with the token in ENTRA_SIGMA_ARM_TOKEN when it is set; else with Azure's credentials, in
+    this order: a service principal in the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID,
+    AZURE_CLIENT_SECRET), workload identity (OIDC), a managed identity, the Azure CLI (az login). See
+    docs/deploy.md#signing-in."""
     from ...cli import usage_error
     from .sentinel import SentinelTarget, check_scope
 
@@ -272,7 +286,7 @@ def deploy_defender(
     fmt: Format = ReportFormat.text,
     detailed_exitcode: DetailedExitcode = False,
     graph_endpoint: Annotated[Optional[str], typer.Option(
-        "--graph-endpoint", help="Microsoft Graph for a sovereign cloud (default: ENTRA_SIGMA_GRAPH_ENDPOINT, else https://graph.microsoft.com).",
+        "--graph-endpoint", metavar="URL", help="Microsoft Graph for a sovereign cloud (default: ENTRA_SIGMA_GRAPH_ENDPOINT, else https://graph.microsoft.com).",
     )] = None,
     table_schema: TableSchemas = None,
     templates: Templates = None,
@@ -281,7 +295,12 @@ def deploy_defender(
     max_wait: MaxWait = 60.0,
     timeout: Timeout = 60.0,
 ) -> None:
-    """Plan (or with --apply, make) the tenant's Defender XDR custom detection rules match RULES."""
+    """Plan (or with --apply, make) the tenant's Defender XDR custom detections match RULES.
+
+    Signs in with the token in ENTRA_SIGMA_GRAPH_TOKEN when it is set; else with Azure's credentials, in
+    this order: a service principal in the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID,
+    AZURE_CLIENT_SECRET), workload identity (OIDC), a managed identity, the Azure CLI (az login). See
+    docs/deploy.md#signing-in."""
     from .defender import DefenderTarget
 
     common = Common(rules, apply, prune, keep_drifted, fmt, detailed_exitcode, table_schema, templates,
@@ -291,19 +310,23 @@ def deploy_defender(
 
 @schema_app.command("pull")
 def schema_pull(
-    workspace_id: Annotated[str, typer.Option("--workspace-id", help="The workspace's id (a GUID, 'Workspace ID' in the portal).")],
-    out: Annotated[Path, typer.Option("--out", help="Write <Table>.json here (other files in the folder stay).")],
+    workspace_id: Annotated[str, typer.Option("--workspace-id", metavar="GUID", help="The workspace's id (a GUID, 'Workspace ID' in the portal).")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Write <Table>.json here (other files in the folder stay).")],
     tables: Annotated[Optional[str], typer.Option(
-        "--tables", help="Comma-separated tables (default: every Sentinel sign-in table entra-sigma knows).",
+        "--tables", metavar="TABLES", help="Comma-separated tables (default: every Sentinel sign-in table entra-sigma knows).",
     )] = None,
     logs_endpoint: Annotated[Optional[str], typer.Option(
-        "--logs-endpoint", help="The Log Analytics query API for a sovereign cloud (default: ENTRA_SIGMA_LOGS_ENDPOINT, else https://api.loganalytics.io).",
+        "--logs-endpoint", metavar="URL", help="The Log Analytics query API for a sovereign cloud (default: ENTRA_SIGMA_LOGS_ENDPOINT, else https://api.loganalytics.io).",
     )] = None,
     retries: Retries = 5,
     max_wait: MaxWait = 60.0,
     timeout: Timeout = 60.0,
 ) -> None:
-    """Run '<Table> | getschema' in your workspace for each sign-in table and write files that --table-schema reads."""
+    """Write your workspace's sign-in table schemas, for --table-schema.
+
+    Runs '<Table> | getschema' in the workspace for each sign-in table. Signs in with the token in
+    ENTRA_SIGMA_LOGS_TOKEN when it is set; else with Azure's credentials (az login and the others
+    docs/deploy.md#signing-in lists)."""
     import difflib
 
     from ...cli import usage_error
