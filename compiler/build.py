@@ -27,7 +27,7 @@ from .render.formats import ALL_FORMATS, BY_NAME, OutputFormat, readback_problem
 from .render.renderer import Renderer
 from .render.settings import DeploymentPlanner
 from .validate.catalog import Catalog, default_catalog
-from .validate.schema import FAST_PATH_MINIMUM, validate_document
+from .validate.schema import FAST_PATH_MINIMUM, schema_problems
 
 
 @dataclass
@@ -65,11 +65,14 @@ class Compiler:
         broken: set[str] = set()  # ids and names of documents that failed: correlations say so
         fast = len(documents) >= FAST_PATH_MINIMUM
         for document in documents:
-            problems = validate_document(document, fast)
+            problems, settings_only = schema_problems(document, fast)
             rule = None
-            if not problems:
+            if not problems or settings_only:  # a typo in `sentinel:` hides no error of the detection
                 build = build_correlation if "correlation" in document.data else build_rule
-                rule, problems = build(document, self.catalog)
+                rule, more = build(document, self.catalog)
+                problems += more
+                if rule is not None and settings_only:
+                    rule = replace(rule, unplanned=True)
             diagnostics += problems
             if rule is not None:
                 rules.append(rule)
@@ -223,7 +226,7 @@ def build_outputs(
         if rule.id not in names:
             continue
         name = names[rule.id]
-        deployment, problems = planner.plan(rule, compiled.queries.get("sentinel"))
+        deployment, problems = planner.plan(rule, compiled.queries.get("sentinel")) if not rule.unplanned else (None, [])
         diagnostics += problems
         produced: dict[str, str] = {}
         skipped: dict[str, str] = {}

@@ -54,6 +54,7 @@ class Rule:
     document: RuleDocument = field(compare=False, repr=False)
     correlation: Any = None  # correlation.Correlation for a correlation rule
     standalone: bool = True  # False: only a building block of correlations (Sigma's `generate: false`)
+    unplanned: bool = False  # its deployment settings failed the schema: checked, but no deployable file
 
     @property
     def data(self) -> dict[str, Any]:
