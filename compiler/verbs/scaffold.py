@@ -144,7 +144,7 @@ def report_lines(done: Written, shown: str) -> list[str]:
 
     new = [*done.written, *done.overwritten]
     rules = sum(1 for path in new if path.startswith("rules/") and not path.endswith((".tests.yml", ".tests.yaml")))
-    lines = [f"wrote {len(new)} file(s) to {shown}, with {rules} new rule(s) in {shown}/rules"]
+    lines = [f"wrote {len(new)} file(s) to {shown}, with {rules} rule(s) in {shown}/rules"]
     lines += [f"overwrote {path} (--force)" for path in done.overwritten]
     lines += [f"added to {path}: {added}" for path, added in done.merged]
     if done.kept:
