@@ -26,7 +26,7 @@ $(NODE_DEPS): tools/kusto-check/package.json tools/kusto-check/package-lock.json
 	touch $@
 
 build: setup
-	$(BIN)/entra-sigma build rules --out build
+	$(BIN)/entra-sigma build rules --env prod --out build
 
 test: setup
 	$(BIN)/python -m pytest $(PARALLEL)

@@ -19,6 +19,7 @@ from .diagnostics import Diagnostic, SourceLocation
 
 if TYPE_CHECKING:
     from .load.loader import RuleDocument
+    from .project.environment import Environment
 
 
 @dataclass(frozen=True)
@@ -29,17 +30,28 @@ class DocumentKeys:
     display_path: str
     title: str | None
     keys: tuple[tuple[str, str, SourceLocation], ...]  # (key, value, where it is written)
+    # what an environment's filters match on: the logsource's keys, and whether it correlates
+    logsource: tuple[tuple[str, str], ...] = ()
+    correlation: bool = False
 
     @classmethod
     def of(cls, document: RuleDocument) -> "DocumentKeys":
         data = document.data if isinstance(document.data, dict) else {}
         keys = tuple((key, data[key], document.location(key)) for key in ("id", "title", "name") if isinstance(data.get(key), str))
-        return cls(document.display_path, document.title, keys)
+        logsource = data.get("logsource") if isinstance(data.get("logsource"), dict) else {}
+        written = tuple(sorted((str(k), v) for k, v in logsource.items() if isinstance(v, str)))
+        return cls(document.display_path, document.title, keys, written, "correlation" in data)
 
 
-def across_documents(documents: list[DocumentKeys]) -> list[Diagnostic]:
-    """Every check across rule documents (`Compiler.rules` runs this on the documents it read)."""
-    return duplicates_among(documents)
+def across_documents(documents: list[DocumentKeys], environment: Environment | None = None) -> list[Diagnostic]:
+    """Every check across rule documents (`Compiler.rules` runs this on the documents it read):
+    and with an environment, that its filters and overrides name rules that exist."""
+    found = duplicates_among(documents)
+    if environment is not None:
+        from .project.references import reference_problems
+
+        found += reference_problems(environment, documents)
+    return found
 
 
 def duplicates_among(documents: list[DocumentKeys]) -> list[Diagnostic]:
@@ -97,13 +109,17 @@ def settle_output_names(wanted: list[OutputName]) -> tuple[dict[str, str], list[
     return names, diagnostics
 
 
-def cross_file_diagnostics(documents: list[DocumentKeys], names: list[OutputName]) -> list[Diagnostic]:
+def cross_file_diagnostics(
+    documents: list[DocumentKeys], names: list[OutputName], environment: Environment | None = None,
+) -> list[Diagnostic]:
     """Every check that spans rule files, on the facts of each file: what the plain build's
     `Compiler.rules` and `build_outputs` find across files (the incremental build runs this)."""
-    return across_documents(documents) + settle_output_names(names)[1]
+    return across_documents(documents, environment) + settle_output_names(names)[1]
 
 
-def manifest_of(formats: tuple[str, ...], entries: list[dict]) -> dict:
-    """manifest.json: the formats built and, per rule in id order, its files (path → SHA-256) and
-    the formats it skipped, with why."""
-    return {"generator": "entra-sigma", "formats": list(formats), "rules": sorted(entries, key=lambda e: e["id"])}
+def manifest_of(formats: tuple[str, ...], entries: list[dict], environment: str | None = None) -> dict:
+    """manifest.json: the formats built (and the environment, when one was chosen) and, per rule
+    in id order, its files (path → SHA-256), the formats it skipped, with why, and the filters
+    that shaped its queries."""
+    manifest = {"generator": "entra-sigma", "formats": list(formats), "rules": sorted(entries, key=lambda e: e["id"])}
+    return {"generator": "entra-sigma", "environment": environment, **manifest} if environment else manifest

@@ -23,11 +23,13 @@ from .map.tables import Registry, bundled_registry
 from .model.correlation import build_correlation, rule_label
 from .model.correlation_bind import bind_correlations
 from .model.rule import Rule, build_rule
-from .render.formats import ALL_FORMATS, BY_NAME, OutputFormat, readback_problem, render_format
+from .project.apply import prepare
+from .project.environment import Environment
+from .render.formats import ALL_FORMATS, BY_NAME, OutputFormat, platforms_of, readback_problem, render_format
 from .render.renderer import Renderer
 from .render.settings import DeploymentPlanner
 from .validate.catalog import Catalog, default_catalog
-from .validate.schema import FAST_PATH_MINIMUM, schema_problems
+from .validate.schema import FAST_PATH_MINIMUM, rule_schema_problems
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Compiler:
     registry: Registry = field(default_factory=bundled_registry)
     catalog: Catalog = field(default_factory=default_catalog)
     templates: Path | None = None
+    environment: Environment | None = None  # entra-sigma.toml's: placeholders, filters, overrides
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.templates)
@@ -61,24 +64,26 @@ class Compiler:
     def rules(self, documents: list[RuleDocument]) -> tuple[list[Rule], list[Diagnostic]]:
         """Validate documents into rules; also refuse duplicate ids and titles across the set."""
         rules: list[Rule] = []
-        diagnostics: list[Diagnostic] = []
         broken: set[str] = set()  # ids and names of documents that failed: correlations say so
         fast = len(documents) >= FAST_PATH_MINIMUM
-        for document in documents:
-            problems, settings_only = schema_problems(document, fast)
+        prepared, diagnostics = prepare(documents, self.environment, self.catalog)
+        for original, document in zip(documents, prepared):
             rule = None
-            if not problems or settings_only:  # a typo in `sentinel:` hides no error of the detection
-                build = build_correlation if "correlation" in document.data else build_rule
-                rule, more = build(document, self.catalog)
-                problems += more
-                if rule is not None and settings_only:
-                    rule = replace(rule, unplanned=True)
-            diagnostics += problems
+            if document is not None:  # None: its placeholders could not be expanded (said already)
+                problems, settings_only = rule_schema_problems(document, fast)
+                if not problems or settings_only:  # a typo in `sentinel:` hides no error of the detection
+                    build = build_correlation if "correlation" in document.data else build_rule
+                    rule, more = build(document, self.catalog)
+                    problems += more
+                    if rule is not None and settings_only:
+                        rule = replace(rule, unplanned=True)
+                diagnostics += problems
             if rule is not None:
                 rules.append(rule)
-            elif isinstance(document.data, dict):
-                broken |= {str(document.data[k]).lower() for k in ("id", "name") if isinstance(document.data.get(k), str)}
-        diagnostics += across_documents([DocumentKeys.of(d) for d in documents])  # duplicate ids, titles, names
+            elif isinstance(original.data, dict):
+                broken |= {str(original.data[k]).lower() for k in ("id", "name") if isinstance(original.data.get(k), str)}
+        # duplicate ids, titles, names; the rules an environment names
+        diagnostics += across_documents([DocumentKeys.of(d) for d in documents], self.environment)
         rules, problems = bind_correlations(rules, self.catalog, frozenset(broken))
         diagnostics += problems
         return [r for r in rules if r.correlation is None or r.correlation.rules], diagnostics
@@ -213,7 +218,7 @@ def build_outputs(
     warning (Defender lacks many Sentinel columns); rule errors stay errors. `result`: the
     rules already compiled for both platforms (names are still taken relative to `paths`)."""
     if result is None:
-        result = compiler.compile_paths(paths, ("sentinel", "defender"))
+        result = compiler.compile_paths(paths, platforms_of(formats))
     diagnostics = [d for d in result.diagnostics if d.target != "defender"]
     defender_problems = [replace(d, severity="warning") for d in result.diagnostics if d.target == "defender"]
     planner = DeploymentPlanner()
@@ -259,6 +264,8 @@ def build_outputs(
         entries.append({
             "id": rule.id, "title": rule.title, "source": rule.source,
             "files": dict(sorted(produced.items())), "skipped": dict(sorted(skipped.items())),
+            **({"filters": list(rule.shaped_by)} if rule.shaped_by else {}),
         })
     diagnostics += defender_problems
-    return OutputSet(files, manifest_of(formats, entries), diagnostics, result.files)
+    environment = compiler.environment.name if compiler.environment is not None else None
+    return OutputSet(files, manifest_of(formats, entries, environment), diagnostics, result.files)

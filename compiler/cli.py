@@ -12,21 +12,37 @@ import json
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from . import __version__
 from .cli_help import HELP_OPTIONS, HelpGroup, plain_arguments
+from .cli_common import (  # noqa: F401 - State is read by tests and by deploy's --debug
+    AllEnvs,
+    Config,
+    DiagnosticFormat,
+    Envs,
+    FormatOption,
+    Jobs,
+    Paths,
+    State,
+    Strict,
+    TableSchemas,
+    Templates,
+    choose_environments,
+    compiler_factory,
+    environment_files,
+    make_compiler,
+    prefixed,
+    report,
+    usage_error,
+    user_errors,
+)
 from .cli_params import plain, use_plain_params
-
-if TYPE_CHECKING:
-    from .build import Compiler
-    from .diagnostics import Diagnostic
 
 FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 WATCH_INTERVAL = 0.5  # seconds between looks of `build --watch`
@@ -65,124 +81,36 @@ app = typer.Typer(
 )
 
 
-class DiagnosticFormat(str, Enum):
-    text = "text"
-    json = "json"
-    sarif = "sarif"
-    github = "github"
-
-
 class Target(str, Enum):
     sentinel = "sentinel"
     defender = "defender"
 
 
-class State:
-    debug = False
-
-
-Paths = Annotated[list[Path], typer.Argument(
-    metavar="RULES", help="Rule files or folders (searched recursively for .yml/.yaml).", show_default=False,
-)]
-FormatOption = Annotated[DiagnosticFormat, typer.Option("--format", help="How to print diagnostics.")]
-TableSchemas = Annotated[
-    Optional[list[Path]],
-    typer.Option("--table-schema", metavar="FILE", help="Your workspace's '<Table> | getschema' export (JSON or CSV), named <Table>.json; repeatable."),
-]
-Templates = Annotated[Optional[Path], typer.Option("--templates", metavar="DIR", help="A folder of templates laid over the bundled ones.")]
-Strict = Annotated[bool, typer.Option(
-    "--strict", help="Treat warnings (a table left out, a field never filled, a skipped format) as errors.",
-)]
-Jobs = Annotated[Optional[int], typer.Option(
-    "--jobs", min=1, metavar="N", help="Processes to compile with. Default: one per core once there are hundreds of rules.",
-)]
-
-
-def usage_error(message: str) -> typer.Exit:
-    from .console import one_line
-
-    typer.echo(one_line(f"entra-sigma: error: {message}"), err=True)
-    return typer.Exit(2)
-
-
-def make_compiler(table_schemas: list[Path] | None, templates: Path | None) -> Compiler:
-    return compiler_factory(table_schemas, templates)()
-
-
-def compiler_factory(table_schemas: list[Path] | None, templates: Path | None) -> Callable[[], Compiler]:
-    """Check the user's table schemas and templates now (a mistake there is a usage error), and
-    make the compiler when first asked: a build served whole from the cache never imports the
-    pipeline (pySigma, jsonschema, Jinja: a quarter of a second)."""
-    from .map.tables import bundled_registry
-
-    registry = bundled_registry()
-    if table_schemas:
-        try:
-            registry = registry.with_workspace_schemas(table_schemas)
-        except (OSError, ValueError) as error:
-            raise usage_error(str(error))
-    if templates is not None and not templates.is_dir():
-        raise usage_error(f"--templates {templates}: not a folder")
-    made: list[Compiler] = []
-
-    def make() -> Compiler:
-        if not made:
-            from .build import Compiler
-
-            made.append(Compiler(registry=registry, templates=templates))
-        return made[0]
-
-    return make
-
-
-def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None):
+def open_cache(folder: Path | None, verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None,
+               environment=None):
     """The build cache, keyed on everything besides the rule files that the output depends on."""
     if folder is None:
         return None
     from .verbs.incremental.cache import Cache
 
-    return Cache(folder, cache_context(verb, paths, table_schemas, templates))
+    return Cache(folder, cache_context(verb, paths, table_schemas, templates, environment))
 
 
-def cache_context(verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None) -> str:
-    """What a cache entry's key holds besides its file: the verb, its arguments, the code and data."""
+def cache_context(verb: str, paths: list[Path], table_schemas: list[Path] | None, templates: Path | None, environment=None) -> str:
+    """What a cache entry's key holds besides its file: the verb, its arguments, the
+    environment, the code and data."""
     from .verbs.incremental.cache import context_key
 
-    options = {"verb": verb, "paths": [(p.as_posix(), p.resolve().as_posix()) for p in paths]}
-    return context_key(options, user_inputs(table_schemas, templates))
+    options = {"verb": verb, "paths": [(p.as_posix(), p.resolve().as_posix()) for p in paths],
+               "environment": environment.name if environment is not None else None}
+    return context_key(options, user_inputs(table_schemas, templates, environment))
 
 
-def user_inputs(table_schemas: list[Path] | None, templates: Path | None) -> list[Path]:
-    """The user's own files an output depends on besides the rules: --table-schema files, --templates."""
-    return [*(table_schemas or []), *([templates] if templates else [])]
-
-
-def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
-    """Print the diagnostics of `files` rule files read, in the format asked for."""
-    from .diagnostics import error_summary, format_github, format_json, format_sarif, format_text, format_text_summary
-
-    if fmt is DiagnosticFormat.json:
-        sys.stderr.write(format_json(diagnostics))
-    elif fmt is DiagnosticFormat.sarif:
-        sys.stderr.write(format_sarif(diagnostics, __version__))
-    elif fmt is DiagnosticFormat.github:
-        sys.stderr.write(format_github(diagnostics))
-    else:
-        sys.stderr.write((format_text_summary if summarise_warnings else format_text)(diagnostics))
-        sys.stderr.write(error_summary(diagnostics, files))
-
-
-@contextmanager
-def user_errors():
-    """Problems in the user's own inputs (templates, workspace schemas) are usage errors."""
-    try:
-        yield
-    except Exception as error:
-        from .render.renderer import TemplateFailure  # imported already if a template was rendered
-
-        if isinstance(error, TemplateFailure):
-            raise usage_error(str(error))
-        raise
+def user_inputs(table_schemas: list[Path] | None, templates: Path | None, environment=None) -> list[Path]:
+    """The user's own files an output depends on besides the rules: --table-schema files,
+    --templates, and the environment's project file and filters."""
+    own = environment_files(environment) if environment is not None else []
+    return [*(table_schemas or []), *([templates] if templates else []), *own]
 
 
 def print_version(value: bool) -> None:
@@ -208,23 +136,39 @@ def validate(
     table_schema: TableSchemas = None,
     templates: Templates = None,
     strict: Strict = False,
+    env: Envs = None,
+    all_envs: AllEnvs = False,
+    config: Config = None,
 ) -> None:
     """Check rules as `build` would, writing nothing.
 
     Checks the schema, the catalog, every target table and the deployment settings. What
-    Defender cannot run is a warning."""
+    Defender cannot run is a warning. With --env, in that environment (each one given)."""
     from .build import build_outputs
+    from .render.formats import formats_for
     from .verbs.ruletests.files import check_tests_files
 
-    with user_errors():
-        compiler = make_compiler(table_schema, templates)
-        outputs = build_outputs(compiler, paths)
-    outputs.diagnostics += check_tests_files(paths, compiler.registry)  # the rules' test cases, as `test` reads them
-    report(outputs.diagnostics, outputs.rules, fmt)
-    ok = outputs.ok and not (strict and outputs.diagnostics)
+    diagnostics, files = [], 0
+    environments = choose_environments(env, all_envs, config, fmt)
+    for environment in environments:
+        with user_errors():
+            compiler = make_compiler(table_schema, templates, environment)
+            outputs = build_outputs(compiler, paths, formats_for(environment.platforms))
+        diagnostics += outputs.diagnostics
+        files = max(files, outputs.rules)
+    diagnostics += check_tests_files(paths, compiler.registry)  # the rules' test cases, as `test` reads them
+    diagnostics = list(dict.fromkeys(diagnostics))  # a rule's own problem is the same in every environment
+    report(diagnostics, files, fmt)
+    ok = not any(d.severity == "error" for d in diagnostics) and not (strict and diagnostics)
     if fmt is DiagnosticFormat.text and ok:
-        typer.echo(f"{outputs.rules} rule file(s) OK", err=True)
+        typer.echo(f"{files} rule file(s) OK{in_environments(environments)}", err=True)
     raise typer.Exit(0 if ok else 1)
+
+
+def in_environments(environments) -> str:
+    """' in environment(s) a, b' for a verb's last line, when environments were chosen."""
+    names = [e.name for e in environments if e.name]
+    return f" in environment{'s' if len(names) > 1 else ''} {', '.join(names)}" if names else ""
 
 
 @app.command("compile")
@@ -237,22 +181,37 @@ def compile_command(
     templates: Templates = None,
     jobs: Jobs = None,
     strict: Strict = False,
+    env: Envs = None,
+    all_envs: AllEnvs = False,
+    config: Config = None,
 ) -> None:
     """Compile rules to KQL.
 
-    Prints the queries on standard output, or writes one file per rule with --out."""
+    Prints the queries on standard output, or writes one file per rule with --out. With
+    several environments, each one's queries follow a line naming it (with --out: a folder
+    per environment)."""
     from .load.loader import display_path_for
     from .verbs.incremental import rebuild as incremental
 
-    with user_errors():
-        compiler = compiler_factory(table_schema, templates)
-        queries = incremental.compile_queries(compiler, paths, target.value, named=out is not None, jobs=jobs, strict=strict)
-    report(queries.diagnostics, queries.rules, fmt)
-    ok = queries.ok and not (strict and queries.diagnostics)
+    environments = choose_environments(env, all_envs, config, fmt)
+    several = len(environments) > 1
+    texts, files, diagnostics, rules = [], {}, [], 0
+    for environment in environments:
+        with user_errors():
+            compiler = compiler_factory(table_schema, templates, environment)
+            queries = incremental.compile_queries(compiler, paths, target.value, named=out is not None, jobs=jobs,
+                                                  strict=strict, environment=environment)
+        diagnostics += queries.diagnostics
+        rules = max(rules, queries.rules)
+        texts += [f"// environment: {environment.name}"] if several and queries.texts else []
+        texts += queries.texts
+        files.update(prefixed(queries.files or {}, environment.name if several else None))
+    diagnostics = list(dict.fromkeys(diagnostics))
+    report(diagnostics, rules, fmt)
+    ok = not any(d.severity == "error" for d in diagnostics) and not (strict and diagnostics)
     if out is None:
-        sys.stdout.write("\n".join(queries.texts))
+        sys.stdout.write("\n".join(texts))
     else:
-        files = queries.files
         write_all_or_nothing(out, files, ok)
         typer.echo(f"wrote {len(files)} quer{'y' if len(files) == 1 else 'ies'} to {display_path_for(out)}", err=True)
     raise typer.Exit(0 if ok else 1)
@@ -295,42 +254,61 @@ def build(
     interval: Annotated[float, typer.Option(
         "--interval", metavar="SECONDS", min=0.05, help="With --watch: how often to look for changes.",
     )] = WATCH_INTERVAL,
+    env: Envs = None,
+    all_envs: AllEnvs = False,
+    config: Config = None,
 ) -> None:
     """Build every rule in every format, plus a manifest.
 
-    The formats: KQL, Sentinel YAML, ARM, Defender hunting query and custom detection. If any
-    rule has an error, nothing is written. With --watch, a rule with an error leaves the last
-    good output in place and the build goes on watching."""
+    The formats: KQL, Sentinel YAML, ARM, Defender hunting query and custom detection (an
+    environment without `defender = true` gets Sentinel's only). If any rule has an error,
+    nothing is written. With several environments, each one gets its own folder under --out.
+    With --watch, a rule with an error leaves the last good output in place and the build goes
+    on watching."""
     if not rules_dir.is_dir():
         raise usage_error(f"{rules_dir}: not a folder")
     if interval != WATCH_INTERVAL and not watch:
         raise usage_error("--interval is how often --watch looks for changes: add --watch, or leave --interval out")
+    choose = partial(choose_environments, env, all_envs, config, fmt)
+    environments = choose()
+    if watch and len(environments) > 1:
+        raise usage_error("--watch builds one environment: give one --env")
     once = partial(build_once, rules_dir, out, fmt, strict, jobs, verbose)
     if not watch:
-        compiler = compiler_factory(table_schema, templates)
-        once(compiler, open_cache(cache, "build", [rules_dir], table_schema, templates))
+        builds = [(e, compiler_factory(table_schema, templates, e), open_cache(cache, "build", [rules_dir], table_schema, templates, e))
+                  for e in environments]
+        once(builds)
         raise typer.Exit(0)
-    raise typer.Exit(watch_builds(once, rules_dir, out, table_schema, templates, cache, interval))
+    raise typer.Exit(watch_builds(once, choose, rules_dir, out, table_schema, templates, cache, interval))
 
 
-def build_once(rules_dir, out, fmt, strict, jobs, verbose, compiler, cache, known=None) -> bool:
-    """One build of `rules_dir` into `out`; False when a rule's errors left `out` as it was.
-    `known` (a watching build's record of what it wrote): errors do not exit, and the line
+def build_once(rules_dir, out, fmt, strict, jobs, verbose, builds, known=None) -> bool:
+    """One build of `rules_dir` into `out` per (environment, compiler, cache) of `builds` (with
+    several, each into a folder named after it); False when a rule's errors left `out` as it
+    was. `known` (a watching build's record of what it wrote): errors do not exit, and the line
     that ends each build says how many files were compiled and how long it took."""
     from .load.loader import display_path_for
+    from .render.formats import formats_for
     from .verbs.incremental import rebuild as incremental
 
     watching, started = known is not None, time.perf_counter()
-    with user_errors():
-        outputs = incremental.build(compiler, [rules_dir], cache=cache, jobs=jobs)
-    files = dict(outputs.files)
-    files["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
-    report(outputs.diagnostics, outputs.rules, fmt, summarise_warnings=not verbose)
-    if not write_all_or_nothing(out, files, outputs.ok and not (strict and outputs.diagnostics), exit_on_errors=not watching, known=known):
+    files, diagnostics, rules, ok, compiled = {}, [], 0, True, 0
+    for environment, compiler, cache in builds:
+        with user_errors():
+            outputs = incremental.build(compiler, [rules_dir], formats_for(environment.platforms), cache=cache, jobs=jobs,
+                                        environment=environment)
+        built = dict(outputs.files)
+        built["manifest.json"] = json.dumps(outputs.manifest, indent=2, ensure_ascii=False) + "\n"
+        files.update(prefixed(built, environment.name if len(builds) > 1 else None))
+        diagnostics += outputs.diagnostics
+        rules = max(rules, outputs.rules)
+        ok = ok and outputs.ok and not (strict and outputs.diagnostics)
+        compiled += outputs.stats.get("files", outputs.rules) - outputs.stats.get("cached", 0)
+    report(list(dict.fromkeys(diagnostics)), rules, fmt, summarise_warnings=not verbose)
+    if not write_all_or_nothing(out, files, ok, exit_on_errors=not watching, known=known):
         return False
-    done = f"built {outputs.rules} rule file(s) into {len(files)} file(s) in {display_path_for(out)}"
+    done = f"built {rules} rule file(s){in_environments([e for e, _, _ in builds])} into {len(files)} file(s) in {display_path_for(out)}"
     if watching:
-        compiled = outputs.stats.get("files", outputs.rules) - outputs.stats.get("cached", 0)
         done += f" ({compiled} compiled, {time.perf_counter() - started:.2f} s)"
     typer.echo(done, err=True)
     return True
@@ -340,26 +318,33 @@ def stop_watching(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def watch_builds(once, rules_dir: Path, out: Path, table_schema, templates, cache_dir, interval: float) -> int:
+def watch_builds(once, choose, rules_dir: Path, out: Path, table_schema, templates, cache_dir, interval: float) -> int:
     """`build --watch`: the first build, then one per change, with the compiler and the last
-    build's per-file results kept in memory. A change to --templates or --table-schema files
-    makes a new compiler. Ctrl-C (or SIGTERM) ends it with 0."""
+    build's per-file results kept in memory. A change to --templates or --table-schema files,
+    or to the project file or a filter, makes a new compiler (and reads the environment
+    again). Ctrl-C (or SIGTERM) ends it with 0."""
     from .load.loader import display_path_for
     from .verbs.incremental.watch import MemoryCache, fingerprint, watch
 
-    user_files = user_inputs(table_schema, templates)
-    current: dict = {}
+    current: dict = {"environment": choose()[0]}
+
+    def user_files() -> list[Path]:
+        return user_inputs(table_schema, templates, current["environment"])
 
     def rebuild() -> None:
-        seen = fingerprint(user_files)
+        seen = fingerprint(user_files())
         try:
-            if current.get("seen") != seen:  # the first build, or the user's templates or schemas changed
+            if current.get("seen") != seen:  # the first build, or the user's templates, schemas or environment changed
                 from .verbs.incremental.cache import Cache
 
-                context = cache_context("build", [rules_dir], table_schema, templates)
+                if "seen" in current or "compiler" in current:
+                    current["environment"] = choose()[0]
+                environment = current["environment"]
+                context = cache_context("build", [rules_dir], table_schema, templates, environment)
                 disk = Cache(cache_dir, context) if cache_dir is not None else None
-                current.update(seen=seen, compiler=compiler_factory(table_schema, templates), cache=MemoryCache(context, disk))
-            once(current["compiler"], current["cache"], known=current.setdefault("known", {}))
+                current.update(seen=fingerprint(user_files()), compiler=compiler_factory(table_schema, templates, environment),
+                               cache=MemoryCache(context, disk))
+            once([(current["environment"], current["compiler"], current["cache"])], known=current.setdefault("known", {}))
             current["cache"].settle()
         except typer.Exit:
             current.pop("seen", None)  # a usage error was printed: set up again after the next change
@@ -367,7 +352,7 @@ def watch_builds(once, rules_dir: Path, out: Path, table_schema, templates, cach
 
     signal.signal(signal.SIGTERM, stop_watching)  # `kill`, `docker stop`: end as Ctrl-C does
     try:
-        watch(lambda: [rules_dir, *user_files], rebuild, ignore=[out, *([cache_dir] if cache_dir else [])], interval=interval)
+        watch(lambda: [rules_dir, *user_files()], rebuild, ignore=[out, *([cache_dir] if cache_dir else [])], interval=interval)
     except KeyboardInterrupt:
         typer.echo("stopped watching", err=True)
     return 0
@@ -387,22 +372,32 @@ def diff_command(
     all_formats: Annotated[bool, typer.Option("--all-formats", help="Show every changed output file, not only the KQL.")] = False,
     table_schema: TableSchemas = None,
     templates: Templates = None,
+    env: Envs = None,
+    all_envs: AllEnvs = False,
+    config: Config = None,
 ) -> None:
     """Show how the KQL changes since a git revision.
 
     Compares BASE_REV with the working tree, rule by rule: added, removed and changed rules, with a unified diff of the KQL (of every
-    output file with --all-formats)."""
+    output file with --all-formats). With --env, in that environment, its project file and filters as they were at
+    BASE_REV; with several, each change says which environments it reaches."""
     from .verbs.diff.compare import diff_rules
     from .verbs.diff.gitrev import DiffError
     from .verbs.diff.report import render_markdown, render_text
 
     if report_format not in ("text", "markdown"):
         raise usage_error(f"--format {report_format}: choose text or markdown")
-    compiler = make_compiler(table_schema, templates)
-    try:
-        result = diff_rules(compiler, rules_dir, base_rev, all_formats=all_formats)
-    except DiffError as error:
-        raise usage_error(str(error))
+    from .verbs.diff.environments import merge_diffs
+
+    environments = choose_environments(env, all_envs, config)
+    results = []
+    for environment in environments:
+        compiler = make_compiler(table_schema, templates, environment)
+        try:
+            results.append((environment.name, diff_rules(compiler, rules_dir, base_rev, all_formats=all_formats)))
+        except DiffError as error:
+            raise usage_error(str(error))
+    result = merge_diffs(results) if any(name for name, _ in results) else results[0][1]
     report(result.reported_diagnostics(), len(result.documents), DiagnosticFormat.text)
     sys.stdout.write(render_markdown(result) if report_format == "markdown" else render_text(result))
     raise typer.Exit(0 if result.ok else 1)
@@ -425,28 +420,38 @@ def test_command(
     table_schema: TableSchemas = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail when a rule has no test cases, or lacks a match or a no-match case.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passed cases too.")] = False,
+    env: Envs = None,
+    all_envs: AllEnvs = False,
+    config: Config = None,
 ) -> None:
     """Replay each rule's test cases through the KQL it ships.
 
     The cases (<rule>.tests.yml beside the rule) run on a local KQL engine; the report gives
-    passed, failed and not replayed cases per rule. Every failed and not-replayed case is also
-    a finding located in its tests file (json, sarif, github), and --format junit writes a
-    JUnit XML report."""
+    passed, failed and not replayed cases per rule. With --env, the queries of that
+    environment (of each one given, one report each); a tests file's placeholders take
+    precedence over the environment's. Every failed and not-replayed case is also a finding
+    located in its tests file (json, sarif, github), and --format junit writes a JUnit XML
+    report."""
     from .verbs.ruletests.report import render_text as render_tests
-    from .verbs.ruletests.results import RENDERERS, render_github
+    from .verbs.ruletests.results import RENDERERS, one_run, render_github
     from .verbs.ruletests.run import run_tests
 
-    run = run_tests(make_compiler(table_schema, None), paths)
+    environments = choose_environments(env, all_envs, config, DiagnosticFormat.__members__.get(fmt.value, DiagnosticFormat.text))
+    runs = [(environment, run_tests(make_compiler(table_schema, None, environment), paths)) for environment in environments]
+    diagnostics = list(dict.fromkeys(d for _, run in runs for d in run.diagnostics))
     if fmt is TestReportFormat.text:
-        report(run.diagnostics, run.files, DiagnosticFormat.text)
-    elif fmt is TestReportFormat.github:
-        sys.stderr.write(render_github(run))
+        report(diagnostics, max(run.files for _, run in runs), DiagnosticFormat.text)
     if fmt in (TestReportFormat.text, TestReportFormat.github):
-        sys.stdout.write(render_tests(run, verbose))
+        if fmt is TestReportFormat.github:
+            sys.stderr.write(render_github(one_run(runs, diagnostics)))
+        for environment, run in runs:
+            if environment.name:
+                sys.stdout.write(f"environment {environment.name}:\n")
+            sys.stdout.write(render_tests(run, verbose))
     else:
-        sys.stdout.write(RENDERERS[fmt.value](run, strict))
-    warned = strict and any(d.severity == "warning" for d in run.diagnostics)
-    raise typer.Exit(0 if run.ok and not warned else 1)
+        sys.stdout.write(RENDERERS[fmt.value](one_run(runs, diagnostics), strict))
+    warned = strict and any(d.severity == "warning" for d in diagnostics)
+    raise typer.Exit(0 if all(run.ok for _, run in runs) and not warned else 1)
 
 
 @app.command()
@@ -459,11 +464,15 @@ def coverage(
     fmt: FormatOption = DiagnosticFormat.text,
     table_schema: TableSchemas = None,
     templates: Templates = None,
+    env: Envs = None,
+    all_envs: AllEnvs = False,
+    config: Config = None,
 ) -> None:
     """Show what the rules cover.
 
     Beta fields, tables and ATT&CK techniques: prints a summary line, and on request writes a catalog page, a Navigator layer and an
-    SVG grid."""
+    SVG grid. With --env, the rules as that environment compiles them (its filters add fields); with several
+    environments, a summary line each and no files."""
     from .load.loader import display_path_for
     from .verbs.coverage.views import STANDARD_OUTPUT, collect, coverage_files, stale_files, write_files
 
@@ -473,15 +482,23 @@ def coverage(
         raise usage_error(f"{' and '.join(to_stdout)}: only one output can go to standard output ('-')")
     if to_stdout and check:
         raise usage_error(f"{to_stdout[0]} -: --check compares files, and standard output is not one")
-    compiler = make_compiler(table_schema, templates)
-    with user_errors():
-        result, diagnostics = collect(compiler, paths or [Path("rules")])
-        files = coverage_files(result, markdown, navigator, svg, templates)
+    environments = choose_environments(env, all_envs, config, fmt)
+    if len(environments) > 1 and (markdown or navigator or svg):
+        raise usage_error("--markdown, --navigator and --svg describe one environment: give one --env")
+    results, diagnostics = [], []
+    for environment in environments:
+        with user_errors():
+            result, problems = collect(make_compiler(table_schema, templates, environment), paths or [Path("rules")])
+            files = coverage_files(result, markdown, navigator, svg, templates)
+        results.append((environment, result))
+        diagnostics += problems
+    diagnostics = list(dict.fromkeys(diagnostics))
     report(diagnostics, result.files, fmt)
     if any(d.severity == "error" for d in diagnostics):
         typer.echo("nothing written: fix the errors above", err=True)
         raise typer.Exit(1)
-    typer.echo(result.summary(), err=bool(to_stdout))  # standard output holds the file asked for
+    for environment, result in results:  # standard output holds the file asked for
+        typer.echo(f"{environment.name}: " * (len(results) > 1) + result.summary(), err=bool(to_stdout))
     if check:
         stale = stale_files(files)
         for path in stale:
@@ -504,11 +521,11 @@ def init(
 ) -> None:
     """Set up a detection repository.
 
-    Writes rules/ with an example rule and its test cases, a GitHub Actions workflow, a
-    pre-commit configuration, editor settings with the rule schemas, a .gitignore and a README.
-    In a repository that has some of these files, it adds ours to .gitignore, the pre-commit
-    configuration and the editor settings, and keeps the others as they are (--force overwrites
-    them)."""
+    Writes rules/ with an example rule and its test cases, entra-sigma.toml with two example
+    environments, a GitHub Actions workflow, a pre-commit configuration, editor settings with
+    the schemas, a .gitignore and a README. In a repository that has some of these files, it
+    adds ours to .gitignore, the pre-commit configuration and the editor settings, and keeps
+    the others as they are (--force overwrites them)."""
     from .load.loader import display_path_for
     from .verbs.scaffold import InitError, report_lines, scaffold, write_scaffold
 
@@ -519,7 +536,7 @@ def init(
     shown = display_path_for(folder)
     for line in report_lines(done, shown):
         typer.echo(line, err=True)
-    typer.echo(f"next: cd {shown} && entra-sigma validate rules && entra-sigma test rules", err=True)
+    typer.echo(f"next: cd {shown} && entra-sigma validate rules --all-envs && entra-sigma test rules --all-envs", err=True)
 
 
 @app.command()

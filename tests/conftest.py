@@ -23,7 +23,7 @@ import typer.testing
 from entra_sigma.build import BuildResult, Compiler, OutputSet, build_outputs
 from entra_sigma.dev.kusto_language import KustoCheckUnavailable, KustoSession
 
-from .helpers import REPO, kusto_schema
+from .helpers import PACK, REPO, kusto_schema
 
 RULES = REPO / "rules"
 
@@ -64,6 +64,6 @@ class Bundled:
 
 @pytest.fixture(scope="session")
 def bundled() -> Bundled:
-    compiler = Compiler()
+    compiler = Compiler(environment=PACK)  # the pack's placeholders take the values of its example environment
     build = compiler.compile_paths([RULES], ("sentinel", "defender"))
     return Bundled(build, build_outputs(compiler, [RULES], result=build))

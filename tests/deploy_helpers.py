@@ -14,6 +14,8 @@ from tests.fake_azure import FakeAzure
 CASES = Path(__file__).parent / "cases" / "deploy"
 RULES = CASES / "rules"
 REPO_RULES = Path(__file__).parent.parent / "rules"
+# the bundled rules hold placeholders: deploy them in the example environment of this repository's entra-sigma.toml
+PACK_ENV = ["--config", Path(__file__).parent.parent / "entra-sigma.toml", "--env", "prod"]
 SUBSCRIPTION = "00000000-0000-4000-8000-000000000001"
 RESOURCE_GROUP = "rg-sentinel"
 WORKSPACE = "law-sentinel"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from entra_sigma.build import Compiler
+from entra_sigma.dev.pack import pack_environment
 from entra_sigma.dev.kusto_language import KustoSession
 from entra_sigma.diagnostics import Diagnostic
 from entra_sigma.load.loader import parse_yaml
@@ -40,6 +41,9 @@ detection:
     incomingTokenType: primaryRefreshToken
   condition: prt
 """
+
+PACK = pack_environment()  # this repository's entra-sigma.toml (init --with-pack's): the pack's placeholders' example values
+
 
 def platform_of(table: str) -> str:
     return REGISTRY.tables[table].platform

@@ -65,10 +65,12 @@ def test_rule_passes_kusto_language(path, build, verdicts):
 
 
 def test_rule_pack_page_lists_every_placeholder():
-    """docs/rule-pack.md tells users what to edit: every rule that ships a `# REPLACE`
-    placeholder is in its placeholder table, and nothing else is."""
+    """docs/rule-pack.md tells users which values to give: every placeholder a rule of the pack
+    holds is in its table with that rule, and nothing else is; no rule asks to be edited."""
     page = (REPO / "docs" / "rule-pack.md").read_text(encoding="utf-8")
-    section = page.split("## Placeholders to edit before deploying", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"\]\(\.\./rules/([\w/-]+\.yml)\)", section))
-    shipped = {p.relative_to(RULES_DIR).as_posix() for p in RULE_FILES if "# REPLACE" in p.read_text(encoding="utf-8")}
-    assert listed == shipped
+    section = page.split("## Placeholders: the values only you know", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `%([\w]+)%` \| \[[\w/-]+\]\(\.\./rules/([\w/-]+\.yml)\)", section, re.MULTILINE))
+    used = {(name, p.relative_to(RULES_DIR).as_posix()) for p in RULE_FILES
+            for name in re.findall(r"'%(\w+)%'", p.read_text(encoding="utf-8"))}
+    assert len(used) == 10 and listed == used
+    assert [p.name for p in RULES_DIR.rglob("*.yml") if "# REPLACE" in p.read_text(encoding="utf-8")] == []

@@ -14,9 +14,9 @@ from entra_sigma.verbs.incremental import rebuild as incremental
 from entra_sigma.verbs.incremental.cache import Cache, FileResult, context_key
 from entra_sigma.verbs.incremental.parallel import can_fork, map_chunks, workers_for
 
-from .helpers import REPO
+from .helpers import PACK, REPO
 
-COMPILER = Compiler()
+COMPILER = Compiler(environment=PACK)  # the bundled rules' placeholders take the example environment's values
 
 
 def snapshot(outputs) -> tuple:
@@ -26,11 +26,11 @@ def snapshot(outputs) -> tuple:
 
 
 def plain(folder: Path) -> tuple:
-    return snapshot(build_outputs(Compiler(), [folder]))
+    return snapshot(build_outputs(Compiler(environment=PACK), [folder]))
 
 
 def fast(folder: Path, cache: Cache | None = None, jobs: int | None = None):
-    outputs = incremental.build(lambda: COMPILER, [folder], cache=cache, jobs=jobs)
+    outputs = incremental.build(lambda: COMPILER, [folder], cache=cache, jobs=jobs, environment=PACK)
     return snapshot(outputs), outputs.stats
 
 
@@ -171,14 +171,14 @@ def test_a_check_added_across_files_is_made_by_the_incremental_build_too(tmp_pat
     assert fast(rules, cache)[1]["cached"] == 12
     real = across_files.across_documents
 
-    def with_a_new_check(documents):
+    def with_a_new_check(documents, environment=None):
         first: dict[str, str] = {}
         found = []
         for document in documents:
             for key, value, location in document.keys:
                 if key == "id" and first.setdefault(value[0], document.display_path) != document.display_path:
                     found.append(Diagnostic("W999", f"id starts like the id in {first[value[0]]}", location, document.title))
-        return real(documents) + found
+        return real(documents, environment) + found
 
     monkeypatch.setattr(across_files, "across_documents", with_a_new_check)
     monkeypatch.setattr(build, "across_documents", with_a_new_check)

@@ -14,7 +14,7 @@ from entra_sigma import __version__
 from entra_sigma.cli import app
 from typer.testing import CliRunner
 
-from .helpers import MISSPELT_RULE, PRT_RULE, REGISTRY
+from .helpers import MISSPELT_RULE, PRT_RULE, REGISTRY, REPO
 
 GOOD = """title: Legacy protocol sign-in
 id: 0e0a7f64-1c1e-4f3b-9a0e-6f1f6b1a2b3c
@@ -429,3 +429,16 @@ def test_build_summary_keeps_errors_in_full(gaps):
 def test_machine_formats_keep_every_warning(gaps):
     result = run("build", "rules", "--out", "build", "--format", "json")
     assert len(json.loads(result.stderr.split("\nbuilt ")[0])["diagnostics"]) == 5
+
+
+def test_no_module_imports_the_cli_but_the_console_script():
+    """`cli.py` imports the verbs; a verb module that imported it back would make a circle
+    (deploy did): what verbs share lives in `cli_common.py`."""
+    import ast
+
+    importers = []
+    for source in sorted((REPO / "compiler").rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module is not None and node.module.split(".")[-1] == "cli":
+                importers.append(source.relative_to(REPO).as_posix())
+    assert importers == ["compiler/entry.py"]

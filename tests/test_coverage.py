@@ -17,9 +17,9 @@ from entra_sigma.verbs.coverage.svg import render_svg
 from entra_sigma.verbs.coverage.views import Attack, collect, coverage_files, navigator_json, navigator_layer, render_markdown
 from typer.testing import CliRunner
 
-from .helpers import REPO
+from .helpers import PACK, REPO
 
-HINT = "run `.venv/bin/entra-sigma coverage rules --markdown docs/catalog.md --svg docs/coverage.svg`"
+HINT = "run `.venv/bin/entra-sigma coverage rules --env prod --markdown docs/catalog.md --svg docs/coverage.svg`"
 
 PASSWORD = """title: Wrong password | or expired
 id: 5b7e1c3a-0d2f-4e6a-9b8c-1a2b3c4d5e01
@@ -283,7 +283,7 @@ def test_command_writes_checks_and_reports(pack, tmp_path, monkeypatch):
         "4 with a Sentinel query, 3 with a Defender query\n"
     )
     assert "wrote docs/catalog.md" in result.stderr
-    expected = coverage_files(collect(Compiler(), [Path("rules")])[0], Path("docs/catalog.md"), Path("layer.json"), Path("docs/grid.svg"))
+    expected = coverage_files(collect(Compiler(environment=PACK), [Path("rules")])[0], Path("docs/catalog.md"), Path("layer.json"), Path("docs/grid.svg"))
     for path, text in expected.items():
         assert path.read_text(encoding="utf-8") == text
     assert "](grid.svg)" in Path("docs/catalog.md").read_text(encoding="utf-8")
@@ -311,7 +311,7 @@ def test_an_output_named_dash_goes_to_standard_output(pack, tmp_path, monkeypatc
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules"], "no file named '-'"
     view = {"--markdown": "markdown", "--navigator": "navigator", "--svg": "svg"}[option]
-    expected = coverage_files(collect(Compiler(), [Path("rules")])[0], **{view: Path("-")})
+    expected = coverage_files(collect(Compiler(environment=PACK), [Path("rules")])[0], **{view: Path("-")})
     assert result.stdout == expected[Path("-")]  # the file alone: the summary line goes to stderr
     assert result.stderr.startswith("4 rule(s), 1 of them correlation(s);") and "wrote" not in result.stderr
 
@@ -339,7 +339,7 @@ def test_dash_misuse_is_a_usage_error(pack, tmp_path, monkeypatch, args, message
 # -- the committed page ----------------------------------------------------------------------
 def test_committed_catalog_and_grid_are_current():
     page, image = REPO / "docs" / "catalog.md", REPO / "docs" / "coverage.svg"
-    coverage, diagnostics = collect(Compiler(), [REPO / "rules"])
+    coverage, diagnostics = collect(Compiler(environment=PACK), [REPO / "rules"])
     assert [d for d in diagnostics if d.severity == "error"] == [], diagnostics
     for path, text in coverage_files(coverage, markdown=page, svg=image).items():
         assert path.is_file(), f"{path.name} is missing: {HINT}"

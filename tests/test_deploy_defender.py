@@ -6,6 +6,7 @@ import json
 
 from tests.deploy_helpers import (  # noqa: F401 - fixtures
     ACCOUNT_LOCKED,
+    PACK_ENV,
     REPO_RULES,
     ROPC,
     RULES,
@@ -16,11 +17,11 @@ from tests.deploy_helpers import (  # noqa: F401 - fixtures
 
 
 def test_the_bundled_rules_deploy_and_then_plan_nothing(fake):
-    result = defender(fake, REPO_RULES, "--apply", "--concurrency", "8")
+    result = defender(fake, REPO_RULES, *PACK_ENV, "--apply", "--concurrency", "8")
     assert result.exit_code == 0, result.stdout
     assert len(fake.defender) >= 8
     assert "warning: field 'authenticationProtocol' has no column in EntraIdSignInEvents" in result.stderr
-    document = json.loads(defender(fake, REPO_RULES, "--format", "json", "--detailed-exitcode").stdout)
+    document = json.loads(defender(fake, REPO_RULES, *PACK_ENV, "--format", "json", "--detailed-exitcode").stdout)
     assert {c["action"] for c in document["changes"]} == {"unchanged", "skipped"}
     skipped = next(c for c in document["changes"] if c["action"] == "skipped")
     assert skipped["reason"]

@@ -9,6 +9,7 @@ from entra_sigma.verbs.deploy.marker import split_marker
 from tests.deploy_helpers import (  # noqa: F401 - fixtures
     ACCOUNT_LOCKED,
     DISABLED,
+    PACK_ENV,
     REPO_RULES,
     ROPC,
     RULES,
@@ -86,9 +87,9 @@ def test_a_second_apply_right_after_the_first_plans_and_sends_nothing(fake):
 
 def test_the_bundled_rules_deploy_and_then_plan_nothing(fake):
     """Every bundled rule passes the contract, and survives the service's rewriting (P1D → PT24H, nulls, ETags)."""
-    assert sentinel(fake, REPO_RULES, "--apply", "--concurrency", "8").exit_code == 0
+    assert sentinel(fake, REPO_RULES, *PACK_ENV, "--apply", "--concurrency", "8").exit_code == 0
     assert len(workspace_rules(fake)) >= 30
-    document = plan_json(sentinel(fake, REPO_RULES, "--format", "json", "--detailed-exitcode"))
+    document = plan_json(sentinel(fake, REPO_RULES, *PACK_ENV, "--format", "json", "--detailed-exitcode"))
     assert set(actions(document).values()) == {"unchanged"}
 
 

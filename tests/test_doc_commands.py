@@ -161,7 +161,7 @@ def test_the_pages_show_transcripts():
 @pytest.mark.parametrize("where, command, shown", TRANSCRIPT_PARAMS)
 def test_a_transcript_shows_what_the_command_prints(where, command, shown, tmp_path):
     """Run in a scratch folder that links the repository's folders, so `init` writes nowhere real."""
-    for name in ("rules", "tests", "docs", "schemas", "templates"):
+    for name in ("rules", "tests", "docs", "schemas", "templates", "entra-sigma.toml"):
         (tmp_path / name).symlink_to(REPO / name)
     argv = [str(VENV_BIN / "entra-sigma"), *shlex.split(command)[1:]]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}

@@ -20,7 +20,7 @@ from entra_sigma.paths import RULE_PACK_DIR, SCHEMAS_DIR
 from entra_sigma.verbs.scaffold import EXAMPLE_RULE, RENDERED, SCHEMAS, VERBATIM, scaffold
 from typer.testing import CliRunner
 
-from .helpers import VENV_BIN, command_env, git_init, shell
+from .helpers import REPO, VENV_BIN, command_env, git_init, shell
 
 RUNNER = CliRunner()
 COMMAND = typer.main.get_command(app)
@@ -71,11 +71,32 @@ def test_validate_and_strict_test_pass_in_the_new_repository(repo: Path, monkeyp
 
 def test_the_editor_settings_point_at_the_copied_schemas(repo: Path):
     settings = json.loads((repo / ".vscode/settings.json").read_text(encoding="utf-8"))["yaml.schemas"]
-    assert set(settings) == {f"./{path}" for path in SCHEMAS}
+    assert set(settings) == {f"./{path}" for path in SCHEMAS if path != "schemas/project.schema.json"}
     for target, source in SCHEMAS.items():
         assert (repo / target).read_text(encoding="utf-8") == (SCHEMAS_DIR / source).read_text(encoding="utf-8")
     assert "rules/**/*.yml" in settings["./schemas/rule.schema.json"]
     assert "rules/**/*.tests.yml" in settings["./schemas/rule-tests.schema.json"]
+    assert "filters/**/*.yml" in settings["./schemas/filter.schema.json"]
+    # TOML editors (taplo, Even Better TOML) read the schema the project file names on its first line
+    assert (repo / "entra-sigma.toml").read_text(encoding="utf-8").startswith("#:schema ./schemas/project.schema.json\n")
+
+
+def test_this_repository_s_project_file_is_the_one_init_with_pack_writes():
+    """The pack's placeholders have one list of example values: entra-sigma.toml here, which
+    `make build` and the tests use, is exactly what `init --with-pack` writes."""
+    assert (REPO / "entra-sigma.toml").read_text(encoding="utf-8") == scaffold(with_pack=True).files["entra-sigma.toml"]
+
+
+def test_the_project_file_lists_every_placeholder_of_the_pack_and_no_other():
+    import re
+    import tomllib
+
+    used = {name for path in RULE_PACK_DIR.rglob("*.yml") if not path.name.endswith(".tests.yml")
+            for name in re.findall(r"'%([^%]+)%'", path.read_text(encoding="utf-8"))}
+    project = tomllib.loads(scaffold(with_pack=True).files["entra-sigma.toml"])
+    assert len(used) == 10
+    assert set(project["defaults"]["placeholders"]) == used
+    assert tomllib.loads(scaffold(with_pack=False).files["entra-sigma.toml"])["defaults"]["placeholders"] == {}
 
 
 def test_init_in_a_repository_keeps_its_files_and_says_so(tmp_path: Path):
@@ -116,7 +137,8 @@ def test_init_merges_gitignore_lines_pre_commit_repos_and_editor_settings(tmp_pa
         "trailing-whitespace", "entra-sigma-validate", "entra-sigma-test"]
     settings = json.loads((tmp_path / ".vscode" / "settings.json").read_text(encoding="utf-8"))
     assert settings["editor.tabSize"] == 2 and settings["glspc.server.command"] == "entra-sigma"
-    assert set(settings["yaml.schemas"]) == {"x.json", *(f"./{path}" for path in SCHEMAS)}
+    ours = json.loads(scaffold().files[".vscode/settings.json"])["yaml.schemas"]
+    assert set(settings["yaml.schemas"]) == {"x.json", *ours}
     recommended = json.loads((tmp_path / ".vscode" / "extensions.json").read_text(encoding="utf-8"))["recommendations"]
     assert recommended == ["ms-python.python", "redhat.vscode-yaml", "zsol.vscode-glspc"]
     again = init(str(tmp_path))  # a second run adds nothing, and says every file is kept
@@ -175,10 +197,16 @@ def test_with_pack_copies_the_bundled_rules_and_they_validate(tmp_path: Path, mo
     for relative in pack:
         assert (tmp_path / "rules" / relative).read_bytes() == (RULE_PACK_DIR / relative).read_bytes(), relative
     monkeypatch.chdir(tmp_path)
-    validate = RUNNER.invoke(app, ["validate", "rules"])
+    validate = RUNNER.invoke(app, ["validate", "rules", "--all-envs"])
     assert validate.exit_code == 0, validate.output
     rules = sum(1 for name in pack if not name.endswith(".tests.yml")) + 1
-    assert validate.output.endswith(f"{rules} rule file(s) OK\n")
+    assert validate.output.endswith(f"{rules} rule file(s) OK in environments dev, prod\n")
+    # without an environment the pack's placeholders have no value, and the error says how to give them one
+    bare = RUNNER.invoke(app, ["validate", "rules/tokens/remote-desktop-token-external-network.yml"])
+    assert bare.exit_code == 1
+    assert ("error: placeholder '%corporate_egress%' has no value: no environment is chosen in rule "
+            "'Remote desktop sign-in with Entra ID credentials from outside the corporate network' "
+            "(choose an environment with --env: entra-sigma.toml defines dev, prod)") in bare.output
 
 
 # -- the GitHub workflow ----------------------------------------------------------------------
@@ -277,7 +305,9 @@ def test_the_check_jobs_steps_pass_when_run_in_a_shell(repo: Path, tmp_path: Pat
     for name in ("Validate", "Test", "Build"):
         result = shell(step_script(repo, "check", name), repo, env)
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
-    assert (repo / "build" / "manifest.json").is_file()
+    # --all-envs: a folder per environment of the example entra-sigma.toml
+    assert (repo / "build" / "dev" / "manifest.json").is_file() and (repo / "build" / "prod" / "manifest.json").is_file()
+    assert not (repo / "build" / "dev" / "defender").exists() and (repo / "build" / "prod" / "defender").is_dir()
 
 
 @pytest.mark.slow  # runs the workflow's step in bash
@@ -295,6 +325,8 @@ def test_the_diff_step_writes_the_pull_request_comment(tmp_path: Path):
     comment = (root / "kql-diff.md").read_text(encoding="utf-8")
     assert comment.startswith("### entra-sigma diff: 1 changed, 0 added, 0 removed, 0 unchanged\n")
     assert "Wget/" in comment and "\n+" in comment
+    assert "in environments `dev`, `prod`" in comment
+    assert "# in prod\n--- a/defender/hunting/scripting-client-signin.kql" in comment  # dev has no Defender
 
 
 # -- pre-commit -------------------------------------------------------------------------------
@@ -323,8 +355,8 @@ def test_the_pre_commit_hooks_pass_then_catch_a_broken_rule(tmp_path: Path):
 
 
 def test_the_readme_mentions_the_packs_placeholders_only_with_the_pack():
-    assert "# REPLACE" in scaffold(with_pack=True).files["README.md"]
-    assert "# REPLACE" not in scaffold().files["README.md"]
+    assert "%corporate_egress%" in scaffold(with_pack=True).files["README.md"]
+    assert "%corporate_egress%" not in scaffold().files["README.md"]
 
 
 def test_the_editor_settings_start_the_language_server(repo: Path):

@@ -458,7 +458,7 @@ def test_exists_takes_only_a_boolean(value):
     assert kql is None and problems and all(d.location.line for d in problems)
 
 
-@pytest.mark.parametrize("modifier", ["base64", "base64offset", "utf16", "utf16le", "wide", "windash", "expand", "minute"])
+@pytest.mark.parametrize("modifier", ["base64", "base64offset", "utf16", "utf16le", "wide", "windash", "minute"])
 @PROPERTY
 @given(value=sigma_free_text)
 def test_modifiers_without_meaning_on_sign_ins_are_refused(modifier, value):

@@ -26,7 +26,7 @@ from entra_sigma.verbs.lsp.query import COMMAND, code_lenses
 from entra_sigma.verbs.lsp.server import DEBOUNCE
 from entra_sigma.verbs.lsp.text import context_at, document_index
 from entra_sigma.verbs.lsp.vocabulary import modifiers, modifiers_for
-from entra_sigma.verbs.ruletests.cases import cases_from_text, load_cases
+from entra_sigma.verbs.ruletests.cases import cases_from_text, load_tests
 from entra_sigma.verbs.scaffold import scaffold
 
 from .helpers import REGISTRY, REPO
@@ -199,7 +199,7 @@ def test_completion_in_a_tests_file(tmp_path):
 def test_placeholders_come_from_the_project_file(tmp_path):
     project = workspace(tmp_path, {"entra-sigma.toml": (
         "[defaults.placeholders]\nadmin_tools = ['a']\n[environments.prod.placeholders]\ncorporate_egress = ['10.0.0.0/8']\n"
-        "admin_tools = ['b']\n[environments.test]\nsentinel = {workspace = 'w'}\n")})
+        "admin_tools = ['b']\n[environments.test]\nsentinel = {workspace = 'law-test'}\n")})
     text = RULE.replace("ipAddress|cidr: 10.0.0.0/8", "ipAddress|cidr|expand: %")
     items = complete(project, tmp_path / "rules" / "x.yml", text, "expand: %", 9)
     assert {label: item.detail for label, item in items.items()} == {
@@ -247,9 +247,9 @@ def test_validate_documents_is_what_validate_checks(tmp_path):
     assert validate_documents(COMPILER, documents, problems, [rules]) == build_outputs(COMPILER, [rules])
 
 
-def test_cases_from_text_is_load_cases():
+def test_cases_from_text_is_load_tests():
     path = REPO / "rules/correlation/mfa-fatigue.tests.yml"
-    assert cases_from_text(path.read_text(encoding="utf-8"), path, "x", REGISTRY) == load_cases(path, "x", REGISTRY)
+    assert cases_from_text(path.read_text(encoding="utf-8"), path, "x", REGISTRY) == load_tests(path, "x", REGISTRY)
 
 
 def test_a_number_in_a_text_column_is_quoted_by_its_fix(tmp_path):

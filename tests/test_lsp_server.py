@@ -359,7 +359,7 @@ async def test_completion_of_a_field_a_modifier_and_an_enum_member(client, works
 
     typing = rule_text("Typing", "  sel:\n    status.errorCode|\n  condition: sel\n")
     items = await complete(client, path, typing, 10, len("    status.errorCode|"))
-    assert set(items) == {"gt", "gte", "lt", "lte", "all", "neq", "exists", "fieldref"}
+    assert set(items) == {"gt", "gte", "lt", "lte", "all", "neq", "exists", "expand", "fieldref"}
     typing = rule_text("Typing", "  sel:\n    userAgent|\n  condition: sel\n")
     items = await complete(client, path, typing, 10, len("    userAgent|"))
     assert {"contains", "startswith", "endswith", "re", "cased"} <= set(items) and "cidr" not in items and "gt" not in items

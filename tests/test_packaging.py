@@ -223,8 +223,8 @@ def test_init_and_its_repository_work(team_repo, tmp_path: Path):
     result = entra_sigma(team_repo, "init", str(new), "--with-pack")
     assert result.returncode == 0, result.stderr
     root, env = team_repo
-    checked = shell(["entra-sigma", "validate", "rules"], new, env)
-    assert checked.returncode == 0 and checked.stderr.endswith("rule file(s) OK\n"), checked.stderr
+    checked = shell(["entra-sigma", "validate", "rules", "--all-envs"], new, env)
+    assert checked.returncode == 0 and checked.stderr.endswith("rule file(s) OK in environments dev, prod\n"), checked.stderr
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from entra_sigma.dev.realrows import GraphObject, RealRow, UnknownShape, graph_o
 from entra_sigma.map.tables import bundled_registry
 from entra_sigma.verbs.ruletests.replay import LocalEngine, Replayed
 
-from .helpers import REPO, TESTS, compile_text
+from .helpers import PACK, REPO, TESTS, compile_text
 
 REALDATA = TESTS / "realdata"
 SHARED_REALDATA = REPO.parent / "shared" / "realdata"
@@ -36,7 +36,7 @@ def real_rows() -> list[RealRow]:
 
 @pytest.fixture(scope="module")
 def replayed(real_rows):
-    return replay_rows(Compiler(), [RULES], real_rows)
+    return replay_rows(Compiler(environment=PACK), [RULES], real_rows)
 
 
 def test_the_copied_rows_are_the_published_ones(real_rows):
@@ -79,7 +79,7 @@ def _run(rows: list[RealRow], *rules: Path) -> list[list[tuple]]:
     engine.load({t: [table_row(r, COLUMNS[t]) for r in rows if r.table == t] for t in {r.table for r in rows}})
     returned = []
     for rule in rules:
-        compiled = Compiler().compile_paths([rule])
+        compiled = Compiler(environment=PACK).compile_paths([rule])
         assert [d for d in compiled.diagnostics if d.severity == "error"] == []
         result = engine.run(compiled.compiled[0].texts["sentinel"])
         assert isinstance(result, Replayed), result
@@ -164,7 +164,7 @@ def all_real_rows() -> list[RealRow]:
 @pytest.mark.replay
 @needs_shared
 def test_no_shipped_query_fails_on_any_real_row(all_real_rows):
-    outcomes, problems = replay_rows(Compiler(), [RULES], all_real_rows)
+    outcomes, problems = replay_rows(Compiler(environment=PACK), [RULES], all_real_rows)
     assert problems == []
     assert [o.line() for o in outcomes if o.status == FAILED] == []
 

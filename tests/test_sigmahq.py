@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from entra_sigma.build import Compiler
-from entra_sigma.dev.sigmahq_report import PAGE, render_page
+from entra_sigma.dev.sigmahq_report import PAGE, placeholder_environment, render_page
 from entra_sigma.diagnostics import Diagnostic
 from entra_sigma.load.loader import parse_yaml
 from entra_sigma.map.tables import bundled_registry
@@ -44,7 +44,8 @@ W101_TRUSTTYPE = (
     "W101 field 'DeviceDetail.trusttype' matches 'DeviceDetail.trustType' only ignoring case; read as that"
     " (write 'DeviceDetail.trustType', the beta path 'deviceDetail.trustType')"
 )
-EXPAND = "E110 modifier 'expand' has no meaning on sign-in logs: placeholders are not supported"
+NO_VALUE = ("E705 placeholder '%{}%' has no value: no environment is chosen (give it a value in an environment of "
+            "entra-sigma.toml and choose it with --env, see docs/environments.md; or in the rule's tests file)")
 
 COMPILES = {
     f"rules-threat-hunting/{D}azure_ad_signin_axios_user_agent.yml": Compiles(('UserAgent contains "axios"',)),
@@ -119,14 +120,22 @@ COMPILES = {
 }
 
 FAILS = {
-    f"rules-placeholder/{D}azure_ad_auth_to_important_apps_using_single_factor_auth.yml": [f"22:9 {EXPAND}"],
-    f"rules-placeholder/{D}azure_ad_authentications_from_countries_you_do_not_operate_out_of.yml": [f"26:9 {EXPAND}"],
-    f"rules-placeholder/{D}azure_ad_failed_auth_from_countries_you_do_not_operate_out_of.yml": [f"23:9 {EXPAND}"],
+    # without an environment, their placeholders have no value (with one, see PLACEHOLDER_RULES)
+    f"rules-placeholder/{D}azure_ad_auth_to_important_apps_using_single_factor_auth.yml": [
+        f"22:9 {NO_VALUE.format('Important_AppIds')}",
+    ],
+    f"rules-placeholder/{D}azure_ad_authentications_from_countries_you_do_not_operate_out_of.yml": [
+        f"26:9 {NO_VALUE.format('Known_Location')}",
+    ],
+    f"rules-placeholder/{D}azure_ad_failed_auth_from_countries_you_do_not_operate_out_of.yml": [
+        f"23:9 {NO_VALUE.format('KNOWN_LOCATION')}",
+    ],
     f"rules-placeholder/{D}azure_privileged_account_sigin_expected_controls.yml": [
-        f"23:9 {EXPAND}", f"24:9 {EXPAND}", f"26:9 {EXPAND}",
+        f"23:9 {NO_VALUE.format('UnLegitCountries')}", f"24:9 {NO_VALUE.format('UnApprovedIp')}",
+        f"26:9 {NO_VALUE.format('UnApprovedDevice')}",
     ],
     f"rules-placeholder/{D}azure_users_authenticating_to_other_azure_ad_tenants.yml": [
-        f"22:9 {EXPAND}", f"24:9 {EXPAND}",
+        f"22:9 {NO_VALUE.format('HomeTenantID')}", f"24:9 {NO_VALUE.format('HomeTenantID')}",
     ],
     f"rules/{D}azure_app_device_code_authentication.yml": [
         f"23:9 E101 unknown field 'properties.message' ({HINTS['properties.message']})",
@@ -223,6 +232,77 @@ def test_defender_queries_that_compile_pass_kusto_language(kusto):
     )}
     assert set(texts) == set(COMPILES) - no_column
     assert {k: v for k, v in check_kql(kusto, texts).items() if v} == {}
+
+
+# -- the placeholder rules, with values ----------------------------------------------------------
+# tests/sigmahq/entra-sigma.toml gives the five rules of rules-placeholder/ values (ours, not
+# SigmaHQ's); `%Important_AppIds%` is a Sentinel watchlist there, the others are lists.
+PLACEHOLDER_RULES = {
+    f"rules-placeholder/{D}azure_ad_auth_to_important_apps_using_single_factor_auth.yml": (
+        'AppId in~ (_GetWatchlist("ImportantApps") | project SearchKey)',
+        'AuthenticationRequirement =~ "singleFactorAuthentication"', 'ResultType == "0"',
+    ),
+    f"rules-placeholder/{D}azure_ad_authentications_from_countries_you_do_not_operate_out_of.yml": (
+        'not(tostring(LocationDetails.countryOrRegion) contains "US" or tostring(LocationDetails.countryOrRegion) contains "GB")',
+    ),
+    f"rules-placeholder/{D}azure_ad_failed_auth_from_countries_you_do_not_operate_out_of.yml": (
+        'not(ResultType == "0" and (tostring(LocationDetails.countryOrRegion) contains "US"',
+    ),
+    f"rules-placeholder/{D}azure_privileged_account_sigin_expected_controls.yml": (
+        'tostring(LocationDetails.countryOrRegion) in~ ("KP", "IR")', 'IPAddress in~ ("203.0.113.7", "198.51.100.9")',
+        'tostring(DeviceDetail.deviceId) =~ "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"', 'not(ResultType == "0")',
+    ),
+    f"rules-placeholder/{D}azure_users_authenticating_to_other_azure_ad_tenants.yml": (
+        'HomeTenantId =~ "6f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"',
+        'not(ResourceTenantId contains "6f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0")',
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def with_values():
+    result = Compiler(environment=placeholder_environment()).compile_paths([CORPUS / "rules-placeholder"], ("sentinel",))
+    return result, {c.rule.source: c for c in result.compiled}
+
+
+def test_the_placeholder_rules_compile_with_values(with_values):
+    result, compiled = with_values
+    assert result.diagnostics == []
+    assert set(compiled) == set(PLACEHOLDER_RULES) == {s for s in FAILS if s.startswith("rules-placeholder/")}
+    for source, snippets in PLACEHOLDER_RULES.items():
+        text = compiled[source].texts["sentinel"]
+        assert compiled[source].queries["sentinel"].tables == USER_TABLES
+        for snippet in snippets:
+            assert snippet in text, f"{source}: {snippet}\n{text}"
+        assert "%" not in text.replace("% ", ""), text  # no placeholder left behind
+
+
+def test_the_placeholder_rules_with_values_pass_kusto_language(with_values, kusto):
+    _, compiled = with_values
+    assert {k: v for k, v in check_kql(kusto, {s: c.texts["sentinel"] for s, c in compiled.items()}).items() if v} == {}
+
+
+@pytest.mark.replay
+def test_the_placeholder_rules_with_values_mean_what_they_say(with_values):
+    """Replayed: the watchlist is read when the query runs (the replay's _GetWatchlist over a
+    seeded table), and `location|contains|expand` tests each country of the list."""
+    from entra_sigma.verbs.ruletests.replay import LocalEngine
+
+    _, compiled = with_values
+    engine = LocalEngine(REGISTRY)
+    apps = compiled[f"rules-placeholder/{D}azure_ad_auth_to_important_apps_using_single_factor_auth.yml"].texts["sentinel"]
+    row = {"AppId": "c44b4083-3bb0-49c1-b47d-974e53cbdf3c", "ResultType": "0", "AuthenticationRequirement": "singleFactorAuthentication"}
+    watchlist = {"ImportantApps": ("SearchKey", ("C44B4083-3BB0-49C1-B47D-974E53CBDF3C", "another-app"))}
+    engine.load({"SigninLogs": [row]}, watchlist)
+    assert len(engine.run(apps).rows) == 1  # in~: the watchlist's value in other case still matches
+    engine.load({"SigninLogs": [row]}, {"ImportantApps": ("SearchKey", ("another-app",))})
+    assert engine.run(apps).rows == ()
+    countries = compiled[f"rules-placeholder/{D}azure_ad_authentications_from_countries_you_do_not_operate_out_of.yml"].texts["sentinel"]
+    rows = [{"UserPrincipalName": user, "ResultType": "0", "LocationDetails": {"countryOrRegion": country}}
+            for user, country in (("home@contoso.com", "GB"), ("away@contoso.com", "BR"), ("us@contoso.com", "US"))]
+    engine.load({"SigninLogs": rows})
+    result = engine.run(countries)
+    assert [row[result.columns.index("UserPrincipalName")] for row in result.rows] == ["away@contoso.com"]
 
 
 # -- names ----------------------------------------------------------------------------------

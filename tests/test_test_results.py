@@ -94,6 +94,18 @@ def test_junit_is_read_by_a_junit_reader(strict, tmp_path: Path):
     assert all(isinstance(c.result[0], junitparser.Error) for c in problems)
 
 
+def test_environments_are_named_in_the_findings_and_the_suites():
+    from entra_sigma.project.environment import Environment
+    from entra_sigma.verbs.ruletests.results import one_run
+
+    run = sample_run()
+    both = one_run([(Environment("dev", None), run), (Environment("prod", None), run)], run.diagnostics)
+    failed = [d for d in json.loads(render_json(both))["diagnostics"] if d["code"] == "E504"]
+    assert len(failed) == 1  # one finding, not one per environment
+    assert "failed in environments dev, prod: sentinel" in failed[0]["message"]
+    assert '<testsuite name="rules/dc.yml (dev)"' in render_junit(both) and '<testsuite name="rules/dc.yml (prod)"' in render_junit(both)
+
+
 def test_the_same_run_gives_the_same_bytes():
     for render in (render_json, render_sarif, render_github, render_junit):
         assert render(sample_run()) == render(sample_run())
@@ -131,7 +143,8 @@ def test_the_command_prints_each_format(tmp_path: Path):
 @pytest.mark.replay
 @pytest.mark.slow  # runs the workflow's step in bash
 def test_the_init_workflow_annotates_a_failing_case_on_its_tests_file(tmp_path: Path):
-    """The issue's "done when": the Test step of the workflow `init` writes, run as the runner runs it."""
+    """The issue's "done when": the Test step of the workflow `init` writes, run as the runner runs it
+    (in both environments of the entra-sigma.toml it writes: one annotation names them)."""
     root = tmp_path / "repo"
     assert init(str(root)).exit_code == 0
     tests = root / EXAMPLE_RULE.replace(".yml", ".tests.yml")
@@ -145,5 +158,5 @@ def test_the_init_workflow_annotates_a_failing_case_on_its_tests_file(tmp_path: 
     annotations = [a for a in result.stderr.splitlines() if a.startswith("::")]
     assert annotations == [
         f"::error file=rules/scripting-client-signin.tests.yml,line={line},col=5,title=entra-sigma E504::"
-        "test case 'a browser signed in' failed: sentinel: expected a match; the query returned no rows "
+        "test case 'a browser signed in' failed in environments dev, prod: sentinel: expected a match; the query returned no rows "
         "(the rule is rules/scripting-client-signin.yml)"]

@@ -47,9 +47,9 @@ def run(*args: str, cwd: Path):
 
 
 def test_one_schema_error_does_not_hide_the_other_problems_of_the_file():
-    cases, diagnostics = cases_from_text(BROKEN, Path("dc.tests.yml"), "dc.tests.yml", REGISTRY)
-    assert cases == []
-    assert [(d.code, d.location.line, d.message) for d in diagnostics] == EXPECTED
+    tests = cases_from_text(BROKEN, Path("dc.tests.yml"), "dc.tests.yml", REGISTRY)
+    assert tests.cases == []
+    assert [(d.code, d.location.line, d.message) for d in tests.diagnostics] == EXPECTED
 
 
 def test_validate_checks_the_tests_files_and_reports_orphans(tmp_path: Path):

@@ -200,9 +200,10 @@ def test_the_watch_transcript_in_the_docs_shows_what_a_watching_build_prints(tmp
     from .test_doc_commands import matches
 
     page = (REPO / "docs" / "output.md").read_text(encoding="utf-8")
-    block = page[page.index("$ entra-sigma build rules --out build --watch"):]
+    block = page[page.index("$ entra-sigma build rules --env prod --out build --watch"):]
     command, shown = block[: block.index("\n```")].split("\n", 1)
     shutil.copytree(REPO / "rules", tmp_path / "rules")
+    shutil.copy(REPO / "entra-sigma.toml", tmp_path)  # the pack's placeholders take the values of its environment
     watcher = Watcher(tmp_path, *command.split()[3:-1])
     try:
         printed = watcher.until("watching rules")

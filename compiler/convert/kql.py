@@ -17,6 +17,7 @@ from ..map.tables import ColumnAccess
 from ..model import ir
 from ..model.operators import Op
 from ..validate.catalog import Field
+from .kql_watchlists import WatchlistPredicates
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 KQL_KEYWORDS = {"and", "or", "not", "in", "has", "where", "project", "extend", "true", "false"}
@@ -57,7 +58,7 @@ class Leg:
     steps: list[str] = field(default_factory=list)
 
 
-class KqlGenerator:
+class KqlGenerator(WatchlistPredicates):
     """Log Analytics KQL, as Microsoft Sentinel runs it."""
 
     dialect: ClassVar[str] = "sentinel"
@@ -187,6 +188,8 @@ class KqlGenerator:
 
     def eq_predicate(self, p: Predicate, text: str, kind: str) -> str:
         m, spec = p.match, p.field
+        if isinstance(m.value, ir.Watchlist):
+            return self.in_watchlist(p, text, kind)
         encoding = p.access.encoding if isinstance(p.access, ColumnAccess) else None
         if spec.false_when_absent and m.value is False:
             return self.not_true(text, encoding)
@@ -217,6 +220,8 @@ class KqlGenerator:
         return f"{text} matches regex {self.regex(('(?' + flags + ')' if flags else '') + pattern)}"
 
     def cidr_predicate(self, p: Predicate, text: str, kind: str) -> str:
+        if isinstance(p.match.value, ir.Watchlist):
+            return self.in_watchlist_ranges(p.match.value, text)
         function = "ipv6_is_in_range" if ":" in p.match.value else "ipv4_is_in_range"
         return self.null_safe(f"{function}({text}, {self.string(p.match.value)})")
 
@@ -300,6 +305,8 @@ class KqlGenerator:
         """`a =~ x or a =~ y` → `a in~ (x, y)` when every branch is plain equality on one access."""
         preds = node.args
         if len(preds) < 2 or not all(isinstance(p, Predicate) and p.match.op in (Op.EQ, Op.BITS) for p in preds):
+            return None
+        if any(isinstance(p.match.value, ir.Watchlist) for p in preds):
             return None
         first = preds[0]
         if any(p.access != first.access or p.field != first.field or p.match.cased != first.match.cased

@@ -144,8 +144,8 @@ class QueryBuilder:
                 lowered[table] = mapper.lower(rule.condition)
             except MappingProblem as problem:
                 diagnostics.append(Diagnostic(
-                    "E203", str(problem), locate(problem.match.origin if problem.match else None),
-                    rule.title, target=self.platform,
+                    problem.code, str(problem), locate(problem.match.origin if problem.match else None),
+                    rule.title, problem.hint, target=self.platform,
                 ))
                 continue
             missing = set(mapper.missing)

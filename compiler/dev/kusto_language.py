@@ -121,7 +121,12 @@ class KustoAnalysis:
         return [lit.value for lit in self.literals if lit.kind == "String"]
 
 
-def _request(queries: Sequence[tuple[str, str]], tables: Mapping[str, Sequence[tuple[str, str]]], details: bool) -> str:
+def _request(
+    queries: Sequence[tuple[str, str]], tables: Mapping[str, Sequence[tuple[str, str]]], details: bool,
+    watchlist_columns: Sequence[str] = (),
+) -> str:
+    """`watchlist_columns`: columns of Sentinel's `_GetWatchlist` beyond SearchKey and the
+    other three every watchlist has (the checker always declares the function)."""
     ids = [query_id for query_id, _ in queries]
     if len(set(ids)) != len(ids):
         raise ValueError("query ids must be unique")
@@ -129,6 +134,7 @@ def _request(queries: Sequence[tuple[str, str]], tables: Mapping[str, Sequence[t
         "tables": {name: [[col, typ] for col, typ in columns] for name, columns in tables.items()},
         "queries": [{"id": query_id, "text": text} for query_id, text in queries],
         "details": details,
+        "watchlistColumns": list(watchlist_columns),
     })
 
 
@@ -234,6 +240,7 @@ class KustoSession:
         queries: Sequence[tuple[str, str]],
         details: bool = True,
         tables: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+        watchlist_columns: Sequence[str] = (),
     ) -> dict[str, KustoAnalysis]:
         """Check ``(id, kql)`` pairs; without ``details`` only diagnostics are filled (faster).
 
@@ -245,7 +252,7 @@ class KustoSession:
         if not queries:
             _request(queries, self.tables, details=details)  # still refuse duplicate ids
             return {}
-        request = _request(queries, self.tables if tables is None else tables, details=details)
+        request = _request(queries, self.tables if tables is None else tables, details=details, watchlist_columns=watchlist_columns)
         self._proc.stdin.write(request + "\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
@@ -260,6 +267,8 @@ class KustoSession:
         self,
         queries: Sequence[tuple[str, str]],
         tables: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+        watchlist_columns: Sequence[str] = (),
     ) -> dict[str, list[KustoDiagnostic]]:
         """:func:`check_queries` through this process: ``{id: diagnostics}`` in input order."""
-        return {query_id: result.diagnostics for query_id, result in self.analyze(queries, False, tables).items()}
+        analyses = self.analyze(queries, False, tables, watchlist_columns)
+        return {query_id: result.diagnostics for query_id, result in analyses.items()}

@@ -38,8 +38,9 @@ def digests(rules: Path) -> dict[str, str]:
     from ..validate.catalog import default_catalog
     from .fuzz import FuzzReport, write_batch
     from .fuzz_rules import RuleGenerator
+    from .pack import pack_environment
 
-    result = _digest("rules", build_outputs(Compiler(), [rules]))
+    result = _digest("rules", build_outputs(Compiler(environment=pack_environment()), [rules]))
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "fuzz"
         folder.mkdir()

@@ -24,7 +24,7 @@ TEST_SUFFIXES = (".tests.yml", ".tests.yaml")  # rule test cases live beside rul
 def is_rule_file(path: Path) -> bool:
     return path.suffix in RULE_SUFFIXES and not path.name.endswith(TEST_SUFFIXES)
 
-Position = tuple[int, int]
+Position = tuple[int, int] | tuple[int, int, str]  # line, column (and the file, when another one: an environment's part)
 KeyPath = tuple[Any, ...]
 
 
@@ -37,13 +37,18 @@ class RuleDocument:
     data: Any
     positions: dict[KeyPath, Position] = field(default_factory=dict)
     index: int = 0  # which document of its file (Sigma keeps a correlation and its rules in one file)
+    # What an environment put in (project/apply.py): the filters merged into the detection, and
+    # the marker value standing for each watchlist placeholder → (ir.Watchlist, its operator).
+    filters: tuple[str, ...] = ()
+    watchlists: dict[str, Any] = field(default_factory=dict)
 
     def location(self, *key_path: Any) -> SourceLocation:
-        """The location of the deepest known prefix of `key_path` (the document's start if none)."""
+        """The location of the deepest known prefix of `key_path` (the document's start if none).
+        A key an environment put in (an override, a filter's selection) is located in its file."""
         for end in range(len(key_path), -1, -1):
             position = self.positions.get(tuple(key_path[:end]))
             if position:
-                return SourceLocation(self.display_path, *position)
+                return SourceLocation(position[2] if len(position) > 2 else self.display_path, position[0], position[1])
         return SourceLocation(self.display_path, 1, 1)
 
     @property

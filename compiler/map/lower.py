@@ -63,9 +63,11 @@ Tree = ir.And | ir.Or | ir.Not | ir.Const | Predicate | AnyElement | RowFilter
 class MappingProblem(Exception):
     """The rule cannot be expressed on this table (reported per table, never a traceback)."""
 
-    def __init__(self, message: str, match: ir.Match | None):
+    def __init__(self, message: str, match: ir.Match | None, code: str = "E203", hint: str | None = None):
         super().__init__(message)
         self.match = match
+        self.code = code
+        self.hint = hint
 
 
 # -- folding ------------------------------------------------------------------------------
@@ -113,7 +115,7 @@ def evaluate_missing(match: ir.Match) -> bool:
 
 def evaluate_constant(match: ir.Match, value: Any) -> bool:
     evaluate = operator(match.op).on_constant
-    if evaluate is None:
+    if evaluate is None or isinstance(match.value, ir.Watchlist):
         raise MappingProblem(f"'{match.op}' cannot be applied to '{match.field}', which is constant ({value!r}) here", match)
     return evaluate(match.value, value, match.cased)
 
@@ -188,6 +190,12 @@ class TableMapper:
     def _match(self, match: ir.Match, scope: tuple[str, str] | None) -> Tree:
         spec = self.catalog.get(match.field)
         assert spec is not None  # validated before mapping
+        if isinstance(match.value, ir.Watchlist) and self.mapping.table.platform != "sentinel":
+            raise MappingProblem(
+                f"the watchlist '{match.value.alias}' is read by _GetWatchlist, which only Microsoft Sentinel has; "
+                f"{self.mapping.table.name} is a Defender XDR table", match, "E707",
+                "give the placeholder a list of values in environments that build Defender, or set defender = false",
+            )
         if spec.bitmask and match.op == Op.EQ:
             match = self._as_bits(match, spec)
         if spec.array_root and scope is None and not whole_array(spec, match):
@@ -235,7 +243,7 @@ class TableMapper:
     def _check_encoding(self, match: ir.Match, spec: Field, access: ColumnAccess) -> None:
         if access.encoding is None or operator(match.op).presence:
             return
-        if match.op != Op.EQ:
+        if match.op != Op.EQ or isinstance(match.value, ir.Watchlist):
             raise MappingProblem(
                 f"'{match.field}' is stored as numbers in {self.mapping.table.name}; only equality, exists and null apply",
                 match,

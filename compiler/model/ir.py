@@ -31,13 +31,23 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class Watchlist:
+    """A value read when the query runs: the `column` of a Microsoft Sentinel watchlist (a
+    placeholder's value in an environment, docs/environments.md). Matches `eq` (any of its
+    values) and `cidr` (in any of its ranges)."""
+
+    alias: str
+    column: str = "SearchKey"
+
+
+@dataclass(frozen=True)
 class Match:
     """One Sigma field/value pair.
 
     op: eq | contains | startswith | endswith | pattern | any | regex | cidr | compare |
         exists | null | fieldref | bits
     value: str / int / float / bool for eq; a Pattern for pattern; (regex, flags) for regex;
-        a network string for cidr; (operator, number) for compare; bool for exists; a
+        a network string for cidr (or a Watchlist for eq and cidr); (operator, number) for compare; bool for exists; a
         field path for fieldref; None for null and any; for bits (set by the map step on
         flags enums the tables store as numbers) the member's bit, 0 meaning "no bit set".
     group: the innermost detection map the match came from; fields of one array inside one

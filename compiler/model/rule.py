@@ -7,7 +7,7 @@ condition into IR; `FieldChecker` types it against the catalog.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sigma.exceptions import SigmaConditionError, SigmaError
@@ -32,7 +32,6 @@ MEANINGLESS_MODIFIERS = {
     "utf16be": "sign-in logs hold text, not UTF-16 bytes",
     "wide": "sign-in logs hold text, not UTF-16 bytes",
     "windash": "it is for Windows command lines",
-    "expand": "placeholders are not supported",
     "minute": "timestamp parts are not supported", "hour": "timestamp parts are not supported",
     "day": "timestamp parts are not supported", "week": "timestamp parts are not supported",
     "month": "timestamp parts are not supported", "year": "timestamp parts are not supported",
@@ -54,6 +53,7 @@ class Rule:
     document: RuleDocument = field(compare=False, repr=False)
     correlation: Any = None  # correlation.Correlation for a correlation rule
     standalone: bool = True  # False: only a building block of correlations (Sigma's `generate: false`)
+    filters: tuple[str, ...] = ()  # the environment's Sigma filters merged into its condition
     unplanned: bool = False  # its deployment settings failed the schema: checked, but no deployable file
 
     @property
@@ -63,6 +63,14 @@ class Rule:
     def settings(self, section: str) -> dict[str, Any]:
         value = self.data.get(section)
         return value if isinstance(value, dict) else {}
+
+    @property
+    def shaped_by(self) -> tuple[str, ...]:
+        """The filters in its query: its own, and those of the rules a correlation reads."""
+        found = list(self.filters)
+        for rule in self.correlation.rules if self.correlation is not None else ():
+            found += rule.shaped_by
+        return tuple(dict.fromkeys(found))
 
 
 def detection_keys(document: RuleDocument):
@@ -176,7 +184,8 @@ def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, l
         message = str(error).strip()
         return None, [Diagnostic("E003", f"invalid Sigma: {message}", document.location("detection"), title)]
 
-    view = sigmahq.translate(document, conditions[0], catalog, origin_locator(document))  # SigmaHQ names → beta
+    condition = with_watchlists(document, conditions[0])
+    view = sigmahq.translate(document, condition, catalog, origin_locator(document))  # SigmaHQ names → beta
     checker = FieldChecker(catalog, origin_locator(document), title)
     condition = checker.check(view.condition)
     fields = list(view.fields)
@@ -196,4 +205,22 @@ def build_rule(document: RuleDocument, catalog: Catalog) -> tuple[Rule | None, l
         condition=condition,
         source=document.display_path,
         document=document,
+        filters=document.filters,
     ), diagnostics
+
+
+def with_watchlists(document: RuleDocument, condition: ir.Node) -> ir.Node:
+    """The matches on the markers that stand for watchlist placeholders (project/placeholders.py)
+    become matches on the watchlist, with the operator the key asked for (eq or cidr)."""
+    if not document.watchlists:
+        return condition
+
+    def change(match: ir.Match) -> ir.Match:
+        found = document.watchlists.get(match.value) if isinstance(match.value, str) else None
+        if found is None:
+            return match
+        watchlist, op = found
+        origin = replace(match.origin, op=op) if match.origin is not None else None
+        return replace(match, op=op, value=watchlist, origin=origin)
+
+    return ir.map_matches(condition, change)

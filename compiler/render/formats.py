@@ -45,6 +45,16 @@ ALL_FORMATS = tuple(f.name for f in FORMATS)
 KQL_FORMATS = tuple(f.name for f in FORMATS if f.bare)  # what a reviewer reads first
 QUERY_TEMPLATES = {f.platform: f.template for f in FORMATS if f.bare}  # the query of each platform
 
+
+def platforms_of(formats: tuple[str, ...]) -> tuple[str, ...]:
+    """The platforms whose queries these formats embed, in FORMATS order (Sentinel first)."""
+    return tuple(dict.fromkeys(BY_NAME[f].platform for f in formats))
+
+
+def formats_for(platforms: tuple[str, ...]) -> tuple[str, ...]:
+    """Every format of these platforms (an environment without Defender builds Sentinel's only)."""
+    return tuple(f.name for f in FORMATS if f.platform in platforms)
+
 # Sentinel entity identifiers → Defender entity mapping columns
 DEFENDER_ENTITIES = {
     "Account": ("accounts", {"FullName": "upnColumn", "AadUserId": "aadUserIdColumn", "Name": "nameColumn", "Sid": "sidColumn", "UPNSuffix": "upnSuffixColumn", "NTDomain": "ntDomainColumn", "DnsDomain": "dnsDomainColumn"}),

@@ -99,6 +99,8 @@ class FieldChecker:
             return m
         if m.op == Op.FIELDREF:
             return self._fieldref(m, spec)
+        if isinstance(m.value, ir.Watchlist):
+            return self._watchlist(m, spec)
         if op.accepts is not None and not op.accepts(spec):
             return self._wrong_op(m, spec, op.requires if spec.type == "string" else self._takes(spec))
         if spec.type == "enum":
@@ -127,6 +129,21 @@ class FieldChecker:
             "E104", f"'{named(m.op)}' does not apply to '{m.field}' ({spec.type}{' ' + spec.enum if spec.enum else ''}); expected {expected}",
             m.origin,
         )
+        return m
+
+    def _watchlist(self, m: ir.Match, spec: Field) -> ir.Match:
+        """A watchlist holds text: it compares with text, enum members, numbers (as their text)
+        and, with cidr, IP addresses; not with booleans, dates, flags or bitmasks."""
+        if m.op == Op.CIDR and _is_ip(spec):
+            return m
+        comparable = spec.type in ("string", "enum", *NUMERIC_TYPES) and not spec.flags and not spec.bitmask
+        if m.op == Op.EQ and comparable:
+            return m
+        what = "IP ranges for an IP address field" if m.op == Op.CIDR else (
+            f"text, and '{m.field}' is {spec.type}{' (flags)' if spec.flags or spec.bitmask else ''}"
+        )
+        self.error("E706", f"the watchlist '{m.value.alias}' cannot be compared with '{m.field}': a watchlist holds {what}", m.origin,
+                   "use a list placeholder")
         return m
 
     def _string(self, m: ir.Match, spec: Field) -> ir.Match:
@@ -202,6 +219,10 @@ class FieldChecker:
         elif spec.arrays or other.arrays:
             self.error("E104", "fieldref between fields inside arrays is not supported", m.origin)
         return m
+
+
+def _is_ip(spec: Field) -> bool:
+    return spec.type == "string" and spec.format == "ip"
 
 
 def never_filled_warning(spec: Field, location: SourceLocation, rule: str | None) -> Diagnostic:

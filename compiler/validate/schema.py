@@ -86,10 +86,10 @@ SETTINGS_KEYS = frozenset({"sentinel", "defender"})
 def validate_document(document: RuleDocument, fast: bool = False) -> list[Diagnostic]:
     """Every schema violation of one rule document, each located at the offending key. With
     `fast` (many documents), a valid rule is recognised by the compiled validator first."""
-    return schema_problems(document, fast)[0]
+    return rule_schema_problems(document, fast)[0]
 
 
-def schema_problems(document: RuleDocument, fast: bool = False) -> tuple[list[Diagnostic], bool]:
+def rule_schema_problems(document: RuleDocument, fast: bool = False) -> tuple[list[Diagnostic], bool]:
     """`validate_document`'s diagnostics, and whether they lie only in the deployment settings
     (SETTINGS_KEYS), so that the rest of the rule can still be checked."""
     if not isinstance(document.data, dict):
@@ -148,3 +148,79 @@ def empty_selection(error: ValidationError) -> bool:
     """A detection selection given as `{}` or `[]` (whose schema message says only 'not of type')."""
     path = list(error.absolute_path)
     return len(path) == 2 and path[0] == "detection" and path[1] != "condition" and error.instance in ({}, [])
+
+
+# -- the other documents a project holds: entra-sigma.toml, Sigma filters --------------------------
+# Each schema is self-contained (editors resolve no reference to another file); where one
+# repeats a definition of rule.schema.json (an override's settings, a filter's selections),
+# tests/test_project.py checks that the copy is the rule schema's own.
+@lru_cache(maxsize=4)
+def schema_validator(name: str) -> Draft202012Validator:
+    """The validator of `schemas/<name>` (the project file, a filter, a tests file)."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((SCHEMAS_DIR / name).read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@lru_cache(maxsize=4)
+def fast_schema_check(name: str):
+    """`schemas/<name>` compiled by fastjsonschema: a yes or no without importing jsonschema (a
+    build served from the cache reads the project file, and should not pay for it)."""
+    import fastjsonschema
+
+    schema = json.loads((SCHEMAS_DIR / name).read_text(encoding="utf-8"))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
+
+
+def schema_problems(data, name: str) -> list[tuple[tuple, str, str | None]]:
+    """(key path, message, hint) for each way `data` breaks `schemas/<name>`; an unknown key is
+    located at itself, with the nearest allowed key as a did-you-mean."""
+    from fastjsonschema import JsonSchemaException
+
+    try:
+        fast_schema_check(name)(data)
+        return []
+    except JsonSchemaException:
+        pass  # the located messages come from jsonschema
+    errors = sorted(schema_validator(name).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [problem for error in errors for problem in _problems(error)]
+
+
+DURATION_PATTERN = "^[1-9][0-9]*[mhd]$"
+
+
+def _problems(error: ValidationError) -> list[tuple[tuple, str, str | None]]:
+    import difflib
+
+    path = tuple(error.absolute_path)
+    where = ".".join(str(p) for p in path)
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        allowed = sorted(error.schema.get("properties", {}))
+        problems = []
+        for key in sorted(set(error.instance) - set(allowed)):
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else (f"keys: {', '.join(allowed)}" if allowed else None)
+            problems.append((path + (key,), f"unknown key '{key}'" + (f" in '{where}'" if where else ""), hint))
+        return problems
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branches: dict[int, list] = {}
+        for inner in error.context:
+            branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+        for inner_errors in branches.values():  # the branch written for this kind of value
+            if not any(e.validator == "type" and not e.relative_path for e in inner_errors):
+                return [problem for inner in inner_errors for problem in _problems(inner)]
+        kinds = sorted({k for e in error.context if e.validator == "type" for k in _as_list(e.validator_value)})
+        return [(path, f"'{where}' must be {' or '.join(kinds) or 'something else'}, not {error.instance!r}", None)]
+    if error.validator == "pattern" and error.validator_value == DURATION_PATTERN:
+        return [(path, f"'{where}' must be a duration such as 5m, 1h or 14d, not {error.instance!r}", None)]
+    if error.validator == "pattern" and str(error.schema.get("description", "")).startswith("a "):
+        return [(path, f"'{where}' must be {error.schema['description']}, not {error.instance!r}", None)]
+    if error.validator == "minItems" and error.validator_value == 1 and error.instance == []:
+        return [(path, f"'{where}' is empty: give at least one value", None)]
+    return [(path, describe_error(error), None)]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]

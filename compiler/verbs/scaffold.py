@@ -31,6 +31,7 @@ RENDERED = {
     ".pre-commit-config.yaml": "pre-commit-config.yaml",
     ".vscode/settings.json": "vscode-settings.json",  # the schemas, and `entra-sigma lsp` (Generic LSP Client)
     ".vscode/extensions.json": "vscode-extensions.json",
+    "entra-sigma.toml": "entra-sigma.toml",
     EXAMPLE_RULE: "example-rule.yml",
     EXAMPLE_RULE.replace(".yml", ".tests.yml"): "example-rule.tests.yml",
 }
@@ -42,6 +43,8 @@ VERBATIM = {
 SCHEMAS = {
     "schemas/rule.schema.json": "rule.schema.json",
     "schemas/rule-tests.schema.json": "rule-tests.schema.json",
+    "schemas/project.schema.json": "project.schema.json",
+    "schemas/filter.schema.json": "filter.schema.json",
 }
 
 

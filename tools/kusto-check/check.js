@@ -6,7 +6,8 @@
 // Batch protocol (start-up costs ~2 s, so one process checks many queries):
 //   stdin:  {"tables": {"T": [["Col", "string"], ...], ...},
 //            "queries": [{"id": "...", "text": "KQL"}, ...],
-//            "details": false}
+//            "details": false,
+//            "watchlistColumns": ["Hostname", ...]}                 (optional)
 //   stdout: {"results": [{"id": "...", "diagnostics": [
 //              {"severity", "code", "message", "start", "length",
 //               "line", "column", "snippet"}, ...]}, ...]}   (input order)
@@ -66,7 +67,19 @@ const IN_COMPARISONS = new Set([
 
 class InputError extends Error {}
 
-function buildGlobals(tables) {
+// Microsoft Sentinel's `_GetWatchlist(alias)`: a watchlist's rows, with these columns and
+// one string column per name in "watchlistColumns" (a watchlist's own columns vary).
+const WATCHLIST_COLUMNS = '_DTItemId:string, LastUpdatedTimeUTC:datetime, SearchKey:string, WatchlistItem:dynamic';
+
+function watchlistFunction(extra) {
+  if (!Array.isArray(extra) || !extra.every((c) => typeof c === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(c))) {
+    throw new InputError('"watchlistColumns" must be a list of column names');
+  }
+  const columns = [WATCHLIST_COLUMNS, ...extra.map((c) => `${c}:string`)].join(', ');
+  return new S.FunctionSymbol.$ctor16('_GetWatchlist', '(watchlistAlias:string)', `{ datatable(${columns})[] }`, null);
+}
+
+function buildGlobals(tables, watchlistColumns) {
   if (tables === null || typeof tables !== 'object' || Array.isArray(tables)) {
     throw new InputError('"tables" must be an object mapping table name to columns');
   }
@@ -82,6 +95,7 @@ function buildGlobals(tables) {
     });
     return new S.TableSymbol.$ctor4(name, cols);
   });
+  symbols.push(watchlistFunction(watchlistColumns));
   return K.GlobalState.Default.WithDatabase(new S.DatabaseSymbol.ctor('db', symbols));
 }
 
@@ -219,9 +233,9 @@ function run(input) {
     throw new InputError(`stdin is not JSON: ${e.message}`);
   }
   if (!doc || !Array.isArray(doc.queries)) throw new InputError('"queries" must be a list');
-  const tablesKey = JSON.stringify(doc.tables || {});
+  const tablesKey = JSON.stringify([doc.tables || {}, doc.watchlistColumns || []]);
   if (tablesKey !== cachedTables) {  // a --serve session usually sends the same tables every time
-    cachedGlobals = buildGlobals(doc.tables || {});
+    cachedGlobals = buildGlobals(doc.tables || {}, doc.watchlistColumns || []);
     cachedTables = tablesKey;
   }
   const results = doc.queries.map((q) => {

@@ -58,7 +58,7 @@ class DefenderTarget:
 
     @staticmethod
     def marked(rule: DesiredRule) -> dict:
-        return {**rule.body, "description": add_marker(rule.body.get("description"), Marker(rule.id, rule.digest))}
+        return {**rule.body, "description": add_marker(rule.body.get("description"), rule.marker)}
 
     # -- the service's side ------------------------------------------------------------------
     @staticmethod

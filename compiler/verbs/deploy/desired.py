@@ -8,12 +8,13 @@ often Defender) is skipped with the build's warning and its reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from ...build import Compiler
 from ...diagnostics import Diagnostic, SourceLocation, has_errors
+from ...project.environment import Environment
 from ..incremental import rebuild as incremental
 from .rules import DesiredRule
 
@@ -32,9 +33,11 @@ class DesiredSet:
 
 def desired_rules(
     make_compiler: Callable[[], Compiler], paths: list[Path], platform: str, output_format: str, read: Callable,
+    environment: Environment | None = None,
 ) -> DesiredSet:
-    """`read(text, source)` turns one built file into a DesiredRule (the target's parser)."""
-    outputs = incremental.build(make_compiler, paths, (output_format,))
+    """`read(text, source)` turns one built file into a DesiredRule (the target's parser);
+    `environment`: the one the compiler was made for, whose name the markers carry."""
+    outputs = incremental.build(make_compiler, paths, (output_format,), environment=environment)
     diagnostics = [d for d in outputs.diagnostics if platform == "defender" or d.target != "defender"]
     result = DesiredSet(diagnostics=diagnostics, files=outputs.rules)
     if not outputs.ok:
@@ -47,7 +50,7 @@ def desired_rules(
             result.skipped[key] = (entry["title"], entry["source"], reason)
             continue
         try:
-            rule = read(outputs.files[built[0]], entry["source"])
+            rule = replace(read(outputs.files[built[0]], entry["source"]), environment=environment.name if environment else None)
             if rule.id.lower() != key:
                 raise ValueError(f"it names the rule {rule.id!r}, not the rule's id {entry['id']!r}")
         except (ValueError, KeyError, TypeError, AttributeError) as error:

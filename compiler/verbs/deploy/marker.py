@@ -5,10 +5,12 @@ writable and return as written (Sentinel: `properties.description`; Graph: the d
 rule's own `description`, not the alert's), and that a portal edit of any other field leaves
 alone:
 
-    Deployed by entra-sigma: id=<rule id> sha256=<16 hex digits>
+    Deployed by entra-sigma: id=<rule id> env=<environment> sha256=<16 hex digits>
 
 `id` ties the marker to the rule it was written on, so a copy of the rule made in the portal
-(which copies the description) is not taken for ours. `sha256` is the hash of the content
+(which copies the description) is not taken for ours. `env` (absent when no environment was
+chosen) names the environment of entra-sigma.toml that deployed it: a deploy in another
+environment never updates or prunes it, even when two environments share a workspace. `sha256` is the hash of the content
 last written (`content_hash`): when the content deployed no longer hashes to it, someone
 changed the rule since the last deploy (drift); when the content the rules give now differs
 from it, the rules changed.
@@ -22,16 +24,21 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "Deployed by entra-sigma:"
-MARKER = re.compile(r"^Deployed by entra-sigma: id=(?P<id>\S+) sha256=(?P<digest>[0-9a-f]{16})[ \t]*$", re.MULTILINE)
+MARKER = re.compile(
+    r"^Deployed by entra-sigma: id=(?P<id>\S+)(?: env=(?P<env>[A-Za-z0-9][A-Za-z0-9_-]*))? sha256=(?P<digest>[0-9a-f]{16})[ \t]*$",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
 class Marker:
     rule_id: str
     digest: str
+    environment: str | None = None
 
     def line(self) -> str:
-        return f"{PREFIX} id={self.rule_id} sha256={self.digest}"
+        env = f" env={self.environment}" if self.environment else ""
+        return f"{PREFIX} id={self.rule_id}{env} sha256={self.digest}"
 
 
 def content_hash(content: dict) -> str:
@@ -55,4 +62,4 @@ def split_marker(description: str | None) -> tuple[str | None, Marker | None]:
     before, after = description[: match.start()], description[match.end():]
     # the exact inverse of add_marker; text someone added after the marker stays (and shows as drift)
     rest = before.removesuffix("\n\n") if not after.strip() else before + after.lstrip("\n")
-    return (rest or None), Marker(match.group("id"), match.group("digest"))
+    return (rest or None), Marker(match.group("id"), match.group("digest"), match.group("env"))

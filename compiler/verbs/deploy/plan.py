@@ -10,7 +10,10 @@ deploy wrote), the deployed content's, and the content the rules give now.
   `--keep-drifted`.
 
 A rule the service holds under one of our ids without our marker is *foreign* and never
-touched; one of ours that left RULES is *delete* with `--prune`, else *keep*.
+touched; one of ours that left RULES is *delete* with `--prune`, else *keep*. With an
+environment (`--env`), "ours" is narrower: a rule whose marker names another environment is
+never updated (*foreign*) or deleted (*keep*); one deployed without an environment is taken
+over when RULES has it, and kept otherwise.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class Plan:
     prune: bool = False
     applied: bool = False
     others: int = 0  # rules on the service that entra-sigma did not create (left alone)
+    environment: str | None = None  # entra-sigma.toml's environment deployed (--env)
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -92,10 +96,11 @@ class Plan:
 
 def make_plan(
     target: str, scope: str, desired: DesiredSet, deployed: dict[str, DeployedRule], *, prune: bool, keep_drifted: bool,
+    environment: str | None = None,
 ) -> Plan:
     changes: list[Change] = []
     for key, rule in sorted(desired.rules.items()):
-        changes.append(_rule_change(rule, deployed.get(key), keep_drifted))
+        changes.append(_rule_change(rule, deployed.get(key), keep_drifted, environment))
     for key, (title, source, reason) in sorted(desired.skipped.items()):
         remote = deployed.get(key)
         note = " (the deployed version stays)" if remote is not None and remote.ours else ""
@@ -107,15 +112,23 @@ def make_plan(
         if not remote.ours:
             others += 1
             continue
-        if prune:
+        if remote.marker.environment != environment:
+            changes.append(Change(KEEP, remote.id, remote.title, None, deployed=remote, reason=_belongs(remote)))
+        elif prune:
             changes.append(Change(DELETE, remote.id, remote.title, None, deployed=remote, reason="no longer in RULES"))
         else:
             changes.append(Change(KEEP, remote.id, remote.title, None, deployed=remote,
                                   reason="no longer in RULES; --prune deletes it"))
-    return Plan(target, scope, changes, prune=prune, others=others)
+    return Plan(target, scope, changes, prune=prune, others=others, environment=environment)
 
 
-def _rule_change(rule: DesiredRule, remote: DeployedRule | None, keep_drifted: bool) -> Change:
+def _belongs(remote: DeployedRule) -> str:
+    owner = remote.marker.environment
+    return (f"deployed by entra-sigma for environment '{owner}': this environment leaves it alone" if owner
+            else "deployed by entra-sigma without an environment: an environment's --prune leaves it alone")
+
+
+def _rule_change(rule: DesiredRule, remote: DeployedRule | None, keep_drifted: bool, environment: str | None = None) -> Change:
     change = Change(CREATE, rule.id, rule.title, rule.source, desired=rule, deployed=remote)
     if remote is None:
         return change
@@ -124,9 +137,13 @@ def _rule_change(rule: DesiredRule, remote: DeployedRule | None, keep_drifted: b
         owner = "a copy of another rule" if remote.marker is not None else "not created by entra-sigma"
         change.reason = f"the service holds a rule with this id, {owner} ({remote.title!r}): left alone"
         return change
+    if remote.marker.environment not in (None, environment):
+        change.action = FOREIGN
+        change.reason = f"the service holds this rule for environment '{remote.marker.environment}' ({remote.title!r}): left alone"
+        return change
     change.fields = field_changes(remote.content, rule.content)
     change.drifted = content_hash(remote.content) != remote.marker.digest
-    if not change.fields and remote.marker.digest == rule.digest:
+    if not change.fields and remote.marker.digest == rule.digest and remote.marker.environment == environment:
         change.action = UNCHANGED
     elif change.fields and not change.drifted and all(comment_only(f) for f in change.fields):
         # a moved rule file, a level that maps to the same severity: nothing runs or shows differently
@@ -139,7 +156,9 @@ def _rule_change(rule: DesiredRule, remote: DeployedRule | None, keep_drifted: b
         change.action = DRIFT
     else:
         change.action = UPDATE
-        if not change.fields:
+        if not change.fields and remote.marker.environment != environment:
+            change.reason = f"deployed without an environment: the marker is written for environment '{environment}'"
+        elif not change.fields:
             change.reason = "the content is already as the rules say; only the marker's hash is refreshed"
     if change.drifted and change.action != UNCHANGED:
         change.kept = keep_drifted

@@ -188,7 +188,8 @@ def render_json(plan: Plan) -> str:
         changes.append(item)
     counts = {action: plan.count(action) for action in ORDER}
     document = {
-        "target": plan.target, "scope": plan.scope, "applied": plan.applied, "prune": plan.prune,
+        "target": plan.target, **({"environment": plan.environment} if plan.environment else {}),
+        "scope": plan.scope, "applied": plan.applied, "prune": plan.prune,
         "changes_pending": plan.has_changes and not plan.applied,
         "summary": {**counts, "others": plan.others},
         "changes": changes,
@@ -197,10 +198,11 @@ def render_json(plan: Plan) -> str:
     return json_for_console(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
-def render_failure(target: str, scope: str, prune: bool, errors: list[dict]) -> str:
+def render_failure(target: str, scope: str, prune: bool, errors: list[dict], environment: str | None = None) -> str:
     """The JSON document of a deploy that stopped before its plan: no changes, and why."""
     document = {
-        "target": target, "scope": scope, "applied": False, "prune": prune, "changes_pending": False,
+        "target": target, **({"environment": environment} if environment else {}),
+        "scope": scope, "applied": False, "prune": prune, "changes_pending": False,
         "summary": {**{action: 0 for action in ORDER}, "others": 0},
         "changes": [],
         "errors": errors,

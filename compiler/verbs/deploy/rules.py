@@ -17,6 +17,11 @@ class DesiredRule:
     body: dict  # the request body (without the marker)
     content: dict  # normalised body: what the marker's hash covers
     digest: str  # content_hash(content)
+    environment: str | None = None  # what the marker's `env` says (entra-sigma.toml's environment)
+
+    @property
+    def marker(self) -> Marker:
+        return Marker(self.id, self.digest, self.environment)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ class SentinelTarget:
     @staticmethod
     def marked(rule: DesiredRule) -> dict:
         properties = dict(rule.body["properties"])
-        properties["description"] = add_marker(properties.get("description"), Marker(rule.id, rule.digest))
+        properties["description"] = add_marker(properties.get("description"), rule.marker)
         return {**rule.body, "properties": properties}
 
     # -- the service's side ------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from ...build import Compiler, OutputSet, build_outputs
 from ...diagnostics import Diagnostic, sort_key
 from ...load.loader import RuleDocument
-from ...render.formats import ALL_FORMATS, BY_NAME, FORMATS, KQL_FORMATS
+from ...render.formats import ALL_FORMATS, BY_NAME, FORMATS, KQL_FORMATS, formats_for
 from .gitrev import Base, DiffError, choose_base, repository_root, rules_at_revision
 from .settings import SettingChange, deployed_severities, setting_changes
 
@@ -42,13 +42,21 @@ class Side:
     documents: list[RuleDocument]
 
 
-def build_side(compiler: Compiler, folder: Path) -> Side:
-    """Build every format of the rules in `folder`. Display paths depend only on the folder's
-    name, so the base side's temporary copy reads like the working tree."""
+def build_side(compiler: Compiler, folder: Path, environment=None) -> Side:
+    """Build every format of the rules in `folder` (in `environment`, default the compiler's).
+    Display paths depend only on the folder's name, so the base side's temporary copy reads
+    like the working tree."""
     options = {f.name: getattr(compiler, f.name) for f in fields(Compiler) if f.init}
+    if environment is not None:
+        options["environment"] = environment
     recording = _RecordingCompiler(**options)
-    outputs = build_outputs(recording, [folder], ALL_FORMATS)
+    chosen = recording.environment
+    formats = formats_for(chosen.platforms) if chosen is not None else ALL_FORMATS
+    outputs = build_outputs(recording, [folder], formats)
     return Side(outputs, recording.documents)
+
+
+EMPTY = Side(OutputSet({}, {"rules": []}, []), [])  # an environment that did not exist at the base
 
 
 # -- comparing ---------------------------------------------------------------------------------
@@ -72,6 +80,7 @@ class FileDiff:
     old: str | None  # output path on the base side (None: new file)
     new: str | None  # output path in the working tree (None: file gone)
     text: str  # unified diff
+    environments: tuple[str, ...] = ()  # diff --env: where this file changes like this
 
 
 @dataclass
@@ -89,6 +98,7 @@ class RuleChange:
     diagnostics: list[Diagnostic] = field(default_factory=list)  # all of the rule's, in the working tree
     has_errors: bool = False  # in the working tree
     not_built: bool = False  # errors in the working tree left the rule without outputs
+    environments: tuple[str, ...] = ()  # the environments the change reaches (diff --env)
 
     @property
     def name(self) -> str:
@@ -109,6 +119,7 @@ class RuleDiff:
     unchanged: int
     diagnostics: list[Diagnostic]  # all of the working tree's
     documents: list[RuleDocument]  # the working tree's
+    environments: tuple[str, ...] = ()  # compared in these environments (diff --env)
 
     @property
     def ok(self) -> bool:
@@ -343,8 +354,11 @@ def diff_rules(compiler: Compiler, rules_dir: Path, base_rev: str | None = None,
         raise DiffError(f"{rules_dir.as_posix()}: not inside the git working tree at {repo}") from None
     base = choose_base(repo, base_rev)
     current = build_side(compiler, rules_dir)
-    with rules_at_revision(repo, base.commit, relative, rules_dir.resolve().name) as folder:
-        previous = build_side(compiler, folder)
+    from .environments import MISSING, environment_at_revision
+
+    with rules_at_revision(repo, base.commit, relative, rules_dir.resolve().name) as folder, \
+            environment_at_revision(repo, base.commit, compiler.environment) as then:
+        previous = EMPTY if then is MISSING else build_side(compiler, folder, then)
     added, removed, changed, unchanged = compare(previous, current, all_formats)
     return RuleDiff(
         rules_dir.as_posix(), base, added, removed, changed, unchanged,

@@ -169,3 +169,32 @@ def read_blobs(repo: Path, objects: list[str]) -> dict[str, bytes]:
         blobs[obj] = output[end + 1:end + 1 + size]
         position = end + 1 + size + 1
     return blobs
+
+
+def files_at_revision(repo: Path, rev: str, paths: list[str], into: Path) -> None:
+    """The files at `paths` (files or folders, relative to the top of `repo`, '/'-separated) as
+    they are at `rev`, written below `into` at the same relative paths. Paths that do not
+    exist there are left out (an environment's filter added since)."""
+    commit = resolve_commit(repo, rev)
+    if commit is None:
+        raise DiffError(f"unknown revision {rev!r} (not a commit in this repository)")
+    wanted = [PurePosixPath(p).as_posix().strip("/") for p in paths]
+    if not wanted:
+        return
+    listing = git(repo, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *wanted).stdout
+    entries = []
+    for item in listing.split(b"\0"):
+        if not item:
+            continue
+        meta, _, name = item.partition(b"\t")
+        _, kind, obj = meta.decode("ascii").split()
+        path = name.decode("utf-8", "surrogateescape")
+        if kind == "blob" and any(path == w or path.startswith(w + "/") for w in wanted):
+            entries.append((obj, path))
+    blobs = read_blobs(repo, [obj for obj, _ in entries])
+    for obj, relative in entries:
+        target = into.joinpath(*relative.split("/"))
+        if ".." in relative.split("/") or not target.resolve().is_relative_to(into.resolve()):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blobs[obj])

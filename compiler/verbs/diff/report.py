@@ -23,7 +23,28 @@ def _counts(result: RuleDiff) -> str:
 
 
 def _rule_line(change: RuleChange) -> str:
-    return f"{change.name} [{change.id}]" if change.id else change.name
+    line = f"{change.name} [{change.id}]" if change.id else change.name
+    return line + _where(change)
+
+
+def _where(change: RuleChange) -> str:
+    """The environments a change reaches (diff --env)."""
+    if not change.environments:
+        return ""
+    return f" (in {', '.join(change.environments)})"
+
+
+def _diff_text(change: RuleChange, item) -> str:
+    """A file's diff; headed by the environments it is in when the rule changed in others too."""
+    if item.environments and item.environments != change.environments:
+        return f"# in {', '.join(item.environments)}\n" + item.text
+    return item.text
+
+
+def _compared(result: RuleDiff) -> str:
+    if not result.environments:
+        return ""
+    return f" in environment{'s' if len(result.environments) > 1 else ''} {', '.join(result.environments)}"
 
 
 def _hidden_note(change: RuleChange) -> str:
@@ -44,7 +65,7 @@ def setting_diff(setting: SettingChange) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def _where(setting: SettingChange) -> str:
+def _setting_where(setting: SettingChange) -> str:
     return ", ".join(setting.formats) + "".join(f"; also {name}" for name in setting.also)
 
 
@@ -54,7 +75,7 @@ def _setting_lines(change: RuleChange) -> list[str]:
     if change.settings:
         out.append("  settings:")
     for setting in change.settings:
-        where = _where(setting)
+        where = _setting_where(setting)
         if setting.text_block:
             out.append(f"    {setting.name}: ({where})")
             out += [f"      {line}" for line in setting_diff(setting).rstrip("\n").split("\n")]
@@ -64,7 +85,7 @@ def _setting_lines(change: RuleChange) -> list[str]:
 
 
 def render_text(result: RuleDiff) -> str:
-    out = [f"{result.rules_dir.rstrip('/')}/ at {result.base.describe()} -> working tree"]
+    out = [f"{result.rules_dir.rstrip('/')}/ at {result.base.describe()} -> working tree{_compared(result)}"]
     if not result.any_change:
         out.append(f"no changes ({result.unchanged} rule(s) unchanged)")
         return _console(out)
@@ -78,7 +99,7 @@ def render_text(result: RuleDiff) -> str:
         out += ["", f"+ {_rule_line(change)}"]
         out += [f"  {d}" for d in change.new_diagnostics]
         for item in change.diffs:
-            out += item.text.rstrip("\n").split("\n")
+            out += _diff_text(change, item).rstrip("\n").split("\n")
     for change in result.changed:
         out += ["", f"~ {_rule_line(change)}"]
         out += [f"  new: {d}" for d in change.new_diagnostics]
@@ -89,7 +110,7 @@ def render_text(result: RuleDiff) -> str:
         elif change.hidden:
             out.append(f"  {_hidden_note(change)}")
         for item in change.diffs:
-            out += item.text.rstrip("\n").split("\n")
+            out += _diff_text(change, item).rstrip("\n").split("\n")
     return _console(out)
 
 
@@ -100,12 +121,15 @@ def _console(lines: list[str]) -> str:
 
 def _markdown_rule(change: RuleChange) -> str:
     name = markdown_text(change.name)
-    return f"{name} ({code_span(change.id)})" if change.id else name
+    text = f"{name} ({code_span(change.id)})" if change.id else name
+    return text + (f" in {', '.join(code_span(e) for e in change.environments)}" if change.environments else "")
 
 
 def render_markdown(result: RuleDiff) -> str:
     """A pull-request comment."""
     where = f"Rules in {code_span(result.rules_dir)} at {result.base.describe(code_span)} compared with the working tree"
+    if result.environments:
+        where += f" in environment{'s' if len(result.environments) > 1 else ''} {', '.join(code_span(e) for e in result.environments)}"
     out: list[str] = []
     if not result.any_change:
         out += ["### entra-sigma diff: no rule changes", "", f"{where}; {result.unchanged} rule(s) unchanged."]
@@ -120,7 +144,7 @@ def render_markdown(result: RuleDiff) -> str:
         if change.new_diagnostics:
             out += [fenced("".join(f"{d}\n" for d in change.new_diagnostics), "text"), ""]
         if change.diffs:
-            out += [fenced("".join(item.text for item in change.diffs), "diff"), ""]
+            out += [fenced("".join(_diff_text(change, item) for item in change.diffs), "diff"), ""]
         out.append("</details>")
     if result.removed:
         out += ["", "**Removed**", ""]
@@ -136,7 +160,7 @@ def render_markdown(result: RuleDiff) -> str:
         if change.not_built:
             out += [markdown_text(_hidden_note(change)), ""]
         if change.diffs:
-            out += [fenced("".join(item.text for item in change.diffs), "diff"), ""]
+            out += [fenced("".join(_diff_text(change, item) for item in change.diffs), "diff"), ""]
         out += _markdown_settings(change)
         out.append("</details>")
     return "\n".join(out) + "\n"
@@ -173,6 +197,8 @@ def _summary(change: RuleChange) -> str:
     text = html_text(change.name)
     if change.id:
         text += f" (<code>{html_text(change.id)}</code>)"
+    if change.environments:
+        text += " in " + ", ".join(f"<code>{html_text(e)}</code>" for e in change.environments)
     if change.has_errors:
         text += " — <b>has errors</b>"
     return text

@@ -24,7 +24,7 @@ from ...across_files import DocumentKeys, OutputName
 from ...diagnostics import Diagnostic, SourceLocation
 from ...paths import PACKAGE_DIR, SCHEMAS_DIR, TEMPLATES_DIR
 
-FORMAT = 2  # bump when FileResult changes shape
+FORMAT = 3  # bump when FileResult changes shape
 LIBRARIES = ("sigma", "jinja2", "yaml", "jsonschema")  # their versions can change output
 
 
@@ -60,7 +60,10 @@ class FileResult:
             Diagnostic(**{**d, "location": SourceLocation(**d["location"])}) for d in data["diagnostics"]
         ]
         data["documents"] = [
-            DocumentKeys(d["display_path"], d["title"], tuple((k, v, SourceLocation(**at)) for k, v, at in d["keys"]))
+            DocumentKeys(
+                d["display_path"], d["title"], tuple((k, v, SourceLocation(**at)) for k, v, at in d["keys"]),
+                tuple((k, v) for k, v in d["logsource"]), d["correlation"],
+            )
             for d in data["documents"]
         ]
         data["names"] = [OutputName(**{**n, "location": SourceLocation(**n["location"])}) for n in data["names"]]

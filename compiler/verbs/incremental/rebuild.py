@@ -34,6 +34,7 @@ from .parallel import map_chunks, workers_for
 
 if TYPE_CHECKING:
     from ...build import Compiler
+    from ...project.environment import Environment
 
 CORRELATION = re.compile(rb"^correlation[ \t]*:", re.M)  # a top-level key; a false alarm only costs time
 Item = tuple[Path, str, bytes]  # rule file, display path, its bytes
@@ -66,9 +67,11 @@ def build(
     *,
     cache: Cache | None = None,
     jobs: int | None = None,
+    environment: "Environment | None" = None,
 ) -> Outputs:
     """Every output of `paths`, as `build.build_outputs` makes them; `jobs` None: as many
-    processes as pay off, 1: this process only."""
+    processes as pay off, 1: this process only. `environment`: the one the compiler was made
+    for (its checks across files are made here too)."""
     files, problems = discover(paths)
     if problems or not files or (cache is None and workers_for(len(files), jobs) <= 1):
         return _plain(make_compiler, paths, formats, (files, problems))
@@ -82,7 +85,7 @@ def build(
     stats = {"files": len(items), "cached": sum(r is not None for r in results), "workers": 1}
     try:
         fresh = _compile_missing(make_compiler, paths, formats, items, results, jobs, stats)
-        outputs = _merge(results, formats)
+        outputs = _merge(results, formats, environment)
     except Fallback:
         return _plain(make_compiler, paths, formats)
     if cache is not None:
@@ -99,6 +102,12 @@ def _compile_found(compiler, found, platforms):
     return compiler.compile_documents(documents, problems + unread, platforms)
 
 
+def platforms_of(formats: tuple[str, ...]) -> tuple[str, ...]:
+    from ...render.formats import platforms_of as platforms
+
+    return platforms(formats)
+
+
 def _all_formats() -> tuple[str, ...]:
     from ...render.formats import ALL_FORMATS
 
@@ -110,7 +119,7 @@ def _plain(make_compiler, paths, formats, found=None) -> Outputs:
     from ...build import build_outputs
 
     compiler = make_compiler()
-    result = _compile_found(compiler, found, ("sentinel", "defender")) if found else None
+    result = _compile_found(compiler, found, platforms_of(formats or _all_formats())) if found else None
     plain = build_outputs(compiler, paths, formats or _all_formats(), result=result)
     return Outputs(plain.files, plain.manifest, plain.diagnostics, plain.rules, {"plain": 1})
 
@@ -184,7 +193,7 @@ def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequenc
     from ...build import build_outputs
 
     documents, results = _parse_chunk(chunk)
-    compiled = compiler.compile_documents(documents, [], ("sentinel", "defender"))
+    compiled = compiler.compile_documents(documents, [], platforms_of(formats or _all_formats()))
     outputs = build_outputs(compiler, roots, formats or _all_formats(), result=compiled)
     _assign(results, outputs.diagnostics, compiled, roots)
     for entry in outputs.manifest["rules"]:
@@ -196,7 +205,7 @@ def build_chunk(compiler: "Compiler", roots: list[Path], formats, chunk: Sequenc
     return list(results.values())
 
 
-def _check(results: list[FileResult]) -> None:
+def _check(results: list[FileResult], environment: "Environment | None" = None) -> None:
     """Fallback on anything that per-file results cannot settle: an error in a file (the plain
     build words errors, and leaves outputs out, its own way), or any finding of the checks
     across files, run over the facts of every file."""
@@ -204,17 +213,17 @@ def _check(results: list[FileResult]) -> None:
         raise Fallback
     documents = [d for result in results for d in result.documents]
     names = [n for result in results for n in result.names]
-    if cross_file_diagnostics(documents, names):
+    if cross_file_diagnostics(documents, names, environment):
         raise Fallback
 
 
-def _merge(results: list[FileResult], formats: tuple[str, ...]) -> Outputs:
+def _merge(results: list[FileResult], formats: tuple[str, ...], environment: "Environment | None" = None) -> Outputs:
     """The build of all files from their per-file results; anything across files → Fallback."""
-    _check(results)
+    _check(results, environment)
     files: dict[str, str] = {}
     for result in results:
         files.update(result.files)
-    manifest = manifest_of(formats, [e for r in results for e in r.entries])
+    manifest = manifest_of(formats, [e for r in results for e in r.entries], environment.name if environment else None)
     diagnostics = [d for r in results for d in r.diagnostics]
     return Outputs(files, manifest, diagnostics, sum(r.counted for r in results))
 
@@ -242,7 +251,7 @@ def refuses(diagnostic, strict: bool) -> bool:
 
 def compile_queries(
     make_compiler: Callable[[], "Compiler"], paths: list[Path], platform: str, *, named: bool, jobs: int | None = None,
-    strict: bool = False,
+    strict: bool = False, environment: "Environment | None" = None,
 ) -> Queries:
     """Every rule's query for `platform`, as `compile` prints them (`named`: and as the files
     `compile --out` writes), on several cores when there are enough rules. Nothing is cached.
@@ -259,7 +268,7 @@ def compile_queries(
         return _plain_queries(make_compiler, paths, platform, named, strict)  # correlations need their rules
     try:
         results = map_chunks(partial(compile_chunk, make_compiler(), paths, platform, named), items, workers)
-        _check(results)
+        _check(results, environment)
     except Fallback:
         return _plain_queries(make_compiler, paths, platform, named, strict)
     for result in results:

@@ -72,8 +72,9 @@ def check_tests_file(project: Project, compiler: Compiler, path: Path, text: str
 
     path = path.resolve()
     display = project.display_path(path)
-    cases, diagnostics = cases_from_text(text, path, display, compiler.registry)
-    diagnostics = sorted([*diagnostics, *coverage_warnings(cases, display)], key=sort_key)
+    tests = cases_from_text(text, path, display, compiler.registry)
+    cases = tests.cases
+    diagnostics = sorted([*tests.diagnostics, *coverage_warnings(cases, display)], key=sort_key)
     findings = Findings(display, diagnostics)
     rule_file = rule_file_of(path)
     if rule_file is None or not cases:
@@ -98,7 +99,7 @@ def check_tests_file(project: Project, compiler: Compiler, path: Path, text: str
         from ..ruletests.run import replay_case
 
         engine = engine or LocalEngine(compiler.registry)
-        result = replay_case(engine, compiler, target, case, defender_reason)
+        result = replay_case(engine, compiler, target, case, defender_reason, tests.placeholders)
         if result.outcome == FAILED:
             findings.failures.append((case.location, result.detail))
     return findings

@@ -12,7 +12,6 @@ import difflib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ from jsonschema import Draft202012Validator
 from ...diagnostics import Diagnostic, SourceLocation
 from ...load.loader import TEST_SUFFIXES, RuleDocument, parse_yaml
 from ...map.tables import Registry
-from ...paths import SCHEMAS_DIR
+from ...project.environment import Placeholder, placeholder_from
 from ...validate.catalog import default_catalog
-from ...validate.schema import describe_error
+from ...validate.schema import describe_error, schema_validator
 from .shapes import shape_problems
 
 DEFAULT_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -55,32 +54,57 @@ def tests_file_for(rule_file: Path) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=1)
 def tests_validator() -> Draft202012Validator:
-    schema = json.loads((SCHEMAS_DIR / "rule-tests.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    """The tests file schema (its placeholders refer to the project file's watchlist)."""
+    return schema_validator("rule-tests.schema.json")
+
+
+@dataclass(frozen=True)
+class TestsFile:
+    cases: list[Case]
+    placeholders: dict[str, Placeholder]  # what the rule's placeholders take in these cases
+    diagnostics: list[Diagnostic]
 
 
 def load_cases(path: Path, display: str, registry: Registry) -> tuple[list[Case], list[Diagnostic]]:
     """Every case of one tests file, with its rows typed for the tables; or why not."""
+    loaded = load_tests(path, display, registry)
+    return loaded.cases, loaded.diagnostics
+
+
+def load_tests(path: Path, display: str, registry: Registry) -> TestsFile:
+    """A tests file: its cases and the placeholder values they run with; or why not."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        return [], [Diagnostic("E501", f"cannot read test cases: {error}", SourceLocation(display))]
+        return TestsFile([], {}, [Diagnostic("E501", f"cannot read test cases: {error}", SourceLocation(display))])
     return cases_from_text(text, path, display, registry)
 
 
-def cases_from_text(text: str, path: Path, display: str, registry: Registry) -> tuple[list[Case], list[Diagnostic]]:
-    """The cases of a tests file's text (`load_cases` reads the file; an editor has its buffer)."""
+def cases_from_text(text: str, path: Path, display: str, registry: Registry) -> TestsFile:
+    """A tests file's text as `load_tests` reads the file (an editor has its buffer)."""
     document, diagnostics = parse_yaml(text, path, display)
     if document is None:
-        return [], diagnostics
+        return TestsFile([], {}, diagnostics)
     errors = list(tests_validator().iter_errors(document.data))
     diagnostics = [Diagnostic("E501", _describe(error), document.location(*error.absolute_path)) for error in errors]
     if not isinstance(document.data, dict) or not isinstance(document.data.get("cases"), list):
-        return [], diagnostics
+        return TestsFile([], {}, diagnostics)
+    placeholders = {}
+    if not any(e.absolute_path and e.absolute_path[0] == "placeholders" for e in errors):
+        for name, raw in (document.data.get("placeholders") or {}).items():
+            where = document.location("placeholders", name)
+            placeholders[name] = placeholder_from(raw, (where.line, where.column, where.path))
     # a schema error in one case leaves the others to be checked: every problem of the file at once
     broken = {e.absolute_path[1] for e in errors if len(e.absolute_path) >= 2 and e.absolute_path[0] == "cases"}
+    cases, problems = _cases(document, registry, broken)
+    diagnostics += problems
+    failed = any(d.severity == "error" for d in diagnostics)
+    return TestsFile([] if failed else cases, placeholders, diagnostics)
+
+
+def _cases(document: RuleDocument, registry: Registry, broken: set[int]) -> tuple[list[Case], list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
     cases, seen = [], set()
     for index, raw in enumerate(document.data["cases"]):
         where = ("cases", index)

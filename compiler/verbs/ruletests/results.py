@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from ... import __version__
 from ...console import json_for_console, one_line
@@ -29,21 +29,39 @@ from .run import FAILED, NOT_REPLAYED, PASSED, CaseResult, RuleReport, TestRun
 FAILED_CASE, NOT_REPLAYED_CASE = "E504", "W504"
 
 
-def case_finding(report: RuleReport, result: CaseResult) -> Diagnostic | None:
-    """The finding for one case: None for a case that passed."""
+def one_run(runs: list, diagnostics: list[Diagnostic]) -> TestRun:
+    """The runs of several environments (`--all-envs`) as one, each report marked with its
+    environment, for a format that holds one report."""
+    reports = [replace(report, environment=environment.name) for environment, run in runs for report in run.reports]
+    return TestRun(reports, diagnostics, max((run.files for _, run in runs), default=0))
+
+
+def case_finding(report: RuleReport, result: CaseResult, environments: tuple[str, ...] = ()) -> Diagnostic | None:
+    """The finding for one case (in `environments`, when it fails alike in each): None for a pass."""
     name = result.case.name
+    where = f" in environment{'s' if len(environments) > 1 else ''} {', '.join(environments)}" if environments else ""
     if result.outcome == FAILED:
-        return Diagnostic(FAILED_CASE, f"test case {name!r} failed: {result.detail}", result.case.location,
+        return Diagnostic(FAILED_CASE, f"test case {name!r} failed{where}: {result.detail}", result.case.location,
                           hint=f"the rule is {report.source}")
     if result.outcome == NOT_REPLAYED:
-        return Diagnostic(NOT_REPLAYED_CASE, f"test case {name!r} was not replayed: {result.detail}", result.case.location,
-                          hint="see docs/testing-rules.md", severity="warning")
+        return Diagnostic(NOT_REPLAYED_CASE, f"test case {name!r} was not replayed{where}: {result.detail}",
+                          result.case.location, hint="see docs/testing-rules.md", severity="warning")
     return None
 
 
 def findings(run: TestRun) -> list[Diagnostic]:
-    """The run's diagnostics and a finding per failed or not-replayed case, sorted."""
-    cases = [f for report in run.reports for result in report.results if (f := case_finding(report, result))]
+    """The run's diagnostics and a finding per failed or not-replayed case, sorted; a case that
+    fails alike in several environments is one finding naming them."""
+    alike: dict[tuple, list[str]] = {}
+    first: dict[tuple, tuple[RuleReport, CaseResult]] = {}
+    for report in run.reports:
+        for result in report.results:
+            if result.outcome == PASSED:
+                continue
+            key = (report.source, result.case.location, result.case.name, result.outcome, result.detail)
+            first.setdefault(key, (report, result))
+            alike.setdefault(key, []).extend([report.environment] if report.environment else [])
+    cases = [case_finding(*first[key], tuple(alike[key])) for key in first]
     return sorted([*run.diagnostics, *cases], key=sort_key)
 
 
@@ -59,10 +77,12 @@ def summary(run: TestRun) -> dict[str, int]:
 def render_json(run: TestRun, strict: bool = False) -> str:
     cases = [
         {"rule_file": report.source, "name": result.case.name, "outcome": result.outcome,
-         "detail": result.detail or None, "location": asdict(result.case.location)}
+         "detail": result.detail or None, "location": asdict(result.case.location),
+         **({"environment": report.environment} if report.environment else {})}
         for report in run.reports for result in report.results
     ]
-    cases.sort(key=lambda c: (c["location"]["path"], c["location"]["line"], c["location"]["column"], c["name"]))
+    cases.sort(key=lambda c: (c["location"]["path"], c["location"]["line"], c["location"]["column"], c["name"],
+                              c.get("environment") or ""))
     document = {"diagnostics": [d.to_json() for d in findings(run)], "cases": cases, "summary": summary(run)}
     return json_for_console(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"
 
@@ -84,7 +104,7 @@ def _text(value: object) -> str:
 def _case_element(report: RuleReport, result: CaseResult, strict: bool) -> ET.Element:
     location = result.case.location
     element = ET.Element("testcase", {
-        "classname": _text(report.source), "name": _text(result.case.name),
+        "classname": _text(_suite_name(report)), "name": _text(result.case.name),
         "file": _text(location.path), "line": str(location.line),
     })
     if result.outcome == FAILED:
@@ -96,6 +116,10 @@ def _case_element(report: RuleReport, result: CaseResult, strict: bool) -> ET.El
         child = ET.SubElement(element, kind, {"message": _text(reason)} | ({"type": NOT_REPLAYED_CASE} if strict else {}))
         child.text = _text(f"{location}: {reason}")
     return element
+
+
+def _suite_name(report: RuleReport) -> str:
+    return f"{report.source} ({report.environment})" if report.environment else report.source
 
 
 def _suite(name: str, cases: list[ET.Element]) -> ET.Element:
@@ -124,8 +148,8 @@ def render_junit(run: TestRun, strict: bool = False) -> str:
     """The run as JUnit XML: a suite per rule file, and one for the problems that fail the run
     without being a case (errors; with `strict`, warnings too)."""
     suites = [
-        _suite(report.source, [_case_element(report, r, strict) for r in sorted(report.results, key=lambda r: r.case.location)])
-        for report in sorted(run.reports, key=lambda r: r.source)
+        _suite(_suite_name(report), [_case_element(report, r, strict) for r in sorted(report.results, key=lambda r: r.case.location)])
+        for report in sorted(run.reports, key=lambda r: (r.source, r.environment or ""))
     ]
     failing = [d for d in sorted(run.diagnostics, key=sort_key) if d.severity == "error" or strict]
     if failing:

@@ -9,7 +9,7 @@ pass whatever the rule said.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,10 @@ from ...build import CompiledRule, Compiler
 from ...convert.query import output_name
 from ...diagnostics import Diagnostic, SourceLocation
 from ...load.loader import discover
-from .cases import Case, load_cases, tests_file_for
+from ...model import ir
+from ...model.ir import Watchlist
+from ...project.environment import NO_ENVIRONMENT, WatchlistValues
+from .cases import Case, TestsFile, load_tests, tests_file_for
 from .files import orphans
 from .replay import LocalEngine, NotReplayed, Replayed
 
@@ -36,6 +39,7 @@ class CaseResult:
 class RuleReport:
     source: str  # the rule file, as displayed
     results: list[CaseResult] = field(default_factory=list)
+    environment: str | None = None  # replayed in this environment of entra-sigma.toml (--env)
 
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -56,6 +60,12 @@ class TestRun:
 
 
 def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
+    files, _ = discover(paths)
+    loaded = {file: _load(file, display, compiler) for file, display in files}
+    placeholders = {file: tests.placeholders for file, tests in loaded.items() if tests is not None and tests.placeholders}
+    if placeholders:  # a tests file's values for the placeholders of its rule
+        environment = (compiler.environment or NO_ENVIRONMENT).with_file_placeholders(placeholders)
+        compiler = replace(compiler, environment=environment)
     build = compiler.compile_paths(paths, ("sentinel", "defender"))
     diagnostics = [d for d in build.diagnostics if d.target != "defender"]
     defender_reasons = {d.location.path: d.message for d in build.diagnostics if d.target == "defender"}
@@ -63,12 +73,11 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
     for compiled in build.compiled:
         by_file.setdefault(compiled.rule.document.path.resolve(), []).append(compiled)
     failed_files = {d.location.path for d in diagnostics if d.severity == "error"}
-    files, _ = discover(paths)
     engine: LocalEngine | None = None
     reports = []
     for file, display in files:
         compiled = by_file.get(file, [])
-        tests = tests_file_for(file)
+        tests = loaded[file]
         if tests is None:
             if compiled:
                 diagnostics.append(Diagnostic(
@@ -76,9 +85,8 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
                     f"add {file.name.rsplit('.', 1)[0]}.tests.yml beside it; see docs/testing-rules.md", severity="warning",
                 ))
             continue
-        tests_display = display.rsplit("/", 1)[0] + "/" + tests.name if "/" in display else tests.name
-        cases, problems = load_cases(tests, tests_display, compiler.registry)
-        diagnostics += problems
+        cases = tests.cases
+        diagnostics += tests.diagnostics
         report = RuleReport(display)
         reports.append(report)
         for case in cases:
@@ -90,10 +98,40 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
                 report.results.append(CaseResult(case, FAILED, problem))
                 continue
             engine = engine or LocalEngine(compiler.registry)
-            report.results.append(replay_case(engine, compiler, target, case, defender_reasons.get(display)))
+            report.results.append(replay_case(engine, compiler, target, case, defender_reasons.get(display), tests.placeholders))
         diagnostics += coverage_warnings(cases, display)
     diagnostics += orphans(paths)
     return TestRun(reports, diagnostics, build.files)
+
+
+def _load(file: Path, display: str, compiler: Compiler) -> TestsFile | None:
+    """The tests file beside a rule file, loaded (None: it has none)."""
+    tests = tests_file_for(file)
+    if tests is None:
+        return None
+    tests_display = display.rsplit("/", 1)[0] + "/" + tests.name if "/" in display else tests.name
+    return load_tests(tests, tests_display, compiler.registry)
+
+
+def _watchlists(rule) -> set[Watchlist]:
+    """The watchlists a rule's query reads (a correlation's: its rules')."""
+    found = {m.value for m in ir.walk_matches(rule.condition) if isinstance(m.value, Watchlist)} if rule.condition else set()
+    for other in rule.correlation.rules if rule.correlation is not None else ():
+        found |= _watchlists(other)
+    return found
+
+
+def _seeds(compiled: CompiledRule, placeholders) -> tuple[dict[str, tuple[str, tuple[str, ...]]], str | None]:
+    """The rows of each watchlist the query reads, from the tests file: alias → (column,
+    values); or why the case cannot be replayed (a watchlist without values here)."""
+    given = {p.watchlist: p.values for p in placeholders.values() if isinstance(p, WatchlistValues) and p.values is not None}
+    seeds = {}
+    for watchlist in sorted(_watchlists(compiled.rule), key=lambda w: (w.alias, w.column)):
+        if watchlist not in given:
+            return {}, (f"the query reads the watchlist '{watchlist.alias}', and the tests file gives it no values: "
+                        f"set them under 'placeholders' ({{watchlist: {watchlist.alias}, values: [...]}})")
+        seeds[watchlist.alias] = (watchlist.column, given[watchlist])
+    return seeds, None
 
 
 def tested_rule(compiled: list[CompiledRule], case: Case) -> tuple[CompiledRule | None, str]:
@@ -128,9 +166,14 @@ def _listing(names: list[str], compiled: list[CompiledRule] | None = None) -> st
     return ", ".join(f"'{name}'" + (f" ({titles[name]!r})" if titles.get(name) not in (None, name) else "") for name in names)
 
 
-def replay_case(engine: LocalEngine, compiler: Compiler, compiled: CompiledRule, case: Case, defender_reason: str | None) -> CaseResult:
+def replay_case(
+    engine: LocalEngine, compiler: Compiler, compiled: CompiledRule, case: Case, defender_reason: str | None, placeholders,
+) -> CaseResult:
     """Replay one case on every platform whose tables it fills; the worst outcome counts."""
     platforms = sorted({compiler.registry.tables[t].platform for t in case.rows})
+    seeds, unseeded = _seeds(compiled, placeholders)
+    if unseeded:
+        return CaseResult(case, NOT_REPLAYED, unseeded)
     outcomes = []
     for platform in platforms:
         rows = {t: r for t, r in case.rows.items() if compiler.registry.tables[t].platform == platform}
@@ -143,7 +186,7 @@ def replay_case(engine: LocalEngine, compiler: Compiler, compiled: CompiledRule,
         if not set(rows) & set(read):
             outcomes.append(CaseResult(case, FAILED, f"the {platform} query reads none of {', '.join(rows)} (it reads {', '.join(read)})"))
             continue
-        engine.load(rows)
+        engine.load(rows, seeds)
         result = engine.run(text)
         if isinstance(result, NotReplayed):
             outcomes.append(CaseResult(case, NOT_REPLAYED, f"{platform}: {result.reason}"))
