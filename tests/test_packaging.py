@@ -263,7 +263,7 @@ def test_a_wheel_built_in_the_checkout_leaves_the_build_folder_to_entra_sigma(tm
     assert wheel.returncode == 0, wheel.stdout[-3000:] + wheel.stderr[-3000:]
     assert not (checkout / "build").exists() and (checkout / ".setuptools-build").is_dir()
     entra_sigma = shutil.which("entra-sigma", path=str(Path(sys.executable).parent))
-    built = subprocess.run([entra_sigma, "build", "rules"], cwd=checkout, capture_output=True, text=True, timeout=300)
+    built = subprocess.run([entra_sigma, "build", "rules", "--env", "prod"], cwd=checkout, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     assert (checkout / "build" / "manifest.json").is_file()
     ignored = (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
