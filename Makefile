@@ -36,4 +36,4 @@ test-fast: setup
 	$(BIN)/python -m pytest $(PARALLEL) -q -m "not slow and not kusto and not replay"
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build dist .setuptools-build .pytest_cache

@@ -29,7 +29,7 @@ from .render.formats import ALL_FORMATS, BY_NAME, OutputFormat, platforms_of, re
 from .render.renderer import Renderer
 from .render.settings import DeploymentPlanner
 from .validate.catalog import Catalog, default_catalog
-from .validate.schema import FAST_PATH_MINIMUM, validate_document
+from .validate.schema import FAST_PATH_MINIMUM, rule_schema_problems
 
 
 @dataclass
@@ -70,10 +70,13 @@ class Compiler:
         for original, document in zip(documents, prepared):
             rule = None
             if document is not None:  # None: its placeholders could not be expanded (said already)
-                problems = validate_document(document, fast)
-                if not problems:
+                problems, settings_only = rule_schema_problems(document, fast)
+                if not problems or settings_only:  # a typo in `sentinel:` hides no error of the detection
                     build = build_correlation if "correlation" in document.data else build_rule
-                    rule, problems = build(document, self.catalog)
+                    rule, more = build(document, self.catalog)
+                    problems += more
+                    if rule is not None and settings_only:
+                        rule = replace(rule, unplanned=True)
                 diagnostics += problems
             if rule is not None:
                 rules.append(rule)
@@ -228,7 +231,7 @@ def build_outputs(
         if rule.id not in names:
             continue
         name = names[rule.id]
-        deployment, problems = planner.plan(rule, compiled.queries.get("sentinel"))
+        deployment, problems = planner.plan(rule, compiled.queries.get("sentinel")) if not rule.unplanned else (None, [])
         diagnostics += problems
         produced: dict[str, str] = {}
         skipped: dict[str, str] = {}

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
 
 from . import __version__
+from .cli_help import HELP_OPTIONS, HelpGroup, plain_arguments
 from .cli_common import (  # noqa: F401 - State is read by tests and by deploy's --debug
     AllEnvs,
     Config,
@@ -48,12 +48,13 @@ FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 WATCH_INTERVAL = 0.5  # seconds between looks of `build --watch`
 
 
-class Verbs(TyperGroup):
+class Verbs(HelpGroup):
     """The verbs. `--debug true` is a flag given a value, not an unknown verb: say so."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         use_plain_params(self)  # no pydantic: see cli_params.py
+        plain_arguments(self)  # RULES..., not PATH <list[Path]>: see cli_help.py
 
     def get_help_option(self, ctx):
         option = super().get_help_option(ctx)
@@ -76,6 +77,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: flags without a `<bool>` type, paragraphs wrapped as sentences
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
 
 
@@ -144,14 +146,17 @@ def validate(
     Defender cannot run is a warning. With --env, in that environment (each one given)."""
     from .build import build_outputs
     from .render.formats import formats_for
+    from .verbs.ruletests.files import check_tests_files
 
     diagnostics, files = [], 0
     environments = choose_environments(env, all_envs, config, fmt)
     for environment in environments:
         with user_errors():
-            outputs = build_outputs(make_compiler(table_schema, templates, environment), paths, formats_for(environment.platforms))
+            compiler = make_compiler(table_schema, templates, environment)
+            outputs = build_outputs(compiler, paths, formats_for(environment.platforms))
         diagnostics += outputs.diagnostics
         files = max(files, outputs.rules)
+    diagnostics += check_tests_files(paths, compiler.registry)  # the rules' test cases, as `test` reads them
     diagnostics = list(dict.fromkeys(diagnostics))  # a rule's own problem is the same in every environment
     report(diagnostics, files, fmt)
     ok = not any(d.severity == "error" for d in diagnostics) and not (strict and diagnostics)
@@ -376,7 +381,7 @@ def diff_command(
     )] = None,
     rules_dir: Annotated[Path, typer.Option("--rules", metavar="DIR", help="The folder of rules in the working tree.")] = Path("rules"),
     report_format: Annotated[str, typer.Option(
-        "--format", metavar="[text|markdown]", help="text, or markdown for a pull-request comment.",
+        "--format", metavar="<text|markdown>", help="text, or markdown for a pull-request comment.",
     )] = "text",
     all_formats: Annotated[bool, typer.Option("--all-formats", help="Show every changed output file, not only the KQL.")] = False,
     table_schema: TableSchemas = None,
@@ -412,10 +417,20 @@ def diff_command(
     raise typer.Exit(0 if result.ok else 1)
 
 
+class TestReportFormat(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+    junit = "junit"
+
+
 @app.command("test")
 def test_command(
     paths: Paths,
-    fmt: FormatOption = DiagnosticFormat.text,
+    fmt: Annotated[TestReportFormat, typer.Option("--format", help=(
+        "text; github: annotations on the tests files (stderr) and the text report; json, sarif or junit: "
+        "that document instead of the text report."))] = TestReportFormat.text,
     table_schema: TableSchemas = None,
     strict: Annotated[bool, typer.Option("--strict", help="Also fail when a case is not replayed, or a rule has no test cases, or lacks a match or a no-match case.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passed cases too.")] = False,
@@ -428,18 +443,27 @@ def test_command(
     The cases (<rule>.tests.yml beside the rule) run on a local KQL engine; the report gives
     passed, failed and not replayed cases per rule. With --env, the queries of that
     environment (of each one given, one report each); a tests file's placeholders take
-    precedence over the environment's."""
+    precedence over the environment's. Every failed and not-replayed case is also a finding
+    located in its tests file (json, sarif, github), and --format junit writes a JUnit XML
+    report."""
     from .verbs.ruletests.report import render_text as render_tests
+    from .verbs.ruletests.results import RENDERERS, one_run, render_github
     from .verbs.ruletests.run import run_tests
 
-    environments = choose_environments(env, all_envs, config, fmt)
+    environments = choose_environments(env, all_envs, config, DiagnosticFormat.__members__.get(fmt.value, DiagnosticFormat.text))
     runs = [(environment, run_tests(make_compiler(table_schema, None, environment), paths)) for environment in environments]
     diagnostics = list(dict.fromkeys(d for _, run in runs for d in run.diagnostics))
-    report(diagnostics, max(len(run.reports) for _, run in runs), fmt)
-    for environment, run in runs:
-        if environment.name:
-            sys.stdout.write(f"environment {environment.name}:\n")
-        sys.stdout.write(render_tests(run, verbose))
+    if fmt is TestReportFormat.text:
+        report(diagnostics, max(run.files for _, run in runs), DiagnosticFormat.text)
+    if fmt in (TestReportFormat.text, TestReportFormat.github):
+        if fmt is TestReportFormat.github:
+            sys.stderr.write(render_github(one_run(runs, diagnostics)))
+        for environment, run in runs:
+            if environment.name:
+                sys.stdout.write(f"environment {environment.name}:\n")
+            sys.stdout.write(render_tests(run, verbose))
+    else:
+        sys.stdout.write(RENDERERS[fmt.value](one_run(runs, diagnostics), strict))
     warned = strict and any(d.severity == "warning" for d in diagnostics)
     passed = all(run.strict_ok() if strict else run.ok for _, run in runs)  # --strict: every case replayed, too
     raise typer.Exit(0 if passed and not warned else 1)
@@ -447,7 +471,7 @@ def test_command(
 
 @app.command()
 def coverage(
-    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", help="Rule files or folders (default: rules).", show_default=False)] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="RULES", help="Rule files or folders (default: rules).", show_default=False)] = None,
     markdown: Annotated[Optional[Path], typer.Option("--markdown", metavar="FILE", help="Write the rule catalog page (Markdown) here; - for standard output.")] = None,
     navigator: Annotated[Optional[Path], typer.Option("--navigator", metavar="FILE", help="Write an ATT&CK Navigator layer (JSON) here; - for standard output.")] = None,
     svg: Annotated[Optional[Path], typer.Option("--svg", metavar="FILE", help="Write the beta field × rule grid (SVG) here (the page shows it); - for standard output.")] = None,
@@ -514,18 +538,19 @@ def init(
 
     Writes rules/ with an example rule and its test cases, entra-sigma.toml with two example
     environments, a GitHub Actions workflow, a pre-commit configuration, editor settings with
-    the schemas, a .gitignore and a README.
-    Writes nothing if a file exists already, unless --force."""
+    the schemas, a .gitignore and a README. In a repository that has some of these files, it
+    adds ours to .gitignore, the pre-commit configuration and the editor settings, and keeps
+    the others as they are (--force overwrites them)."""
     from .load.loader import display_path_for
-    from .verbs.scaffold import InitError, scaffold, write_scaffold
+    from .verbs.scaffold import InitError, report_lines, scaffold, write_scaffold
 
     try:
-        written = write_scaffold(folder, scaffold(with_pack).files, force)
+        done = write_scaffold(folder, scaffold(with_pack).files, force)
     except InitError as error:
         raise usage_error(str(error))
-    rules = sum(1 for path in written if path.startswith("rules/") and not path.endswith((".tests.yml", ".tests.yaml")))
     shown = display_path_for(folder)
-    typer.echo(f"wrote {len(written)} file(s) to {shown}, with {rules} rule(s) in {shown}/rules", err=True)
+    for line in report_lines(done, shown):
+        typer.echo(line, err=True)
     typer.echo(f"next: cd {shown} && entra-sigma validate rules --all-envs && entra-sigma test rules --all-envs", err=True)
 
 

@@ -34,7 +34,7 @@ class State:
 
 
 Paths = Annotated[list[Path], typer.Argument(
-    metavar="PATH", help="Rule files or folders (searched recursively for .yml/.yaml).", show_default=False,
+    metavar="RULES", help="Rule files or folders (searched recursively for .yml/.yaml).", show_default=False,
 )]
 FormatOption = Annotated[DiagnosticFormat, typer.Option("--format", help="How to print diagnostics.")]
 TableSchemas = Annotated[
@@ -91,7 +91,7 @@ def compiler_factory(
 
 def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, summarise_warnings: bool = False) -> None:
     """Print the diagnostics of `files` rule files read, in the format asked for."""
-    from .diagnostics import format_github, format_json, format_sarif, format_text, format_text_summary
+    from .diagnostics import error_summary, format_github, format_json, format_sarif, format_text, format_text_summary
 
     if fmt is DiagnosticFormat.json:
         sys.stderr.write(format_json(diagnostics))
@@ -101,10 +101,7 @@ def report(diagnostics: list[Diagnostic], files: int, fmt: DiagnosticFormat, sum
         sys.stderr.write(format_github(diagnostics))
     else:
         sys.stderr.write((format_text_summary if summarise_warnings else format_text)(diagnostics))
-        errors = sum(1 for d in diagnostics if d.severity == "error")
-        if errors:
-            failed = len({d.location.path for d in diagnostics if d.severity == "error"})
-            sys.stderr.write(f"{errors} error(s) in {failed} of {files} file(s)\n")
+        sys.stderr.write(error_summary(diagnostics, files))
 
 
 @contextmanager

@@ -150,5 +150,17 @@ def format_github(diagnostics: Iterable[Diagnostic]) -> str:
     return "".join(lines)
 
 
+def error_summary(diagnostics: Iterable[Diagnostic], files: int) -> str:
+    """The text form's last line: `3 error(s) in 2 of 7 file(s)` (errors, files with an error,
+    files read); '' without errors. A path that is no file (E000) was not read: when files with
+    an error outnumber the files read, the count of files read is left out, never `1 of 0`."""
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if not errors:
+        return ""
+    failed = len({d.location.path for d in errors})
+    return f"{len(errors)} error(s) in {failed} of {files} file(s)\n" if failed <= files else \
+        f"{len(errors)} error(s) in {failed} file(s)\n"
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity == "error" for d in diagnostics)

@@ -56,6 +56,15 @@ def is_relative_path(path: str) -> bool:
     )
 
 
+def umask_mode(base: int = 0o666) -> int:
+    """The mode a plain `open()` (base 0o666) or `mkdir` (base 0o777) gives under the process's
+    umask. `mkstemp` and `mkdtemp` make files 0600 and folders 0700 whatever the umask; what
+    they make for the user to keep is set to this instead."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return base & ~umask
+
+
 def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = None, known: Known | None = None) -> None:
     """Write `files` (relative posix path → text) as the whole content of `out`; `stats`, if
     given, counts the files linked and written; `known`, if given, is what the previous call
@@ -65,8 +74,10 @@ def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = 
     if escaping is not None:
         raise OutputError(f"refusing to write {escaping!r}: it is not a path inside {out}")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        whose = " (it looks like setuptools' build folder, from `pip install .` or `python -m build`)" if \
+            out.is_dir() and ((out / "lib").is_dir() or any(out.glob("bdist.*"))) else ""
         raise OutputError(
-            f"{out} exists and was not written by entra-sigma; refusing to replace it (choose an empty or new folder)"
+            f"{out} exists and was not written by entra-sigma{whose}; refusing to replace it (choose an empty or new folder)"
         )
     blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
@@ -74,6 +85,7 @@ def replace_folder(out: Path, files: dict[str, str], stats: WriteStats | None = 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        os.chmod(staging, umask_mode(0o777))  # it becomes the output folder: as `mkdir` would make it
     except OSError as error:
         raise OutputError(f"cannot write {out}: {error.strerror or error}") from error
     previous = None

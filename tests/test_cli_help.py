@@ -110,3 +110,67 @@ def test_without_debug_an_internal_error_is_one_line_and_exit_3(internal_error, 
 def test_debug_alone_turns_on_tracebacks(internal_error, monkeypatch):
     with pytest.raises(RuntimeError, match="the compiler broke"):
         run_main(monkeypatch, "--debug", "validate", "rules")
+
+
+# -- issue 20, item 11: placeholders, names, -h, whole summaries, where global options go --------------
+def every_command(command=COMMAND, path=()):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from every_command(sub, (*path, name))
+
+
+COMMANDS = [path for path, _ in every_command()]
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "entra-sigma")
+def test_placeholders_name_a_value_never_a_python_type(path):
+    text = RUNNER.invoke(app, [*path, "--help"], terminal_width=80).output
+    usage = text.splitlines()[0]
+    assert "{" not in usage and "<" not in usage, usage
+    for line in text.splitlines():  # `  --out DIR   help`, `  RULES...  help`: the value's name, or the choices
+        if match := re.match(r"^  (?:-\w, )?--[\w-]+ (\S+)", line):
+            assert re.fullmatch(r"[A-Z][A-Z_]*|<[a-z-]+(\|[a-z-]+)+>", match[1]), f"{' '.join(path)}: {line}"
+    assert not re.search(r"<(str|int|float|path|list\[\w+\]|int range|float range)>", text)
+
+
+def test_every_verb_that_takes_rules_names_them_alike():
+    names = {" ".join(path): [p.metavar for p in command.params if p.param_type_name == "argument"]
+             for path, command in every_command() if not hasattr(command, "commands")}
+    for verb in ("validate", "compile", "test", "coverage", "deploy sentinel", "deploy defender"):
+        assert names[verb] == ["RULES"], verb
+    assert names["build"] == ["RULES_DIR"]
+
+
+@pytest.mark.parametrize("args", [["-h"], ["validate", "-h"], ["deploy", "-h"], ["deploy", "sentinel", "-h"]])
+def test_dash_h_is_help(args):
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0 and result.output.startswith("Usage: entra-sigma"), result.output
+
+
+@pytest.mark.parametrize("group", [(), ("deploy",), ("schema",)], ids=lambda g: " ".join(g) or "entra-sigma")
+def test_the_verb_lists_are_whole_at_the_usual_width(group):
+    text = RUNNER.invoke(app, [*group, "--help"], terminal_width=80).output
+    listed = " ".join(text.split("Commands:")[1].split())
+    assert "..." not in listed and "…" not in listed
+    for name in getattr(COMMAND.commands.get(group[0]) if group else COMMAND, "commands"):
+        summary = listed.split(f"{name} ", 1)[1]
+        assert re.match(r"[^.]*\.", summary), summary  # a whole first sentence
+
+
+@pytest.mark.parametrize("args, variable", [
+    (["deploy", "sentinel"], "ENTRA_SIGMA_ARM_TOKEN"), (["deploy", "defender"], "ENTRA_SIGMA_GRAPH_TOKEN"),
+    (["schema", "pull"], "ENTRA_SIGMA_LOGS_TOKEN"), (["deploy"], "ENTRA_SIGMA_GRAPH_TOKEN"),
+])
+def test_deploy_help_names_the_token_variables_and_az_login(args, variable):
+    text = " ".join(help_text(*args).split())
+    assert variable in text and "az login" in text and "docs/deploy.md#signing-in" in text
+
+
+@pytest.mark.parametrize("args, verb", [(["validate", "rules", "--debug"], "validate"),
+                                        (["deploy", "defender", "rules", "--version"], "deploy defender")])
+def test_a_global_option_after_the_verb_says_where_it_goes(args, verb):
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 2
+    option = args[-1]
+    assert (f"No such option: {option} (a global option: it goes before the verb, as in "
+            f"`entra-sigma {option} {verb} ...`)") in result.output

@@ -83,7 +83,7 @@ def test_every_command_on_the_page_uses_options_that_exist():
     options = command_options()
     assert check(["deploy", "sentinel", "rules", "--apply", "--bogus"], options) == ["deploy sentinel: --bogus"]
     commands = [words for block in blocks("sh") + blocks("text") for words in invocations(block)]
-    workflow = yaml.safe_load(blocks("yaml")[0])
+    workflow = yaml.safe_load(next(b for b in blocks("yaml") if "jobs:" in b))
     runs = [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
     commands += [words for run in runs for words in invocations(run)]
     assert len(commands) >= 8
@@ -92,7 +92,7 @@ def test_every_command_on_the_page_uses_options_that_exist():
 
 
 def test_the_workflow_plans_on_pull_requests_and_applies_on_main():
-    workflow = yaml.safe_load(blocks("yaml")[0])
+    workflow = yaml.safe_load(next(b for b in blocks("yaml") if "jobs:" in b))
     jobs = workflow["jobs"]
     plan_runs = " ".join(s.get("run", "") for s in jobs["plan"]["steps"])
     apply_runs = " ".join(s.get("run", "") for s in jobs["apply"]["steps"])

@@ -138,3 +138,47 @@ def test_field_changes_compare_leaves_and_whole_lists():
 def test_the_hash_is_of_canonical_json():
     assert content_hash({"a": 1, "b": "é"}) == content_hash({"b": "é", "a": 1})
     assert len(content_hash({})) == 16
+
+
+# -- differences that deploy nothing (issue 20, item 2) ----------------------------------------------
+QUERY = "// T\n// id: {id}\n// level: {level}\n// source: {source}\nSigninLogs\n| where ResultType == \"0\"\n"
+
+
+def with_query(level="high", source="rules/t.yml", severity="High", where='"0"'):
+    query = QUERY.format(id=RULE_ID, level=level, source=source).replace('"0"', where)
+    return desired({"kind": "Scheduled", "properties": {**BODY["properties"], "severity": severity, "query": query}})
+
+
+def test_a_moved_rule_file_is_unchanged_and_says_why():
+    old, moved = with_query(), with_query(source="rules/identity/t.yml")
+    change = only(plan_of([moved], [deployed(moved, written=old)]))
+    assert (change.action, change.writes) == ("unchanged", False)
+    assert change.reason == ("only the query's comments differ (the rule file moved from rules/t.yml to rules/identity/t.yml): "
+                             "nothing to deploy; they go with the next real change")
+    from entra_sigma.verbs.deploy.report import render_markdown, render_text
+
+    plan = plan_of([moved], [deployed(moved, written=old)])
+    assert "= unchanged T [" in render_text(plan) and "the rule file moved" in render_text(plan)
+    assert "**Unchanged**" in render_markdown(plan) and not plan.has_changes
+
+
+def test_a_level_that_keeps_the_severity_says_so_and_one_that_changes_it_is_an_update():
+    high, critical = with_query(level="high"), with_query(level="critical")
+    kept = only(plan_of([critical], [deployed(critical, written=high)]))
+    assert kept.action == "unchanged"
+    assert "level high -> critical, which deploys the same severity (High)" in kept.reason
+    medium = with_query(level="medium", severity="Medium")
+    raised = only(plan_of([high], [deployed(high, written=medium)]))
+    assert raised.action == "update"
+    assert [f.path for f in raised.fields] == ["properties.query", "properties.severity"]
+
+
+def test_a_change_of_the_query_itself_is_still_an_update():
+    old, new = with_query(), with_query(source="rules/moved.yml", where='"50126"')
+    assert only(plan_of([new], [deployed(new, written=old)])).action == "update"
+
+
+def test_comments_edited_on_the_service_are_drift_not_hidden():
+    rule = with_query()
+    edited = deployed(rule, query=rule.body["properties"]["query"].replace("// T\n", "// T (edited in the portal)\n"))
+    assert only(plan_of([rule], [edited])).action == "drift"

@@ -291,3 +291,63 @@ def test_a_raw_control_character_in_a_rule_is_a_located_error_not_a_crash(repo: 
     else:  # the pull request's fix shows as such
         assert result.exit_code == 0
         assert f"  resolved: rules/{CHANGED[0]}:1:3: error: invalid YAML: the character U+0001 cannot appear" in result.stdout
+
+
+# -- settings in the comment (issue 20, items 1 and 2) ----------------------------------------------
+def set_sentinel(root: Path, settings: str) -> None:
+    rule = root / "rules" / CHANGED[0]
+    rule.write_text(rule.read_text(encoding="utf-8") + settings, encoding="utf-8")
+
+
+def test_a_threshold_change_shows_in_the_comment_once_as_a_setting(repo: Path) -> None:
+    set_sentinel(repo, "sentinel:\n  triggerThreshold: 5\n  queryFrequency: 2h\n  queryPeriod: 2h\n")
+    result = run("--format", "markdown")
+    assert result.exit_code == 0, result.output
+    comment = result.stdout
+    assert "| `triggerThreshold` | `0` | `5` | sentinel-yaml, arm |" in comment
+    assert '| `queryFrequency` | `"1h"` | `"2h"` | sentinel-yaml, arm |' in comment  # PT1H -> PT2H in ARM: one row
+    assert comment.count("triggerThreshold") == 1 and "```diff" not in comment  # the KQL did not change
+    text = run().stdout
+    assert "    triggerThreshold: 0 -> 5  (sentinel-yaml, arm)" in text
+
+
+def test_every_difference_in_a_deployable_file_is_a_setting(repo: Path) -> None:
+    """Nothing changes unseen: settings the rule format reaches, and whatever a template writes."""
+    from entra_sigma.verbs.diff.settings import setting_changes
+
+    old = '{"resources": [{"properties": {"query": "Q", "severity": "Low", "customDetails": {"a": "x"}}}], "metadata": {"m": 1}}'
+    new = '{"resources": [{"properties": {"query": "Q", "severity": "[[High]", "customDetails": {"a": "y"}}}], "metadata": {"m": 2}}'
+    changes = setting_changes([("arm", old, new)], {"sentinel": "Q"}, {"sentinel": "Q"})
+    assert [(c.name, c.before, c.after) for c in changes] == [
+        ("customDetails.a", "x", "y"), ("metadata.m", 1, 2), ("severity", "Low", "[High]")]  # as ARM reads `[[`
+    changed_query = setting_changes([("arm", old, new.replace('"Q"', '"Q2"'))], {"sentinel": "Q"}, {"sentinel": "Q"})
+    assert "query" in [c.name for c in changed_query]  # a template's own change to the query shows too
+    gone = setting_changes([("defender-detection", "{}", None)], {}, {})
+    assert [(c.name, c.before, c.after) for c in gone] == [("(defender file)", "written", "not written")]
+
+
+def test_a_level_with_the_same_severity_says_so(repo: Path) -> None:
+    rule = repo / "rules" / CHANGED[0]
+    text = rule.read_text(encoding="utf-8")
+    assert "\nlevel: medium\n" in text
+    rule.write_text(text.replace("\nlevel: medium\n", "\nlevel: high\n"), encoding="utf-8")
+    git(repo, "commit", "-qam", "high")
+    rule.write_text(text.replace("\nlevel: medium\n", "\nlevel: critical\n"), encoding="utf-8")
+    assert ("  level high -> critical: the deployed severity stays High (arm); only the query's comment changes"
+            in run().stdout)
+    rule.write_text(text, encoding="utf-8")  # back to medium: the severity changes, and shows as a setting
+    assert '| `severity` | `"High"` | `"Medium"` | sentinel-yaml, arm |' in run("--format", "markdown").stdout
+
+
+def test_the_comment_carries_the_diagnostics_of_the_rules_in_the_diff_as_docs_deploy_md_says(repo: Path) -> None:
+    """An added rule's warnings are in the report (for the reviewer) and on stderr (for the log);
+    nothing of stderr is needed to read the comment, and stdout holds only the report."""
+    edit(repo)
+    result = run("--format", "markdown")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("rules/federated-signin.yml")]
+    assert warnings, result.stderr
+    added = result.stdout.split("**Added**")[1].split("</details>")[0]
+    assert all(line in added for line in warnings)
+    assert result.stdout.startswith("### entra-sigma diff:") and "error(s) in" not in result.stdout
+    doc = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "so a reviewer sees a new rule's warnings" in doc and "so only the report goes into the comment" not in doc

@@ -99,13 +99,73 @@ def test_the_project_file_lists_every_placeholder_of_the_pack_and_no_other():
     assert tomllib.loads(scaffold(with_pack=False).files["entra-sigma.toml"])["defaults"]["placeholders"] == {}
 
 
-def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path):
+def test_init_in_a_repository_keeps_its_files_and_says_so(tmp_path: Path):
     (tmp_path / "README.md").write_text("our own readme\n", encoding="utf-8")
     result = init(str(tmp_path))
-    assert result.exit_code == 2
-    assert "would overwrite 1 file(s): README.md (--force overwrites them)" in result.output
-    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
+    assert result.exit_code == 0, result.output
+    assert "kept as they are (they exist; --force overwrites them): README.md" in result.output
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == "our own readme\n"
+    assert (tmp_path / WORKFLOW).is_file() and (tmp_path / EXAMPLE_RULE).is_file()  # the rest is written
+
+
+EXISTING_PRE_COMMIT = """# our hooks
+repos:
+- repo: https://github.com/pre-commit/pre-commit-hooks
+  rev: v4.6.0
+  hooks:
+  - id: trailing-whitespace  # keep this comment
+"""
+
+
+def test_init_merges_gitignore_lines_pre_commit_repos_and_editor_settings(tmp_path: Path):
+    (tmp_path / ".gitignore").write_text("node_modules/\nbuild/\n", encoding="utf-8")
+    (tmp_path / ".pre-commit-config.yaml").write_text(EXISTING_PRE_COMMIT, encoding="utf-8")
+    (tmp_path / ".vscode").mkdir()
+    (tmp_path / ".vscode" / "settings.json").write_text('{"editor.tabSize": 2, "yaml.schemas": {"x.json": "*.x.yml"}}\n',
+                                                         encoding="utf-8")
+    (tmp_path / ".vscode" / "extensions.json").write_text('{"recommendations": ["ms-python.python"]}', encoding="utf-8")
+    result = init(str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "added to .gitignore: .entra-sigma-cache/" in result.output
+    assert "added to .pre-commit-config.yaml: the hooks entra-sigma-validate and entra-sigma-test" in result.output
+    gitignore = (tmp_path / ".gitignore").read_text(encoding="utf-8")
+    assert gitignore.startswith("node_modules/\nbuild/\n") and gitignore.count("build/") == 1
+    text = (tmp_path / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+    assert text.startswith(EXISTING_PRE_COMMIT)  # their file, comments and all, then ours
+    repos = yaml.safe_load(text)["repos"]
+    assert [hook["id"] for repo in repos for hook in repo["hooks"]] == [
+        "trailing-whitespace", "entra-sigma-validate", "entra-sigma-test"]
+    settings = json.loads((tmp_path / ".vscode" / "settings.json").read_text(encoding="utf-8"))
+    assert settings["editor.tabSize"] == 2 and settings["glspc.server.command"] == "entra-sigma"
+    ours = json.loads(scaffold().files[".vscode/settings.json"])["yaml.schemas"]
+    assert set(settings["yaml.schemas"]) == {"x.json", *ours}
+    recommended = json.loads((tmp_path / ".vscode" / "extensions.json").read_text(encoding="utf-8"))["recommendations"]
+    assert recommended == ["ms-python.python", "redhat.vscode-yaml", "zsol.vscode-glspc"]
+    again = init(str(tmp_path))  # a second run adds nothing, and says every file is kept
+    assert again.exit_code == 0 and "added to" not in again.output and "wrote 0 file(s)" in again.output
+
+
+@pytest.mark.slow  # runs pre-commit
+def test_the_merged_pre_commit_config_is_valid(tmp_path: Path):
+    (tmp_path / ".pre-commit-config.yaml").write_text(EXISTING_PRE_COMMIT, encoding="utf-8")
+    assert init(str(tmp_path)).exit_code == 0
+    result = shell([str(VENV_BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml"], tmp_path,
+                   command_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path, text, why", [
+    (".vscode/settings.json", '{\n  // ours\n  "editor.tabSize": 2\n}\n', "it is not plain JSON (comments?)"),
+    (".pre-commit-config.yaml", "repos:\n- repo: local\n  hooks: []\nci:\n  autofix: false\n",
+     "its repos list does not end the file"),
+])
+def test_a_file_that_cannot_take_ours_safely_is_kept_with_the_reason(tmp_path: Path, path, text, why):
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text(text, encoding="utf-8")
+    result = init(str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert f"kept {path} as it is: {why}" in result.output
+    assert (tmp_path / path).read_text(encoding="utf-8") == text
 
 
 def test_force_overwrites(tmp_path: Path):

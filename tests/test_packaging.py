@@ -245,3 +245,34 @@ def test_fields(team_repo):
     result = entra_sigma(team_repo, "fields", "errorCode")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("status.errorCode  (int)") and "SigninLogs: ResultType" in result.stdout
+
+
+# -- the wheel build and `entra-sigma build` share no folder (issue 20, item 9) --------------------
+def checkout_copy(target: Path) -> Path:
+    """The checkout's own files, without what is installed or generated."""
+    skip = shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__", "*.egg-info", "build", "dist",
+                                  ".setuptools-build", ".pytest_cache", ".venv-sigma-cli", ".corpus")
+    return Path(shutil.copytree(REPO, target, ignore=skip, symlinks=True))
+
+
+@pytest.mark.slow  # builds a wheel in place, then the rules
+def test_a_wheel_built_in_the_checkout_leaves_the_build_folder_to_entra_sigma(tmp_path: Path):
+    checkout = checkout_copy(tmp_path / "checkout")
+    wheel = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", "dist"],
+                           cwd=checkout, capture_output=True, text=True, timeout=300)
+    assert wheel.returncode == 0, wheel.stdout[-3000:] + wheel.stderr[-3000:]
+    assert not (checkout / "build").exists() and (checkout / ".setuptools-build").is_dir()
+    entra_sigma = shutil.which("entra-sigma", path=str(Path(sys.executable).parent))
+    built = subprocess.run([entra_sigma, "build", "rules", "--env", "prod"], cwd=checkout, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert (checkout / "build" / "manifest.json").is_file()
+    ignored = (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert {"build/", "dist/", ".setuptools-build/"} <= set(ignored)
+
+
+def test_a_setuptools_build_folder_is_named_when_refused(tmp_path: Path):
+    from entra_sigma.write import OutputError, replace_folder
+
+    (tmp_path / "build" / "lib").mkdir(parents=True)
+    with pytest.raises(OutputError, match=r"it looks like setuptools' build folder"):
+        replace_folder(tmp_path / "build", {"a.kql": "a\n"})

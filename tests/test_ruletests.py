@@ -227,7 +227,7 @@ def test_a_case_naming_no_rule_of_the_file_lists_the_names_it_could_use(tmp_path
     rows: {SigninLogs: [{AuthenticationProtocol: ropc}]}
 """)
     result = outcomes(tmp_path / "rules")
-    names = "'0c9d7e4a-3f2b-4a6e-8d15-7b2c9e1f4a99', 'ropc_signin'"
+    names = "'0c9d7e4a-3f2b-4a6e-8d15-7b2c9e1f4a99' ('device code'), 'ropc_signin' ('ropc')"
     assert result["misspelt"] == (
         FAILED, f"no rule 'ropc_sigin' is output from this file (did you mean 'ropc_signin'? rule: takes one of {names})")
     assert result["unknown"] == (FAILED, f"no rule 'something else' is output from this file (rule: takes one of {names})")

@@ -70,7 +70,7 @@ def test_missing_nested_key_names_its_parent_and_points_at_it():
          "r.yml:3:29: error: 'logsource.service' must be one of signins, interactive, noninteractive, "
          "serviceprincipal, managedidentity, not 'azure' in rule 't'"),
         ("product: entra", "product: windows",
-         "r.yml:3:13: error: 'logsource.product' must be one of entra, not 'windows' in rule 't'"),
+         "r.yml:3:13: error: 'logsource.product' must be entra (or azure, with service signinlogs as SigmaHQ writes it), not 'windows' in rule 't'"),
         ("  condition: sel\n", "  condition: sel\n  timeframe: 5m\n",
          "r.yml:7:3: error: Sigma v1 aggregation ('timeframe') is not supported: write a correlation rule (docs/correlations.md) in rule 't'"),
     ],
@@ -128,3 +128,33 @@ def test_the_fast_check_agrees_with_jsonschema_on_every_rule_file_in_the_reposit
         invalid += not expected
         assert is_valid_fast(data) == expected, document.display_path
     assert invalid > 5  # the bad cases are in the sample
+
+
+# -- issue 20, item 11: messages that say what to write ------------------------------------------------
+def test_an_unknown_key_is_reported_at_the_key_with_the_nearest_allowed_one():
+    text = GOOD + "sentinel:\n  triggerThreshod: 5\n  severty: High\n"
+    assert validate(text) == [
+        "r.yml:9:3: error: unknown key 'severty' in 'sentinel' in rule 't' (sentinel takes customDetails, enabled, "
+        "entityMappings, eventGrouping, incident, queryFrequency, queryPeriod, suppression, triggerOperator, "
+        "triggerThreshold)",  # the severity comes from `level`
+        "r.yml:8:3: error: unknown key 'triggerThreshod' in 'sentinel' in rule 't' (did you mean 'triggerThreshold'?)",
+    ]
+
+
+@pytest.mark.parametrize("empty", ["{}", "[]"])
+def test_an_empty_selection_says_it_is_empty(empty):
+    assert validate(GOOD.replace("sel: {userPrincipalName: a}", f"sel: {empty}")) == [
+        "r.yml:5:3: error: 'detection.sel' is empty: a selection maps fields to values (or lists values or such maps) "
+        "in rule 't'"]
+
+
+def test_a_settings_typo_hides_no_error_of_the_detection_and_builds_nothing(tmp_path):
+    from entra_sigma.build import Compiler, build_outputs
+
+    (tmp_path / "r.yml").write_text(GOOD.replace("userPrincipalName", "userPrincipalNam") + "sentinel:\n  triggerThreshod: 5\n",
+                                    encoding="utf-8")
+    outputs = build_outputs(Compiler(), [tmp_path])
+    assert sorted((d.code, d.location.line) for d in outputs.diagnostics if d.severity == "error") == [("E002", 8), ("E101", 5)]
+    assert not outputs.ok and all(entry["files"] == {} or all(p.endswith(".kql") for p in entry["files"])
+                                  for entry in outputs.manifest["rules"])
+    assert not any(path.startswith(("arm/", "sentinel/", "defender/detections/")) for path in outputs.files)

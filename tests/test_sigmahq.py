@@ -444,7 +444,7 @@ def test_our_own_rules_keep_beta_names_only():
         "  sel:\n    ResultType: 0\n  condition: sel\n", logsource="product: azure\n  service: auditlogs"
     )
     assert diagnostics == [
-        "4:3 E002 'logsource.product' must be one of entra, not 'azure'",
+        "4:3 E002 'logsource.product' must be entra (or azure, with service signinlogs as SigmaHQ writes it), not 'azure'",
         "5:3 E002 'logsource.service' must be one of signins, interactive, noninteractive, serviceprincipal, "
         "managedidentity, not 'auditlogs'",
     ]

@@ -341,6 +341,17 @@ def _walk(root: Path, root_name: str, problems: list[Diagnostic]) -> Iterable[Pa
                     problem(entry, f"cannot read: {error.strerror or error}")
 
 
+def rule_file_beside(tests: Path) -> Path | None:
+    """The rule file a tests file belongs to (`x.tests.yml` → `x.yml` or `x.yaml`), if it exists."""
+    for suffix in TEST_SUFFIXES:
+        if tests.name.endswith(suffix):
+            stem = tests.name[: -len(suffix)]
+            for candidate in (tests.with_name(stem + ".yml"), tests.with_name(stem + ".yaml")):
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
 def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
     """Expand files and folders into a sorted list of (rule file, display path)."""
     found: dict[Path, str] = {}
@@ -351,6 +362,15 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Diagno
             for file in _walk(path, name, diagnostics):
                 found.setdefault(Path(os.path.realpath(file)), rule_display_path(file, path, name))
         elif path.is_file():
+            if path.name.endswith(TEST_SUFFIXES):  # a rule's test cases name the rule
+                rule = rule_file_beside(path)
+                if rule is None:
+                    stem = path.name[: -len(next(s for s in TEST_SUFFIXES if path.name.endswith(s)))]
+                    diagnostics.append(Diagnostic(
+                        "E000", f"a tests file, and no rule file beside it ({stem}.yml or {stem}.yaml)",
+                        SourceLocation(path.as_posix())))
+                    continue
+                path = rule
             found.setdefault(Path(os.path.realpath(path)), rule_display_path(path, None))
         else:
             diagnostics.append(

@@ -52,6 +52,7 @@ class Rule:
     correlation: Any = None  # correlation.Correlation for a correlation rule
     standalone: bool = True  # False: only a building block of correlations (Sigma's `generate: false`)
     filters: tuple[str, ...] = ()  # the environment's Sigma filters merged into its condition
+    unplanned: bool = False  # its deployment settings failed the schema: checked, but no deployable file
 
     @property
     def data(self) -> dict[str, Any]:

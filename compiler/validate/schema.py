@@ -62,6 +62,8 @@ def describe_error(error: ValidationError) -> str:
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"missing required key '{missing}'" + (f" in '{where}'" if where else "")
+    if where == "logsource.product" and error.validator in ("enum", "const"):
+        return f"'logsource.product' must be entra (or azure, with service signinlogs as SigmaHQ writes it), not {error.instance!r}"
     if error.validator in ("enum", "const"):
         allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
         return f"'{where}' must be one of {', '.join(map(str, allowed))}, not {error.instance!r}"
@@ -76,19 +78,43 @@ def describe_error(error: ValidationError) -> str:
     return f"'{where}': {error.message}" if where else error.message
 
 
+# Keys only the deployment planner reads: a schema error there leaves the detection to be checked
+# (every problem of a rule at once), and the rule gets no deployable file.
+SETTINGS_KEYS = frozenset({"sentinel", "defender"})
+
+
 def validate_document(document: RuleDocument, fast: bool = False) -> list[Diagnostic]:
     """Every schema violation of one rule document, each located at the offending key. With
     `fast` (many documents), a valid rule is recognised by the compiled validator first."""
+    return rule_schema_problems(document, fast)[0]
+
+
+def rule_schema_problems(document: RuleDocument, fast: bool = False) -> tuple[list[Diagnostic], bool]:
+    """`validate_document`'s diagnostics, and whether they lie only in the deployment settings
+    (SETTINGS_KEYS), so that the rest of the rule can still be checked."""
     if not isinstance(document.data, dict):
-        return [Diagnostic("E002", "a rule must be a YAML mapping", document.location())]
+        return [Diagnostic("E002", "a rule must be a YAML mapping", document.location())], False
     diagnostics = []
     data = sigmahq.schema_view(document.data)  # SigmaHQ's azure signinlogs is read as its entra service
     if fast and is_valid_fast(data):
-        return []
+        return [], False
     from jsonschema.exceptions import best_match
 
     errors = sorted(rule_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    settings_only = bool(errors)
     for error in errors:
+        path = list(error.absolute_path)
+        settings_only = settings_only and bool(path) and path[0] in SETTINGS_KEYS
+        if error.validator == "additionalProperties" and error.validator_value is False and isinstance(error.instance, dict):
+            diagnostics += unknown_keys(document, error)
+            continue
+        if empty_selection(error):
+            where = ".".join(map(str, path))
+            diagnostics.append(Diagnostic(
+                "E002", f"'{where}' is empty: a selection maps fields to values (or lists values or such maps)",
+                document.location(*path), rule=document.title,
+            ))
+            continue
         if error.context:  # anyOf: a mapping's problem is in the branch that takes mappings
             branches = [e for e in error.context if e.validator != "type"] if isinstance(error.instance, dict) else []
             error = best_match(branches or error.context) or error
@@ -101,7 +127,29 @@ def validate_document(document: RuleDocument, fast: bool = False) -> list[Diagno
                 hint=unexpected_key_hint(error),
             )
         )
-    return diagnostics
+    return diagnostics, settings_only
+
+
+def unknown_keys(document: RuleDocument, error: ValidationError) -> list[Diagnostic]:
+    """One diagnostic per key the schema does not allow, at the key, with the nearest allowed one."""
+    import difflib
+
+    allowed = sorted(error.schema.get("properties", {}))
+    path = list(error.absolute_path)
+    where = ".".join(map(str, path))
+    found = []
+    for key in sorted((k for k in error.instance if k not in allowed), key=str):
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else (f"{where or 'a rule'} takes {', '.join(allowed)}" if allowed else None)
+        found.append(Diagnostic("E002", f"unknown key '{key}'" + (f" in '{where}'" if where else ""),
+                                document.location(*path, key), rule=document.title, hint=hint))
+    return found
+
+
+def empty_selection(error: ValidationError) -> bool:
+    """A detection selection given as `{}` or `[]` (whose schema message says only 'not of type')."""
+    path = list(error.absolute_path)
+    return len(path) == 2 and path[0] == "detection" and path[1] != "condition" and error.instance in ({}, [])
 
 
 # -- the other documents a project holds: entra-sigma.toml, Sigma filters --------------------------

@@ -1,8 +1,10 @@
 """`entra-sigma init`: a new detection repository, from the files in templates/init/.
 
 The templates use `[[ value ]]`, not Jinja's usual `{{ }}`, because the GitHub workflow is
-full of `${{ }}` expressions of its own. Nothing is written when a file would be overwritten
-(unless `force`), so running `init` in an existing repository is safe.
+full of `${{ }}` expressions of its own. In a repository that has files of its own, `init`
+never overwrites one (unless `force`): it adds ours to those that can hold both (.gitignore,
+the pre-commit configuration, the editor settings: scaffold_merge.py), keeps the others as they
+are, and says which it did.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -86,22 +88,72 @@ def conflicts(folder: Path, files: dict[str, str]) -> tuple[list[str], list[str]
     return existing, blocked
 
 
-def write_scaffold(folder: Path, files: dict[str, str], force: bool = False) -> list[str]:
-    """Write the files under `folder`; refuse (writing nothing) if one exists, unless `force`."""
+@dataclass
+class Written:
+    """What `init` did to each file: written new, merged into the team's, or kept as it was."""
+
+    written: list[str] = field(default_factory=list)
+    merged: list[tuple[str, str]] = field(default_factory=list)  # (file, what was added)
+    kept: list[str] = field(default_factory=list)  # existed: left as it is
+    unmerged: list[tuple[str, str]] = field(default_factory=list)  # (file, why ours could not be added): left as it is
+    overwritten: list[str] = field(default_factory=list)  # existed: replaced (--force)
+
+
+def write_scaffold(folder: Path, files: dict[str, str], force: bool = False) -> Written:
+    """Write the files under `folder`. A file that exists is merged with ours where it can be,
+    else kept; with `force`, replaced. A folder (or a file) where a file goes stops everything."""
+    from .scaffold_merge import MERGERS
+
     if folder.exists() and not folder.is_dir():
         raise InitError(f"{folder} is not a folder")
     existing, blocked = conflicts(folder, files)
     if blocked:
         raise InitError(f"{folder}: cannot write {listing(blocked)}: a folder or file is in the way")
-    if existing and not force:
-        raise InitError(f"{folder}: would overwrite {len(existing)} file(s): {listing(existing)} (--force overwrites them)")
+    done, texts = Written(), {}
+    for relative in sorted(files):
+        if relative not in existing:
+            texts[relative] = files[relative]
+            done.written.append(relative)
+        elif force:
+            texts[relative] = files[relative]
+            done.overwritten.append(relative)
+        elif relative in MERGERS:
+            try:
+                merged = MERGERS[relative]((folder / relative).read_text(encoding="utf-8"), files[relative])
+            except (OSError, UnicodeDecodeError) as error:
+                done.unmerged.append((relative, f"cannot read it: {error}"))
+                continue
+            if merged.text is not None:
+                texts[relative] = merged.text
+                done.merged.append((relative, merged.added))
+            elif merged.problem is not None:
+                done.unmerged.append((relative, merged.problem))
+            else:
+                done.kept.append(relative)
+        else:
+            done.kept.append(relative)
     mode = current_file_mode()
     try:
-        for relative in sorted(files):
-            write_file(folder / relative, files[relative], mode)
+        for relative in sorted(texts):
+            write_file(folder / relative, texts[relative], mode)
     except OSError as error:
         raise InitError(f"cannot write {folder}: {error.strerror or error}") from error
-    return sorted(files)
+    return done
+
+
+def report_lines(done: Written, shown: str) -> list[str]:
+    """What `init` says it did, file by file where a file was there before."""
+    from ..console import one_line
+
+    new = [*done.written, *done.overwritten]
+    rules = sum(1 for path in new if path.startswith("rules/") and not path.endswith((".tests.yml", ".tests.yaml")))
+    lines = [f"wrote {len(new)} file(s) to {shown}, with {rules} rule(s) in {shown}/rules"]
+    lines += [f"overwrote {path} (--force)" for path in done.overwritten]
+    lines += [f"added to {path}: {added}" for path, added in done.merged]
+    if done.kept:
+        lines.append(f"kept as they are (they exist; --force overwrites them): {', '.join(done.kept)}")
+    lines += [f"kept {path} as it is: {why}" for path, why in done.unmerged]
+    return [one_line(line) for line in lines]
 
 
 def listing(paths: list[str]) -> str:
@@ -110,9 +162,9 @@ def listing(paths: list[str]) -> str:
 
 def current_file_mode() -> int:
     """The mode a plain `open()` would give a new file (0644 under the usual umask)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
+    from ..write import umask_mode
+
+    return umask_mode()
 
 
 def write_file(target: Path, text: str, mode: int) -> None:

@@ -86,3 +86,41 @@ def field_changes(before: dict, after: dict) -> list[FieldChange]:
         for path in sorted(old.keys() | new.keys())
         if old.get(path) != new.get(path)
     ]
+
+
+# where each service keeps the query (a text whose `//` lines are comments, which run as nothing)
+QUERY_FIELDS = frozenset({"properties.query", "queryCondition.queryText"})
+
+
+def without_comments(text: str) -> str:
+    """A query without its whole-line `//` comments (the header entra-sigma writes: title, id,
+    level, source file)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("//"))
+
+
+def comment_only(change: FieldChange) -> bool:
+    """Whether a change is to the query's comments alone: it changes what the service holds,
+    not what it runs or shows (a moved rule file, a level that keeps the severity)."""
+    return (change.path in QUERY_FIELDS and isinstance(change.before, str) and isinstance(change.after, str)
+            and without_comments(change.before) == without_comments(change.after))
+
+
+def comment_changes(change: FieldChange, severity: object = None) -> list[str]:
+    """The comment lines that differ, in words (for the plan's note): the rule file moved, the
+    level changed to one of the same `severity`, or the lines themselves."""
+    old = [line.strip() for line in str(change.before).splitlines() if line.lstrip().startswith("//")]
+    new = [line.strip() for line in str(change.after).splitlines() if line.lstrip().startswith("//")]
+    removed, added = [line for line in old if line not in new], [line for line in new if line not in old]
+    words = []
+    for before, after in zip(removed, added):
+        label, _, was = before.partition(":")
+        if label == after.partition(":")[0] and label in ("// source", "// level"):
+            now = after.partition(":")[2].strip()
+            if label == "// source":
+                words.append(f"the rule file moved from {was.strip()} to {now}")
+            else:
+                same = f", which deploys the same severity ({severity})" if severity else ""
+                words.append(f"level {was.strip()} -> {now}{same}")
+        else:
+            words.append(f"{before} -> {after}")
+    return words + removed[len(added):] + [f"+ {line}" for line in added[len(removed):]]

@@ -25,6 +25,7 @@ from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLo
 
 from ... import __version__
 from .answers import MAX_ANSWER_DEPTH, AnswerTooLarge, BoundedTransport, depth
+from .credentials import SignInFailed
 from .endpoints import Endpoint
 from .redaction import redact
 
@@ -42,7 +43,9 @@ class HttpSettings:
 
 
 class BoundedRetryPolicy(policies.RetryPolicy):
-    """azure-core's retries, with Retry-After capped at `max_wait`, and POST/PATCH retried too."""
+    """azure-core's retries, with Retry-After capped at `max_wait`, and POST/PATCH retried too.
+    Each retry is said on stderr, with why and when (a run must not sit silent for a minute);
+    a host name that does not exist is not retried."""
 
     def __init__(self, settings: HttpSettings) -> None:
         super().__init__(
@@ -51,19 +54,80 @@ class BoundedRetryPolicy(policies.RetryPolicy):
         )
         self._method_whitelist = frozenset(self._method_whitelist | {"POST", "PATCH"})
         self.max_wait = settings.max_wait
+        self.tries = settings.retries + 1
 
     def get_retry_after(self, response) -> float | None:
         wait = super().get_retry_after(response)
         return None if wait is None else min(wait, self.max_wait)
 
+    def increment(self, settings, response=None, error=None) -> bool:
+        if error is not None and unknown_host(error):
+            return False  # a name the DNS does not know will not be known in a minute
+        return super().increment(settings, response=response, error=error)
+
+    def sleep(self, settings, transport, response=None) -> None:
+        wait = (self.get_retry_after(response) if response is not None else None) or self.get_backoff_time(settings)
+        history = settings["history"][-1] if settings["history"] else None
+        if history is not None:
+            request = history.http_request
+            why = f"HTTP {history.http_response.status_code}" if history.http_response is not None else \
+                f"no answer ({no_answer_reason(history.error)})"
+            say(f"entra-sigma: {request.method} {redact(request.url)}: {why}; retrying in {wait:.1f} s "
+                f"(try {len(settings['history']) + 1} of {self.tries})")
+        super().sleep(settings, transport, response=response)
+
+
+def say(line: str) -> None:
+    """One line on stderr, for a person watching the run (never for a program: stdout is the report)."""
+    import sys
+
+    from ...console import one_line
+
+    sys.stderr.write(one_line(line) + "\n")
+    sys.stderr.flush()
+
+
+def _causes(error: BaseException | None):
+    """The error and every error it wraps (azure-core → requests → urllib3 → socket)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        inner = getattr(error, "inner_exception", None) or getattr(error, "reason", None)
+        error = inner if isinstance(inner, BaseException) else (error.__cause__ or error.__context__ or
+                                                                 next((a for a in getattr(error, "args", ()) if isinstance(a, BaseException)), None))
+
+
+def unknown_host(error: BaseException) -> bool:
+    """A host name the resolver says does not exist (not a resolver that timed out)."""
+    import socket
+
+    return any(isinstance(e, socket.gaierror) and e.errno == socket.EAI_NONAME for e in _causes(error)) or \
+        any("Name or service not known" in str(e) or "nodename nor servname" in str(e) for e in _causes(error))
+
+
+def no_answer_reason(error: BaseException | None) -> str:
+    """Why a request got no answer, in a few words."""
+    text = " ".join(str(error).split()) if error is not None else ""
+    for marks, words in ((("Failed to resolve", "name resolution"), "the host name could not be resolved"),
+                         (("Connection refused",), "connection refused"),
+                         (("timed out", "Timeout"), "timed out"),
+                         (("Connection aborted", "RemoteDisconnected", "reset by peer"), "the connection was dropped")):
+        if any(mark in text for mark in marks):
+            return words
+    return type(error).__name__ if error is not None else "no answer"
+
 
 class RequestFailed(Exception):
     """A request that still failed after its retries: HTTP status (None: no answer), the
-    service's error code and message, all redacted."""
+    service's error code and message, all redacted; `details`: further short lines (what a
+    failed sign-in tried, and what to do)."""
 
-    def __init__(self, method: str, url: str, status: int | None, code: str | None, message: str) -> None:
+    def __init__(self, method: str, url: str, status: int | None, code: str | None, message: str,
+                 details: tuple[str, ...] = ()) -> None:
         self.method, self.url, self.status, self.code = method, redact(url), status, code
         self.message = redact(message)
+        self.details = tuple(redact(line) for line in details)
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -71,9 +135,20 @@ class RequestFailed(Exception):
 
     def answer(self) -> str:
         """What came back, without the URL (when the rule it was about is named already)."""
-        answer = f"HTTP {self.status}" if self.status else "no answer"
+        if self.code == SIGN_IN_FAILED:
+            return self.message
+        if not self.status:
+            return f"{self.code}: {self.message}" if self.code else f"no answer: {self.message}"
         code = f" {self.code}" if self.code else ""
-        return f"{answer}{code}: {self.message}"
+        return f"HTTP {self.status}{code}: {self.message}"
+
+
+SIGN_IN_FAILED = "SignInFailed"
+
+
+def sign_in_failed(method: str, url: str, error) -> RequestFailed:
+    """A RequestFailed for a credential chain that gave no token (credentials.SignInFailed)."""
+    return RequestFailed(method, url, None, SIGN_IN_FAILED, error.summary(), tuple(error.lines()))
 
 
 @dataclass
@@ -129,10 +204,12 @@ class ApiClient:
             response.read()
         except AnswerTooLarge as error:
             raise RequestFailed(method, url, None, "AnswerTooLarge", str(error)) from None
+        except SignInFailed as error:  # no credential worked: what each said, in short lines
+            raise sign_in_failed(method, url, error) from None
         except ClientAuthenticationError as error:  # no credential worked: its message lists what each one said
             raise RequestFailed(method, url, None, "AuthenticationFailed", " ".join(str(error.message).split())[:1000]) from None
         except AzureError as error:
-            raise RequestFailed(method, url, None, type(error).__name__, first_line(error.message)) from None
+            raise RequestFailed(method, url, None, None, f"{no_answer_reason(error)} ({first_line(error.message)})") from None
         if response.status_code >= 400 and response.status_code not in ok:
             try:
                 failure = HttpResponseError(response=response, error_format=self.error_format)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .content import FieldChange, field_changes
+from .content import FieldChange, comment_changes, comment_only, field_changes
 from .desired import DesiredSet
 from .marker import content_hash
 from .rules import DeployedRule, DesiredRule
@@ -145,6 +145,13 @@ def _rule_change(rule: DesiredRule, remote: DeployedRule | None, keep_drifted: b
     change.drifted = content_hash(remote.content) != remote.marker.digest
     if not change.fields and remote.marker.digest == rule.digest and remote.marker.environment == environment:
         change.action = UNCHANGED
+    elif change.fields and not change.drifted and all(comment_only(f) for f in change.fields):
+        # a moved rule file, a level that maps to the same severity: nothing runs or shows differently
+        change.action = UNCHANGED
+        severity = rule.content.get("properties", {}).get("severity") or \
+            rule.content.get("detectionAction", {}).get("alertTemplate", {}).get("severity")
+        lines = "; ".join(line for f in change.fields for line in comment_changes(f, severity))
+        change.reason = f"only the query's comments differ ({lines}): nothing to deploy; they go with the next real change"
     elif change.drifted and remote.marker.digest == rule.digest:
         change.action = DRIFT
     else:

@@ -86,7 +86,7 @@ def outcome_text(change: Change) -> str:
 def render_text(plan: Plan) -> str:
     out = [f"Plan for {plan.scope}: {summary(plan)}"]
     for change in ordered(plan):
-        if change.action == UNCHANGED:
+        if change.action == UNCHANGED and not change.reason:  # a reason: a difference that deploys nothing
             continue
         line = f"{MARKS[change.action]} {change.action:<8} {change.title} [{change.id}]"
         if change.source:
@@ -124,8 +124,8 @@ def render_markdown(plan: Plan) -> str:
     elif not plan.has_changes and not plan.errors:
         out += ["", "Nothing to do."]
     for action in ORDER:
-        items = [c for c in ordered(plan) if c.action == action]
-        if not items or action == UNCHANGED:
+        items = [c for c in ordered(plan) if c.action == action and (action != UNCHANGED or c.reason)]
+        if not items:
             continue
         out += ["", f"**{HEADINGS[action]}**", ""]
         for change in items:
@@ -194,6 +194,18 @@ def render_json(plan: Plan) -> str:
         "summary": {**counts, "others": plan.others},
         "changes": changes,
         "errors": [{"code": c.error[0], "id": c.id, "message": c.error[1]} for c in ordered(plan) if c.error],
+    }
+    return json_for_console(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
+
+
+def render_failure(target: str, scope: str, prune: bool, errors: list[dict], environment: str | None = None) -> str:
+    """The JSON document of a deploy that stopped before its plan: no changes, and why."""
+    document = {
+        "target": target, **({"environment": environment} if environment else {}),
+        "scope": scope, "applied": False, "prune": prune, "changes_pending": False,
+        "summary": {**{action: 0 for action in ORDER}, "others": 0},
+        "changes": [],
+        "errors": errors,
     }
     return json_for_console(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 

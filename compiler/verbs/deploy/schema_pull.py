@@ -20,7 +20,8 @@ from azure.core.pipeline import policies
 
 from .answers import AnswerTooLarge, BoundedTransport
 from .endpoints import Endpoint
-from .pipeline import BoundedRetryPolicy, HttpSettings, RequestFailed, first_line
+from .credentials import SignInFailed
+from .pipeline import BoundedRetryPolicy, HttpSettings, RequestFailed, first_line, no_answer_reason, sign_in_failed
 
 GETSCHEMA_COLUMNS = ("ColumnName", "ColumnOrdinal", "DataType", "ColumnType")
 MISSING_TABLE = ("Failed to resolve table", "SEM0100")
@@ -63,6 +64,8 @@ def pull(client, endpoint: Endpoint, workspace_id: str, tables: list[str]) -> Pu
     for table in tables:
         try:
             answer = client.query_workspace(workspace_id, f"{table} | getschema", timespan=None, **options)
+        except SignInFailed as error:  # no credential worked: what each said, in short lines
+            raise sign_in_failed("POST", url, error) from None
         except HttpResponseError as error:
             text = _response_text(error)
             if error.status_code == 400 and any(mark in text for mark in MISSING_TABLE):
@@ -70,7 +73,7 @@ def pull(client, endpoint: Endpoint, workspace_id: str, tables: list[str]) -> Pu
                 continue
             raise RequestFailed("POST", url, error.status_code, _error_code(error), first_line(error.message)) from None
         except AzureError as error:
-            raise RequestFailed("POST", url, None, type(error).__name__, first_line(error.message)) from None
+            raise RequestFailed("POST", url, None, None, f"{no_answer_reason(error)} ({first_line(error.message)})") from None
         except AnswerTooLarge as error:
             raise RequestFailed("POST", url, None, "AnswerTooLarge", str(error)) from None
         except (AttributeError, TypeError, IndexError, KeyError, ValueError, RecursionError) as error:
@@ -102,13 +105,16 @@ def _error_code(error: HttpResponseError) -> str | None:
 
 def write_files(out: Path, files: dict[str, str]) -> list[Path]:
     """Each file written whole (a temporary file renamed over it); other files in `out` stay."""
+    from ...write import umask_mode
+
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, mode = [], umask_mode()
     for name, text in sorted(files.items()):
         handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=out)
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
                 stream.write(text)
+            os.chmod(temporary, mode)  # mkstemp's 0600 is for the temporary file, not for the file kept
             os.replace(temporary, out / name)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

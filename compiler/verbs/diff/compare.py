@@ -18,8 +18,9 @@ from pathlib import Path
 from ...build import Compiler, OutputSet, build_outputs
 from ...diagnostics import Diagnostic, sort_key
 from ...load.loader import RuleDocument
-from ...render.formats import ALL_FORMATS, FORMATS, KQL_FORMATS, formats_for
+from ...render.formats import ALL_FORMATS, BY_NAME, FORMATS, KQL_FORMATS, formats_for
 from .gitrev import Base, DiffError, choose_base, repository_root, rules_at_revision
+from .settings import SettingChange, deployed_severities, setting_changes
 
 
 # -- building one side -------------------------------------------------------------------------
@@ -67,6 +68,7 @@ class RuleState:
     source: str | None = None
     files: dict[str, str] = field(default_factory=dict)  # output path → sha256
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    level: object = None  # the rule's `level`, as written
 
     @property
     def has_errors(self) -> bool:
@@ -89,6 +91,8 @@ class RuleChange:
     source: str | None
     diffs: list[FileDiff] = field(default_factory=list)  # shown
     hidden: list[str] = field(default_factory=list)  # changed output files not shown (not KQL)
+    settings: list[SettingChange] = field(default_factory=list)  # what changed in the deployable files besides the KQL
+    notes: list[str] = field(default_factory=list)  # what a change means when it deploys nothing new
     new_diagnostics: list[Diagnostic] = field(default_factory=list)
     resolved_diagnostics: list[Diagnostic] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)  # all of the rule's, in the working tree
@@ -180,6 +184,8 @@ def rule_states(side: Side, other: Side) -> dict[str, RuleState]:
     for document in side.documents:
         item = state(key_for(document.display_path, document.index), document.display_path)
         item.title = item.title or document.title
+        if isinstance(document.data, dict):
+            item.level = document.data.get("level")
     for entry in side.outputs.manifest.get("rules", []):
         item = state(entry["id"], entry["source"])
         item.title = item.title or entry.get("title")
@@ -288,9 +294,13 @@ def compare(base: Side, current: Side, all_formats: bool = False) -> tuple[list[
                             diagnostics=sorted(new.diagnostics, key=sort_key))
         change.new_diagnostics, change.resolved_diagnostics = _diagnostic_changes(old.diagnostics, new.diagnostics)
         change.not_built = new.has_errors and not new.files
+        deployable = []  # (format, old text, new text) of each changed file with settings
         for fmt, old_path, new_path in _pair_files(old.files, new.files):
             if old_path and new_path and old.files[old_path] == new.files[new_path]:
                 continue
+            if not change.not_built and fmt not in KQL_FORMATS:
+                deployable.append((fmt, base.outputs.files.get(old_path) if old_path else None,
+                                   current.outputs.files.get(new_path) if new_path else None))
             if change.not_built or (not all_formats and fmt not in KQL_FORMATS):
                 change.hidden.append(new_path or old_path)
                 continue
@@ -300,6 +310,8 @@ def compare(base: Side, current: Side, all_formats: bool = False) -> tuple[list[
                 old_path, new_path,
             )
             change.diffs.append(FileDiff(old_path, new_path, text))
+        change.settings = setting_changes(deployable, _queries(old, base), _queries(new, current))
+        change.notes = _level_notes(old, new, change.settings, current)
         if change.outputs_changed or change.new_diagnostics or change.resolved_diagnostics:
             changed.append(change)
         elif not silent:
@@ -309,6 +321,25 @@ def compare(base: Side, current: Side, all_formats: bool = False) -> tuple[list[
         return (change.name.casefold(), change.id or "", change.source or "")
 
     return sorted(added, key=order), sorted(removed, key=order), sorted(changed, key=order), unchanged
+
+
+def _queries(state: RuleState, side: Side) -> dict[str, str]:
+    """platform → the rule's KQL on one side."""
+    return {BY_NAME[fmt].platform: side.outputs.files[path] for path in state.files
+            if (fmt := output_format(path)) in KQL_FORMATS and path in side.outputs.files}
+
+
+def _level_notes(old: RuleState, new: RuleState, settings: list[SettingChange], current: Side) -> list[str]:
+    """A changed `level` that deploys the same severity: say so, rather than let the query's
+    `// level:` comment look like a change of the alert."""
+    if old.level == new.level or not new.files or any(s.name.endswith("severity") for s in settings):
+        return []
+    files = {output_format(path): current.outputs.files[path] for path in new.files if path in current.outputs.files}
+    severities = deployed_severities(files)
+    if not severities:
+        return []
+    kept = ", ".join(f"{value} ({fmt})" for fmt, value in sorted(severities.items()))
+    return [f"level {old.level} -> {new.level}: the deployed severity stays {kept}; only the query's comment changes"]
 
 
 def diff_rules(compiler: Compiler, rules_dir: Path, base_rev: str | None = None, *, all_formats: bool = False) -> RuleDiff:

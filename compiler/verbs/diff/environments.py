@@ -65,7 +65,7 @@ def merge_diffs(results: list[tuple[str, RuleDiff]]) -> RuleDiff:
                 held = merged[kind].get(key)
                 if held is None:
                     held = merged[kind][key] = replace(change, environments=(), diffs=[], hidden=[], new_diagnostics=[],
-                                                       resolved_diagnostics=[], diagnostics=[])
+                                                       resolved_diagnostics=[], diagnostics=[], settings=[], notes=[])
                 _absorb(held, change, name)
 
     def ordered(kind: str) -> list[RuleChange]:
@@ -89,6 +89,8 @@ def _absorb(held: RuleChange, change: RuleChange, name: str) -> None:
         else:
             same.environments += (name,)
     held.hidden += [path for path in change.hidden if path not in held.hidden]
+    held.settings += [setting for setting in change.settings if setting not in held.settings]  # one row per change
+    held.notes += [note for note in change.notes if note not in held.notes]
     for field in ("new_diagnostics", "resolved_diagnostics", "diagnostics"):
         mine = getattr(held, field)
         mine += [d for d in getattr(change, field) if d not in mine]

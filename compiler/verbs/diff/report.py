@@ -5,9 +5,14 @@ Both are deterministic: sorted, no timestamps, no temporary paths.
 
 from __future__ import annotations
 
+import difflib
+import json
+from typing import Any
+
 from ...console import one_line
 from ...render.markdown import code_span, fenced, html_text, markdown_text
 from .compare import RuleChange, RuleDiff
+from .settings import SettingChange
 
 
 def _counts(result: RuleDiff) -> str:
@@ -48,6 +53,37 @@ def _hidden_note(change: RuleChange) -> str:
     return f"also changed: {', '.join(change.hidden)} (--all-formats shows them)"
 
 
+def value_text(value: Any) -> str:
+    return "(absent)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def setting_diff(setting: SettingChange) -> str:
+    """A setting whose value spans lines (a description), as a unified diff."""
+    before, after = ((v if isinstance(v, str) else value_text(v)) for v in (setting.before or "", setting.after or ""))
+    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                 f"a/{setting.name}", f"b/{setting.name}", n=2)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _setting_where(setting: SettingChange) -> str:
+    return ", ".join(setting.formats) + "".join(f"; also {name}" for name in setting.also)
+
+
+def _setting_lines(change: RuleChange) -> list[str]:
+    """The settings that changed, one line each (a text block as a diff), for the text report."""
+    out = [f"  {note}" for note in change.notes]
+    if change.settings:
+        out.append("  settings:")
+    for setting in change.settings:
+        where = _setting_where(setting)
+        if setting.text_block:
+            out.append(f"    {setting.name}: ({where})")
+            out += [f"      {line}" for line in setting_diff(setting).rstrip("\n").split("\n")]
+        else:
+            out.append(f"    {setting.name}: {value_text(setting.before)} -> {value_text(setting.after)}  ({where})")
+    return out
+
+
 def render_text(result: RuleDiff) -> str:
     out = [f"{result.rules_dir.rstrip('/')}/ at {result.base.describe()} -> working tree{_compared(result)}"]
     if not result.any_change:
@@ -68,7 +104,10 @@ def render_text(result: RuleDiff) -> str:
         out += ["", f"~ {_rule_line(change)}"]
         out += [f"  new: {d}" for d in change.new_diagnostics]
         out += [f"  resolved: {d}" for d in change.resolved_diagnostics]
-        if change.hidden:
+        out += _setting_lines(change)
+        if change.hidden and change.settings and not change.not_built:
+            out.append(f"  in: {', '.join(change.hidden)} (--all-formats shows the files whole)")
+        elif change.hidden:
             out.append(f"  {_hidden_note(change)}")
         for item in change.diffs:
             out += _diff_text(change, item).rstrip("\n").split("\n")
@@ -117,15 +156,41 @@ def render_markdown(result: RuleDiff) -> str:
         if change.new_diagnostics or change.resolved_diagnostics:
             lines = [f"new: {d}\n" for d in change.new_diagnostics] + [f"resolved: {d}\n" for d in change.resolved_diagnostics]
             out += [fenced("".join(lines), "text"), ""]
+        out += [markdown_text(note) + "\n" for note in change.notes]
         if change.not_built:
             out += [markdown_text(_hidden_note(change)), ""]
-        elif change.hidden:
-            paths = ", ".join(code_span(path) for path in change.hidden)
-            out += [f"Also changed: {paths} ({code_span('--all-formats')} shows them).", ""]
         if change.diffs:
             out += [fenced("".join(_diff_text(change, item) for item in change.diffs), "diff"), ""]
+        out += _markdown_settings(change)
         out.append("</details>")
     return "\n".join(out) + "\n"
+
+
+def _markdown_settings(change: RuleChange) -> list[str]:
+    """The changed settings as a table (a text block as a diff below it), and the files they are in."""
+    if not change.settings:
+        if change.hidden and not change.not_built:
+            paths = ", ".join(code_span(path) for path in change.hidden)
+            return [f"Also changed: {paths} ({code_span('--all-formats')} shows them).", ""]
+        return []
+    out = ["| setting | before | after | in |", "|---|---|---|---|"]
+    for setting in change.settings:
+        if setting.text_block:
+            before, after = "(see below)", "(see below)"
+        else:
+            before, after = _cell(setting.before), _cell(setting.after)
+        also = "".join(f"; also {code_span(name)}" for name in setting.also)
+        out.append(f"| {code_span(setting.name)} | {before} | {after} | {', '.join(setting.formats)}{also} |")
+    out.append("")
+    out += [fenced(setting_diff(s), "diff") + "\n" for s in change.settings if s.text_block]
+    if change.hidden:
+        paths = ", ".join(code_span(path) for path in change.hidden)
+        out += [f"In {paths} ({code_span('--all-formats')} shows the files whole).", ""]
+    return out
+
+
+def _cell(value: Any) -> str:
+    return code_span(value_text(value)).replace("|", "\\|")
 
 
 def _summary(change: RuleChange) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ...build import CompiledRule, Compiler, validate_documents
 from ...diagnostics import Diagnostic, SourceLocation, sort_key
-from ...load.loader import TEST_SUFFIXES
+from ...load.loader import TEST_SUFFIXES, rule_file_beside
 from .project import Project, Source
 
 TEST_SOURCE = "entra-sigma test"  # a failed case is not a coded diagnostic: `test` reports it as a result
@@ -62,13 +62,7 @@ def compiled_rules(project: Project, compiler: Compiler, path: Path, platforms=(
 
 def rule_file_of(tests: Path) -> Path | None:
     """The rule file a tests file belongs to (`x.tests.yml` → `x.yml` or `x.yaml`)."""
-    for suffix in TEST_SUFFIXES:
-        if tests.name.endswith(suffix):
-            stem = tests.name[: -len(suffix)]
-            for candidate in (tests.with_name(stem + ".yml"), tests.with_name(stem + ".yaml")):
-                if candidate.is_file():
-                    return candidate
-    return None
+    return rule_file_beside(tests)
 
 
 def check_tests_file(project: Project, compiler: Compiler, path: Path, text: str, replay: bool = True) -> Findings:

@@ -91,25 +91,30 @@ def cases_from_text(text: str, path: Path, display: str, registry: Registry) -> 
     document, diagnostics = parse_yaml(text, path, display)
     if document is None:
         return TestsFile([], {}, diagnostics)
-    diagnostics = [
-        Diagnostic("E501", _describe(error), document.location(*error.absolute_path))
-        for error in tests_validator().iter_errors(document.data)
-    ]
-    if diagnostics:
+    errors = list(tests_validator().iter_errors(document.data))
+    diagnostics = [Diagnostic("E501", _describe(error), document.location(*error.absolute_path)) for error in errors]
+    if not isinstance(document.data, dict) or not isinstance(document.data.get("cases"), list):
         return TestsFile([], {}, diagnostics)
     placeholders = {}
-    for name, raw in (document.data.get("placeholders") or {}).items():
-        where = document.location("placeholders", name)
-        placeholders[name] = placeholder_from(raw, (where.line, where.column, where.path))
-    cases, diagnostics = _cases(document, registry)
-    return TestsFile(cases, placeholders, diagnostics)
+    if not any(e.absolute_path and e.absolute_path[0] == "placeholders" for e in errors):
+        for name, raw in (document.data.get("placeholders") or {}).items():
+            where = document.location("placeholders", name)
+            placeholders[name] = placeholder_from(raw, (where.line, where.column, where.path))
+    # a schema error in one case leaves the others to be checked: every problem of the file at once
+    broken = {e.absolute_path[1] for e in errors if len(e.absolute_path) >= 2 and e.absolute_path[0] == "cases"}
+    cases, problems = _cases(document, registry, broken)
+    diagnostics += problems
+    failed = any(d.severity == "error" for d in diagnostics)
+    return TestsFile([] if failed else cases, placeholders, diagnostics)
 
 
-def _cases(document: RuleDocument, registry: Registry) -> tuple[list[Case], list[Diagnostic]]:
+def _cases(document: RuleDocument, registry: Registry, broken: set[int]) -> tuple[list[Case], list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
     cases, seen = [], set()
     for index, raw in enumerate(document.data["cases"]):
         where = ("cases", index)
+        if index in broken:
+            continue
         if raw["name"] in seen:
             diagnostics.append(Diagnostic("E501", f"two cases are named {raw['name']!r}", document.location(*where, "name")))
             continue

@@ -23,6 +23,7 @@ from ...model import ir
 from ...model.ir import Watchlist
 from ...project.environment import NO_ENVIRONMENT, WatchlistValues
 from .cases import Case, TestsFile, load_tests, tests_file_for
+from .files import orphans
 from .replay import LocalEngine, NotReplayed, Replayed
 
 PASSED, FAILED, NOT_REPLAYED = "passed", "failed", "not replayed"
@@ -41,6 +42,7 @@ class CaseResult:
 class RuleReport:
     source: str  # the rule file, as displayed
     results: list[CaseResult] = field(default_factory=list)
+    environment: str | None = None  # replayed in this environment of entra-sigma.toml (--env)
 
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -50,6 +52,7 @@ class RuleReport:
 class TestRun:
     reports: list[RuleReport]
     diagnostics: list[Diagnostic]
+    files: int = 0  # rule files read
 
     def count(self, outcome: str) -> int:
         return sum(r.count(outcome) for r in self.reports)
@@ -110,7 +113,8 @@ def run_tests(compiler: Compiler, paths: list[Path]) -> TestRun:
             engine = engine or LocalEngine(compiler.registry)
             report.results.append(replay_case(engine, compiler, target, case, defender_reasons.get(display), tests.placeholders))
         diagnostics += coverage_warnings(cases, display)
-    return TestRun(reports, diagnostics)
+    diagnostics += orphans(paths)
+    return TestRun(reports, diagnostics, build.files)
 
 
 def _load(file: Path, display: str, compiler: Compiler, boundaries: list[str]) -> TestsFile | Diagnostic | None:
@@ -158,12 +162,12 @@ def tested_rule(compiled: list[CompiledRule], case: Case) -> tuple[CompiledRule 
         spellings = {s: _rule_name(i) for i in compiled for s in (i.rule.id, i.rule.title, i.rule.data.get("name")) if s}
         close = difflib.get_close_matches(case.rule, list(spellings), n=1, cutoff=0.6)
         guess = f"did you mean '{spellings[close[0]]}'? " if close else ""
-        return None, f"no rule '{case.rule}' is output from this file ({guess}rule: takes one of {_listing(names)})"
+        return None, f"no rule '{case.rule}' is output from this file ({guess}rule: takes one of {_listing(names, compiled)})"
     if len(compiled) == 1:
         return compiled[0], ""
     if not compiled:
         return None, "this file outputs no rule (its rules are only correlated by others)"
-    return None, f"the file outputs several rules: say which with 'rule:' (one of {_listing([_rule_name(i) for i in compiled])})"
+    return None, f"the file outputs several rules: say which with 'rule:' (one of {_listing([_rule_name(i) for i in compiled], compiled)})"
 
 
 def _rule_name(compiled: CompiledRule) -> str:
@@ -172,8 +176,10 @@ def _rule_name(compiled: CompiledRule) -> str:
     return name if isinstance(name, str) else compiled.rule.id
 
 
-def _listing(names: list[str]) -> str:
-    return ", ".join(f"'{name}'" for name in names)
+def _listing(names: list[str], compiled: list[CompiledRule] | None = None) -> str:
+    """The names a case may give, each with its rule's title when that is another spelling."""
+    titles = {_rule_name(item): item.rule.title for item in compiled or []}
+    return ", ".join(f"'{name}'" + (f" ({titles[name]!r})" if titles.get(name) not in (None, name) else "") for name in names)
 
 
 def replay_case(
