@@ -10,27 +10,15 @@ run time.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
-from .realrows import GraphObject
+from .realrows import GraphObject, dotted_keys
 
 # Catalog type → the JSON kinds an API value of that type may have (null aside).
 KINDS: dict[str, tuple[type, ...]] = {
     "string": (str,), "enum": (str,), "dateTime": (str,), "guid": (str,),
     "int": (int,), "long": (int,), "double": (int, float), "bool": (bool,), "object": (dict,),
 }
-
-
-def _keys(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every dotted key under a value (through arrays, element by element), with its value."""
-    if isinstance(node, list):
-        for element in node:
-            yield from _keys(element, prefix)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            path = f"{prefix}.{key}" if prefix else key
-            yield path, value
-            yield from _keys(value, path)
 
 
 def _members(catalog: dict[str, Any], enum: str) -> set[str]:
@@ -42,7 +30,7 @@ def disagreements(objects: list[GraphObject], catalog: dict[str, Any]) -> list[s
     fields, unsupported = catalog["fields"], catalog["notSupported"]
     problems = []
     for obj in objects:
-        for path, value in _keys(obj.values):
+        for path, value in dotted_keys(obj.values):
             spec = fields.get(path)
             if spec is None:
                 if path not in unsupported:

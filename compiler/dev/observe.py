@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
-from .realrows import NOT_EVIDENCE, RealRow, beta_view, columns_for_beta, load_folder
+from .realrows import NOT_EVIDENCE, RealRow, beta_view, columns_for_beta, dotted_keys, load_folder
 
 GENERATED_BY = "python -m compiler.dev.observe"
 OUTPUT = "sources/realdata-observations.json"
@@ -44,18 +44,6 @@ def _values_at(node: Any, parts: list[str]) -> Iterator[tuple[bool, Any]]:
         return
     if head in node:
         yield from _values_at(node[head], rest)
-
-
-def _keys(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    """Every dotted key under a value (through arrays), with its value."""
-    if isinstance(node, list):
-        for element in node:
-            yield from _keys(element, prefix)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            path = f"{prefix}.{key}" if prefix else key
-            yield path, value
-            yield from _keys(value, path)
 
 
 def _value_label(value: Any) -> str:
@@ -117,7 +105,7 @@ class Observer:
                 stats["sources"].add(file_label)
                 if spec["type"] in VALUE_TYPES and not spec.get("collection"):
                     stats["values"]["hidden" if row.obfuscated else _value_label(value)] += 1
-        for path, value in _keys(view, ""):
+        for path, value in dotted_keys(view):
             if path not in self.fields and path.split(".")[0] in self.fields:
                 entry = self.unknown[path]
                 entry["kinds"]["hidden" if row.obfuscated else _kind(value)] += 1

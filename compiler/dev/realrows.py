@@ -195,6 +195,18 @@ def graph_objects(folder: Path) -> list[GraphObject]:
     return objects
 
 
+def dotted_keys(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every dotted key under a value (through arrays, element by element), with its value."""
+    if isinstance(node, list):
+        for element in node:
+            yield from dotted_keys(element, prefix)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else key
+            yield path, value
+            yield from dotted_keys(value, path)
+
+
 def beta_view(row: RealRow, column_of: dict[str, str]) -> dict[str, Any]:
     """The row in Graph beta names: top-level property → value, JSON parsed. `column_of` maps
     each top-level beta name to its column in this table (the inverse of the renames above

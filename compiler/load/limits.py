@@ -62,3 +62,17 @@ def detection_values(detection: object) -> dict[str, int]:
                 total += 1
         counts[str(name)] = total
     return counts
+
+
+def bracket_depth(text: str) -> int:
+    """How deeply `[` and `{` nest, counting every bracket (quoted ones too): an upper bound on
+    the nesting of YAML flow collections and of TOML arrays and inline tables (a TOML table
+    header's brackets count one level). Both parsers recurse once per level."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest

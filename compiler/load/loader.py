@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import yaml
 
 from ..diagnostics import Diagnostic, SourceLocation
-from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, WORDING_LIMIT
+from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, WORDING_LIMIT, bracket_depth
 from .yaml_words import explain as explain_yaml_error
 from .yaml_words import unreadable_character
 
@@ -192,20 +192,6 @@ class _Reword(Exception):
     """libyaml refused the file: parse it again in pure Python, whose wording is the same on every machine."""
 
 
-def _brackets(text: str) -> int:
-    """How deeply `[` and `{` nest, counting every bracket (even quoted ones): an upper bound on
-    flow nesting. PyYAML's pure-Python scanner takes time quadratic in flow nesting, so a file
-    nested deeper keeps libyaml's wording rather than being parsed again."""
-    depth = deepest = 0
-    for ch in text:
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
 def _parse(
     text: str, path: Path, display_path: str, loader_class, single: bool, reword: bool = False
 ) -> tuple[list[RuleDocument], list[Diagnostic]]:
@@ -270,7 +256,7 @@ def _rewordable(error: yaml.YAMLError, text: str, loader_class) -> bool:
         not isinstance(error, _RuleError)
         and loader_class is not _RuleLoader
         and len(text) <= WORDING_LIMIT
-        and _brackets(text) <= MAX_DEPTH
+        and bracket_depth(text) <= MAX_DEPTH  # PyYAML's pure-Python scanner is quadratic in flow nesting
     )
 
 

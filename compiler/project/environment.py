@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from ..diagnostics import Diagnostic, SourceLocation
-from ..load.loader import RuleDocument, discover, documents_from_bytes, inside, read_rule_bytes
+from ..load.loader import RuleDocument, discover, inside, read_documents
 from ..model.ir import Watchlist
 from .file import PROJECT_FILE, ProjectFile
 
@@ -199,20 +199,13 @@ def read_filters(project: ProjectFile, entry: str, where: SourceLocation) -> tup
     files, problems = discover([path])
     diagnostics += [replace(d, location=replace(d.location, path=_below(relative, d.location.path, path)))
                     for d in problems]
-    for file, found in files:
-        display = _below(relative, found, path)
-        try:
-            data = read_rule_bytes(file)
-        except OSError as error:
-            diagnostics.append(Diagnostic("E001", f"cannot read file: {error.strerror or error}", SourceLocation(display)))
-            continue
-        documents, problems = documents_from_bytes(data, file, display)
-        diagnostics += problems
-        for document in documents:
-            shape = filter_shape_problems(document)
-            diagnostics += shape
-            if not shape:
-                filters.append(Filter(display, document))
+    documents, problems = read_documents([(file, _below(relative, found, path)) for file, found in files])
+    diagnostics += problems
+    for document in documents:
+        shape = filter_shape_problems(document)
+        diagnostics += shape
+        if not shape:
+            filters.append(Filter(document.display_path, document))
     return filters, diagnostics
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import Diagnostic, SourceLocation
+from ..load.limits import bracket_depth
 from ..load.loader import display_path_for
 from ..load.toml_positions import KeyPath, Position, key_positions
 
@@ -55,19 +56,6 @@ class ProjectFile:
         return sorted(self.data.get("environments") or {})
 
 
-def _nesting(text: str) -> int:
-    """How deeply `[` and `{` nest, counting every bracket, quoted ones too: an upper bound (a
-    table header's brackets count one level)."""
-    depth = deepest = 0
-    for ch in text:
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth = max(0, depth - 1)
-    return deepest
-
-
 def find_project(start: Path) -> Path | None:
     """`entra-sigma.toml` in `start` or the nearest folder above it."""
     folder = start.resolve()
@@ -90,7 +78,7 @@ def read_project(path: Path) -> tuple[ProjectFile | None, list[Diagnostic]]:
         return None, [Diagnostic("E701", f"the project file is larger than {MAX_PROJECT_BYTES >> 20} MiB", SourceLocation(display))]
     try:
         text = data.decode("utf-8")
-        depth = _nesting(text)
+        depth = bracket_depth(text)
         if depth > MAX_NESTING:
             return None, [Diagnostic("E701", f"the project file nests {depth} levels deep (arrays and inline tables); at most {MAX_NESTING}",
                                      SourceLocation(display))]
